@@ -1,0 +1,35 @@
+# The two set-up commands are `make run` and `make test`; everything else is a helper.
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+ARGS ?=
+
+.PHONY: run test lint typecheck bench-overhead bench-sandbox clean
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
+		{ echo "ATLAS needs Python >= 3.12 (found $$($(PYTHON) --version)); set PYTHON=python3.12"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/pip install --quiet --upgrade pip
+	$(BIN)/pip install --quiet -e '.[dev]'
+	@touch $(STAMP)
+
+run: $(STAMP)
+	$(BIN)/atlas serve $(ARGS)
+
+test: $(STAMP)
+	$(BIN)/pytest $(ARGS)
+
+lint: $(STAMP)
+	$(BIN)/ruff check gateway engines lens sandbox config tests bench
+	$(BIN)/mypy
+
+bench-overhead: $(STAMP)
+	$(BIN)/python -m bench.overhead $(ARGS)
+
+bench-sandbox: $(STAMP)
+	$(BIN)/python -m bench.sandbox $(ARGS)
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -1,0 +1,23 @@
+"""Typed settings and their loader. Imports nothing else of ATLAS."""
+
+from config.loader import ConfigError, load_settings, masked
+from config.settings import (
+    ModelSettings,
+    SandboxSettings,
+    ServerSettings,
+    Settings,
+    UpstreamClientSettings,
+    UpstreamSettings,
+)
+
+__all__ = [
+    "ConfigError",
+    "ModelSettings",
+    "SandboxSettings",
+    "ServerSettings",
+    "Settings",
+    "UpstreamClientSettings",
+    "UpstreamSettings",
+    "load_settings",
+    "masked",
+]

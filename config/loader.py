@@ -1,0 +1,106 @@
+"""Load settings: embedded defaults, then a TOML file, then ATLAS_* environment."""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import msgspec
+
+from config.settings import Settings
+
+# Environment variable -> (section, key, type). Secrets and ports live here so
+# they never have to be written into a file.
+ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
+    "ATLAS_HOST": ("server", "host", str),
+    "ATLAS_PORT": ("server", "port", int),
+    "ATLAS_MASTER_KEY": ("server", "master_key", str),
+    "ATLAS_LOG_LEVEL": ("server", "log_level", str),
+    "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
+}
+# A quick way to point ATLAS at one server without a file.
+ENV_UPSTREAM_URL = "ATLAS_UPSTREAM_URL"
+ENV_MODEL_NAME = "ATLAS_MODEL_NAME"
+DEFAULT_MODEL_NAME = "default"
+
+SECRET_KEYS = frozenset({"master_key"})
+
+
+class ConfigError(ValueError):
+    """The configuration is invalid; the message names the offending key."""
+
+
+def load_settings(
+    path: str | Path | None = None,
+    env: Mapping[str, str] | None = None,
+    overrides: Mapping[str, Mapping[str, Any]] | None = None,
+) -> Settings:
+    """Build validated settings. `overrides` (from CLI flags) win over everything."""
+    env = os.environ if env is None else env
+    raw: dict[str, Any] = _read_toml(Path(path)) if path else {}
+    _apply_env(raw, env)
+    for section, values in (overrides or {}).items():
+        raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    try:
+        return msgspec.convert(raw, Settings, strict=True)
+    except msgspec.ValidationError as exc:
+        raise ConfigError(_explain(exc)) from None
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        with path.open("rb") as handle:
+            return tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(f"config file not found: {path}") from None
+    except tomllib.TOMLDecodeError as exc:
+        raise ConfigError(f"config file {path} is not valid TOML: {exc}") from None
+
+
+def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
+    for var, (section, key, kind) in ENV_OVERRIDES.items():
+        if var not in env or env[var] == "":
+            continue
+        value: Any = env[var]
+        if kind is int:
+            try:
+                value = int(value)
+            except ValueError:
+                raise ConfigError(f"{var} must be an integer, got {value!r}") from None
+        raw.setdefault(section, {})[key] = value
+    urls = [u.strip() for u in env.get(ENV_UPSTREAM_URL, "").split(",") if u.strip()]
+    if urls and not raw.get("models"):
+        name = env.get(ENV_MODEL_NAME) or DEFAULT_MODEL_NAME
+        raw["models"] = [{"name": name, "upstreams": urls}]
+
+
+def _explain(exc: msgspec.ValidationError) -> str:
+    # msgspec reports "... - at `$.models[0].upstreams[1]`"; turn the path into
+    # the TOML spelling a user would search for.
+    message = str(exc)
+    if " - at `$." in message:
+        text, _, where = message.partition(" - at `$.")
+        return f"{where.rstrip('`')}: {text}"
+    return message
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Settings as plain data with secrets replaced, for printing."""
+    data: dict[str, Any] = msgspec.to_builtins(settings)
+    _mask(data)
+    return data
+
+
+def _mask(node: Any) -> None:
+    if isinstance(node, dict):
+        for key, value in node.items():
+            if key in SECRET_KEYS and value:
+                node[key] = "***"
+            else:
+                _mask(value)
+    elif isinstance(node, list):
+        for item in node:
+            _mask(item)

@@ -1,0 +1,175 @@
+"""Typed, frozen settings for the whole process.
+
+Every struct forbids unknown fields so a typo in the TOML file fails at
+start-up with the key's path instead of being silently ignored.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+from typing import Literal
+from urllib.parse import urlsplit
+
+import msgspec
+
+DEFAULT_HOST = "127.0.0.1"
+DEFAULT_PORT = 8000
+DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+
+UpstreamKind = Literal["llama-server", "openai"]
+SandboxBackend = Literal["nsjail", "unsafe-subprocess", "disabled"]
+
+
+def validate_http_url(url: str) -> str:
+    """Return the URL without a trailing slash, or raise naming what is wrong."""
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise ValueError(f"invalid upstream URL {url!r}: expected http(s)://host[:port]")
+    try:
+        _ = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid upstream URL {url!r}: {exc}") from None
+    return url.rstrip("/")
+
+
+class _Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    pass
+
+
+class ServerSettings(_Frozen):
+    host: str = DEFAULT_HOST
+    port: int = DEFAULT_PORT
+    master_key: str | None = None
+    # Refuse to listen on a public interface with no key unless told so.
+    allow_unauthenticated: bool = False
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    keepalive_interval_s: float = 10.0
+    log_level: Literal["debug", "info", "warning", "error"] = "info"
+
+    def __post_init__(self) -> None:
+        if not 0 < self.port < 65536:
+            raise ValueError(f"port {self.port} is out of range 1..65535")
+        if self.max_body_bytes < 1024:
+            raise ValueError("max_body_bytes must be at least 1024")
+        if self.keepalive_interval_s <= 0:
+            raise ValueError("keepalive_interval_s must be positive")
+
+
+class UpstreamClientSettings(_Frozen):
+    """Timeouts and pool limits of the one shared HTTP client."""
+
+    connect_timeout_s: float = 5.0
+    read_timeout_s: float = 300.0
+    write_timeout_s: float = 30.0
+    total_timeout_s: float = 900.0
+    max_connections: int = 512
+    max_keepalive: int = 128
+    health_interval_s: float = 5.0
+    health_timeout_s: float = 2.0
+    queue_timeout_s: float = 30.0
+    max_queue: int = 256
+
+    def __post_init__(self) -> None:
+        for name in ("connect_timeout_s", "read_timeout_s", "write_timeout_s", "total_timeout_s",
+                     "health_interval_s", "health_timeout_s"):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.max_queue < 0 or self.queue_timeout_s < 0:
+            raise ValueError("max_queue and queue_timeout_s must not be negative")
+
+
+class UpstreamSettings(_Frozen):
+    url: str
+    weight: float = 1.0
+    # Requests sent at once to this upstream; llama-server's --parallel slots.
+    max_in_flight: int = 64
+
+    def __post_init__(self) -> None:
+        validate_http_url(self.url)
+        if self.weight <= 0:
+            raise ValueError("weight must be positive")
+        if self.max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+
+
+class ModelSettings(_Frozen):
+    name: str
+    upstreams: tuple[str | UpstreamSettings, ...] = ()
+    embedding_upstreams: tuple[str | UpstreamSettings, ...] = ()
+    kind: UpstreamKind = "llama-server"
+    # Model name sent upstream, when it differs from the public name.
+    upstream_model: str | None = None
+    health_path: str = "/health"
+
+    def __post_init__(self) -> None:
+        if not self.name.strip():
+            raise ValueError("model name must not be empty")
+        for entry in (*self.upstreams, *self.embedding_upstreams):
+            if isinstance(entry, str):
+                validate_http_url(entry)
+        if not self.upstreams and not self.embedding_upstreams:
+            raise ValueError(f"model {self.name!r} has no upstreams")
+
+    def generation_upstreams(self) -> tuple[UpstreamSettings, ...]:
+        return _normalise(self.upstreams)
+
+    def embedding_upstream_settings(self) -> tuple[UpstreamSettings, ...]:
+        return _normalise(self.embedding_upstreams)
+
+
+def _normalise(entries: tuple[str | UpstreamSettings, ...]) -> tuple[UpstreamSettings, ...]:
+    return tuple(
+        UpstreamSettings(url=validate_http_url(e)) if isinstance(e, str)
+        else msgspec.structs.replace(e, url=validate_http_url(e.url))
+        for e in entries
+    )
+
+
+class SandboxSettings(_Frozen):
+    backend: SandboxBackend = "nsjail"
+    max_concurrency: int = 0  # 0 means one per CPU core
+    wall_time_s: float = 10.0
+    cpu_time_s: int = 10
+    memory_mb: int = 512
+
+    def __post_init__(self) -> None:
+        if self.max_concurrency < 0:
+            raise ValueError("max_concurrency must not be negative")
+
+
+class Settings(_Frozen):
+    server: ServerSettings = msgspec.field(default_factory=ServerSettings)
+    upstream: UpstreamClientSettings = msgspec.field(default_factory=UpstreamClientSettings)
+    sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
+    models: tuple[ModelSettings, ...] = ()
+
+    def __post_init__(self) -> None:
+        seen: set[str] = set()
+        for model in self.models:
+            if model.name in seen:
+                raise ValueError(f"duplicate model name {model.name!r} in models")
+            seen.add(model.name)
+        if (
+            not self.server.master_key
+            and not self.server.allow_unauthenticated
+            and not _is_loopback(self.server.host)
+        ):
+            raise ValueError(
+                f"server.master_key (or ATLAS_MASTER_KEY) is required when listening on "
+                f"{self.server.host!r}; set server.allow_unauthenticated = true to override"
+            )
+
+    def model(self, name: str) -> ModelSettings | None:
+        for model in self.models:
+            if model.name == name:
+                return model
+        return None
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
