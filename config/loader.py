@@ -26,7 +26,7 @@ ENV_UPSTREAM_URL = "ATLAS_UPSTREAM_URL"
 ENV_MODEL_NAME = "ATLAS_MODEL_NAME"
 DEFAULT_MODEL_NAME = "default"
 
-SECRET_KEYS = frozenset({"master_key"})
+SECRET_KEYS = frozenset({"master_key", "api_key"})
 
 
 class ConfigError(ValueError):

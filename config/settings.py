@@ -99,6 +99,8 @@ class ModelSettings(_Frozen):
     kind: UpstreamKind = "llama-server"
     # Model name sent upstream, when it differs from the public name.
     upstream_model: str | None = None
+    # Sent as a bearer token to upstreams that need one (hosted OpenAI-compatible APIs).
+    api_key: str | None = None
     health_path: str = "/health"
 
     def __post_init__(self) -> None:

@@ -1,0 +1,161 @@
+"""Send one request to a model's upstream group, with one failover before any byte is sent.
+
+A request goes to the least loaded usable upstream. Connect errors and 5xx
+answers move it once to another upstream; 4xx answers go back to the caller
+untouched because another upstream would refuse them too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Mapping
+from contextlib import asynccontextmanager
+from dataclasses import dataclass
+
+import httpx
+
+from engines.client import translate_errors
+from engines.errors import (
+    EngineError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from engines.pool import Upstream, UpstreamPool
+
+logger = logging.getLogger(__name__)
+
+MAX_ATTEMPTS = 2
+PASSED_HEADERS = ("retry-after", "content-type")
+
+
+@dataclass(frozen=True, slots=True)
+class UpstreamReply:
+    upstream: str
+    status: int
+    body: bytes
+    content_type: str
+
+
+class Dispatcher:
+    def __init__(self, client: httpx.AsyncClient, *, total_timeout_s: float = 900.0) -> None:
+        self._client = client
+        self._total_timeout_s = total_timeout_s
+
+    async def post_json(
+        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
+        tried: list[Upstream] = []
+        last_error: EngineError | None = None
+        for _ in range(MAX_ATTEMPTS):
+            if tried and not pool.usable(tried):
+                break
+            upstream = await pool.acquire(tried)
+            tried.append(upstream)
+            try:
+                return await self._post_once(pool, upstream, path, body, headers)
+            except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
+                logger.warning("upstream %s failed: %s", upstream.url, exc.message)
+                last_error = exc
+            finally:
+                pool.release(upstream)
+        assert last_error is not None
+        raise last_error
+
+    async def _post_once(
+        self, pool: UpstreamPool, upstream: Upstream, path: str, body: bytes,
+        headers: Mapping[str, str],
+    ) -> UpstreamReply:
+        try:
+            async with asyncio.timeout(self._total_timeout_s):
+                with translate_errors(upstream.url):
+                    response = await self._client.post(
+                        upstream.url + path, content=body, headers=headers
+                    )
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"no answer within {self._total_timeout_s:g} s", upstream=upstream.url
+            ) from None
+        except UpstreamUnavailableError as exc:
+            pool.mark(upstream, False, exc.message)
+            raise
+        return _check_status(pool, upstream, response.status_code, response.content, response)
+
+    @asynccontextmanager
+    async def stream(
+        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> AsyncIterator[tuple[Upstream, httpx.Response]]:
+        """Open a streaming request; failover happens only before the caller sees a byte."""
+        tried: list[Upstream] = []
+        last_error: EngineError | None = None
+        for _ in range(MAX_ATTEMPTS):
+            if tried and not pool.usable(tried):
+                break
+            upstream = await pool.acquire(tried)
+            tried.append(upstream)
+            try:
+                response = await self._open(pool, upstream, path, body, headers)
+            except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
+                pool.release(upstream)
+                logger.warning("upstream %s failed: %s", upstream.url, exc.message)
+                last_error = exc
+                continue
+            except BaseException:
+                pool.release(upstream)
+                raise
+            try:
+                yield upstream, response
+            finally:
+                await response.aclose()
+                pool.release(upstream)
+            return
+        assert last_error is not None
+        raise last_error
+
+    async def _open(
+        self, pool: UpstreamPool, upstream: Upstream, path: str, body: bytes,
+        headers: Mapping[str, str],
+    ) -> httpx.Response:
+        request = self._client.build_request(
+            "POST", upstream.url + path, content=body, headers=headers
+        )
+        try:
+            with translate_errors(upstream.url):
+                response = await self._client.send(request, stream=True)
+        except UpstreamUnavailableError as exc:
+            pool.mark(upstream, False, exc.message)
+            raise
+        if response.status_code >= 400:
+            try:
+                with translate_errors(upstream.url):
+                    content = await response.aread()
+            finally:
+                await response.aclose()
+            _check_status(pool, upstream, response.status_code, content, response)
+        return response
+
+
+def _check_status(
+    pool: UpstreamPool, upstream: Upstream, status: int, content: bytes,
+    response: httpx.Response,
+) -> UpstreamReply:
+    content_type = response.headers.get("content-type", "application/json")
+    if status < 400:
+        if upstream.healthy is not True:
+            pool.mark(upstream, True)
+        return UpstreamReply(upstream.url, status, content, content_type)
+    if status < 500:
+        passed = {k: response.headers[k] for k in PASSED_HEADERS if k in response.headers}
+        raise UpstreamRejectedError(
+            f"upstream refused the request with {status}", upstream=upstream.url,
+            status=status, body=content, headers=passed,
+        )
+    if status == 503:
+        # llama-server answers 503 while it loads a model: take it out of rotation.
+        pool.mark(upstream, False, "503 from upstream")
+    snippet = content[:200].decode("utf-8", "replace")
+    raise UpstreamProtocolError(
+        f"upstream answered {status}: {snippet}", upstream=upstream.url, status=status
+    )

@@ -1,0 +1,74 @@
+"""Background health checks of every upstream (llama-server's GET /health)."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Sequence
+
+import httpx
+
+from engines.pool import Upstream, UpstreamPool
+
+logger = logging.getLogger(__name__)
+
+
+class HealthChecker:
+    """Polls each pool's upstreams; unhealthy ones are polled more often to return sooner."""
+
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        pools: Sequence[tuple[UpstreamPool, str]],
+        *,
+        interval_s: float = 5.0,
+        timeout_s: float = 2.0,
+    ) -> None:
+        self._client = client
+        self._pools = pools
+        self._interval_s = interval_s
+        self._timeout_s = timeout_s
+        self._task: asyncio.Task[None] | None = None
+
+    async def check_all(self) -> None:
+        await asyncio.gather(
+            *(self._check(pool, upstream, path)
+              for pool, path in self._pools if path
+              for upstream in pool.upstreams)
+        )
+
+    async def _check(self, pool: UpstreamPool, upstream: Upstream, path: str) -> None:
+        try:
+            response = await self._client.get(upstream.url + path, timeout=self._timeout_s)
+        except httpx.HTTPError as exc:
+            self._set(pool, upstream, False, f"health check failed: {type(exc).__name__}")
+            return
+        if response.status_code == 200:
+            self._set(pool, upstream, True, None)
+        else:
+            self._set(pool, upstream, False, f"health check answered {response.status_code}")
+
+    @staticmethod
+    def _set(pool: UpstreamPool, upstream: Upstream, healthy: bool, error: str | None) -> None:
+        if upstream.healthy != healthy:
+            logger.info("upstream %s of %s is now %s%s", upstream.url, pool.model,
+                        "healthy" if healthy else "unhealthy", f" ({error})" if error else "")
+        pool.mark(upstream, healthy, error)
+
+    def start(self) -> None:
+        self._task = asyncio.create_task(self._run(), name="atlas-health-checker")
+
+    async def stop(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            try:
+                await self._task
+            except asyncio.CancelledError:
+                pass
+            self._task = None
+
+    async def _run(self) -> None:
+        while True:
+            await self.check_all()
+            any_down = any(u.healthy is False for pool, _ in self._pools for u in pool.upstreams)
+            await asyncio.sleep(min(1.0, self._interval_s) if any_down else self._interval_s)

@@ -1,0 +1,42 @@
+"""Prometheus metrics, one registry per app (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        self.requests = Counter(
+            "atlas_requests", "HTTP requests answered", ["endpoint", "model", "status"],
+            registry=self.registry,
+        )
+        self.latency = Histogram(
+            "atlas_request_duration_seconds", "Time to the last byte of the response",
+            ["endpoint", "model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+        )
+        self.in_flight = Gauge(
+            "atlas_in_flight_requests", "Requests being served now", registry=self.registry
+        )
+        self.upstream_requests = Counter(
+            "atlas_upstream_requests", "Requests sent to upstreams",
+            ["model", "upstream", "outcome"], registry=self.registry,
+        )
+        self.upstream_healthy = Gauge(
+            "atlas_upstream_healthy", "1 when the upstream passed its last health check",
+            ["model", "upstream"], registry=self.registry,
+        )
+        self.upstream_in_flight = Gauge(
+            "atlas_upstream_in_flight", "Requests in flight to the upstream",
+            ["model", "upstream"], registry=self.registry,
+        )
+        self.tokens = Counter(
+            "atlas_tokens", "Tokens in answers returned", ["model", "kind"],
+            registry=self.registry,
+        )
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

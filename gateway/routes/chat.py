@@ -1,0 +1,84 @@
+"""POST /v1/chat/completions: decode, resolve the model, run pass-through, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+from litestar.response import Stream
+
+from gateway.observability import MODEL_SCOPE_KEY, request_id_var
+from gateway.passthrough import UpstreamCall, forward_json, upstream_bodies
+from gateway.requests import (
+    check_n,
+    decode_request,
+    json_response,
+    sse_headers,
+    until_disconnect,
+)
+from gateway.schemas import ChatCompletionRequest, Usage
+from gateway.services import ModelGroup, Services
+from gateway.streaming import StreamPlan, relay
+from gateway.usage import chat_prompt_text
+
+PATH = "/v1/chat/completions"
+ROUTE_HEADERS = {"x-atlas-route": "fast", "x-atlas-k": "1"}
+
+
+def chat_handler(services: Services) -> Any:
+    @post(PATH, status_code=200)
+    async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+        raw = await request.body()
+        chat = decode_request(raw, ChatCompletionRequest)
+        check_n(chat.n)
+        group = services.model(chat.model)
+        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        call = _upstream_call(group, chat, raw)
+        if chat.stream:
+            return await _stream(services, group, chat, call)
+        content, usage = await until_disconnect(
+            request, forward_json(services.dispatcher, call, services.tokens)
+        )
+        _count(services, group, usage)
+        return json_response(content, ROUTE_HEADERS)
+
+    return chat_completions
+
+
+def _upstream_call(group: ModelGroup, chat: ChatCompletionRequest, raw: bytes) -> UpstreamCall:
+    changes: dict[str, Any] = {}
+    if group.settings.upstream_model:
+        changes["model"] = group.settings.upstream_model
+    if chat.stream:
+        # Always ask for usage so the gateway can count tokens; the usage chunk
+        # reaches the client only if it asked for it.
+        changes["stream_options"] = {"include_usage": True}
+    drop = ("atlas",) if chat.atlas is not None else ()
+    bodies = upstream_bodies(raw, n=chat.n, seed=chat.seed, changes=changes, drop=drop)
+    return UpstreamCall(
+        pool=group.generation, path=PATH, bodies=bodies,
+        headers=group.upstream_headers(request_id_var.get()),
+        prompt_text=chat_prompt_text(chat.messages),
+    )
+
+
+async def _stream(
+    services: Services, group: ModelGroup, chat: ChatCompletionRequest, call: UpstreamCall
+) -> Stream:
+    include_usage = chat.stream_options is not None and chat.stream_options.include_usage
+    plan = StreamPlan(
+        pool=call.pool, path=call.path, bodies=call.bodies, headers=call.headers,
+        include_usage=include_usage,
+        keepalive_s=services.settings.server.keepalive_interval_s,
+        prompt_text=call.prompt_text,
+        usage_template={"object": "chat.completion.chunk", "model": chat.model},
+    )
+    chunks = relay(services.dispatcher, plan, services.tokens,
+                   on_usage=lambda usage: _count(services, group, usage))
+    await anext(chunks)  # upstream accepted: errors until here get a proper status
+    return Stream(chunks, media_type="text/event-stream", headers=sse_headers(ROUTE_HEADERS))
+
+
+def _count(services: Services, group: ModelGroup, usage: Usage) -> None:
+    services.metrics.tokens.labels(group.name, "prompt").inc(usage.prompt_tokens)
+    services.metrics.tokens.labels(group.name, "completion").inc(usage.completion_tokens)

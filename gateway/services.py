@@ -1,0 +1,89 @@
+"""The collaborators one gateway process owns, built from settings and closed together."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import httpx
+
+from config import ModelSettings, Settings, UpstreamSettings
+from engines.client import ClientLimits, build_http_client
+from engines.dispatch import Dispatcher
+from engines.errors import NoUpstreamConfiguredError
+from engines.health import HealthChecker
+from engines.pool import Upstream, UpstreamPool
+from gateway.errors import APIError
+from gateway.metrics import Metrics
+from gateway.usage import TokenCounter
+
+
+@dataclass(slots=True)
+class ModelGroup:
+    settings: ModelSettings
+    generation: UpstreamPool
+    embedding: UpstreamPool
+
+    @property
+    def name(self) -> str:
+        return self.settings.name
+
+    def upstream_headers(self, request_id: str) -> dict[str, str]:
+        headers = {"content-type": "application/json", "x-request-id": request_id}
+        if self.settings.api_key:
+            headers["authorization"] = f"Bearer {self.settings.api_key}"
+        return headers
+
+
+@dataclass(slots=True)
+class Services:
+    settings: Settings
+    http: httpx.AsyncClient
+    dispatcher: Dispatcher
+    models: dict[str, ModelGroup]
+    health: HealthChecker
+    metrics: Metrics = field(default_factory=Metrics)
+    tokens: TokenCounter = field(default_factory=TokenCounter)
+
+    def model(self, name: str) -> ModelGroup:
+        if not self.models:
+            raise NoUpstreamConfiguredError("no upstream configured")
+        group = self.models.get(name)
+        if group is None:
+            raise APIError(404, f"The model {name!r} does not exist. Known models: "
+                           f"{', '.join(sorted(self.models))}", param="model",
+                           code="model_not_found")
+        return group
+
+    async def aclose(self) -> None:
+        await self.health.stop()
+        await self.http.aclose()
+
+
+def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
+    up = settings.upstream
+    http = build_http_client(ClientLimits(
+        connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s,
+        write_timeout_s=up.write_timeout_s, max_connections=up.max_connections,
+        max_keepalive=up.max_keepalive,
+    ))
+    models = {m.name: _group(m, settings) for m in settings.models}
+    checked = [(g.generation, g.settings.health_path) for g in models.values()]
+    checked += [(g.embedding, g.settings.health_path) for g in models.values()]
+    health = HealthChecker(http, checked, interval_s=up.health_interval_s,
+                           timeout_s=up.health_timeout_s)
+    return Services(settings=settings, http=http,
+                    dispatcher=Dispatcher(http, total_timeout_s=up.total_timeout_s),
+                    models=models, health=health, metrics=metrics or Metrics())
+
+
+def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
+    def pool(entries: tuple[UpstreamSettings, ...]) -> UpstreamPool:
+        return UpstreamPool(
+            model.name,
+            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
+            queue_timeout_s=settings.upstream.queue_timeout_s,
+            max_queue=settings.upstream.max_queue,
+        )
+
+    return ModelGroup(model, pool(model.generation_upstreams()),
+                      pool(model.embedding_upstream_settings()))

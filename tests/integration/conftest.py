@@ -1,0 +1,102 @@
+"""A real gateway (uvicorn on a loopback port) in front of scripted upstreams."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+import pytest
+import uvicorn
+
+from config import Settings
+from gateway.app import create_app
+from gateway.services import Services
+from tests.fakes.upstream import ScriptedUpstream, Script
+
+
+@dataclass
+class RunningGateway:
+    url: str
+    settings: Settings
+    services: Services
+    server: uvicorn.Server
+    thread: threading.Thread
+
+    @property
+    def base_url(self) -> str:
+        return self.url + "/v1"
+
+    def stop(self) -> None:
+        self.server.should_exit = True
+        self.thread.join(timeout=15)
+
+
+def make_settings(models: list[dict[str, Any]], **sections: dict[str, Any]) -> Settings:
+    return msgspec.convert({"models": models, **sections}, Settings, strict=True)
+
+
+@pytest.fixture
+def upstream_factory() -> Iterator[Callable[..., ScriptedUpstream]]:
+    started: list[ScriptedUpstream] = []
+
+    def start(script: Script | None = None) -> ScriptedUpstream:
+        upstream = ScriptedUpstream(script).start()
+        started.append(upstream)
+        return upstream
+
+    yield start
+    for upstream in started:
+        upstream.stop()
+
+
+@pytest.fixture
+def upstream(upstream_factory: Callable[..., ScriptedUpstream]) -> ScriptedUpstream:
+    return upstream_factory()
+
+
+@pytest.fixture
+def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
+    running: list[RunningGateway] = []
+
+    def start(settings: Settings) -> RunningGateway:
+        app = create_app(settings)
+        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                lifespan="on", access_log=False)
+        server = uvicorn.Server(config)
+        thread = threading.Thread(target=server.run, daemon=True)
+        thread.start()
+        deadline = time.monotonic() + 10
+        while not server.started:
+            if time.monotonic() > deadline or not thread.is_alive():
+                raise RuntimeError("gateway did not start")
+            time.sleep(0.01)
+        port = server.servers[0].sockets[0].getsockname()[1]
+        gateway = RunningGateway(f"http://127.0.0.1:{port}", settings, app.state.services,
+                                 server, thread)
+        running.append(gateway)
+        return gateway
+
+    yield start
+    for gateway in running:
+        gateway.stop()
+
+
+@pytest.fixture
+def gateway(
+    gateway_factory: Callable[[Settings], RunningGateway], upstream: ScriptedUpstream
+) -> RunningGateway:
+    return gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url],
+                                           "embedding_upstreams": [upstream.url]}]))
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return True
+        time.sleep(0.02)
+    return predicate()
