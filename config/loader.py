@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from collections.abc import Mapping
 from pathlib import Path
@@ -26,6 +27,7 @@ ENV_UPSTREAM_URL = "ATLAS_UPSTREAM_URL"
 ENV_MODEL_NAME = "ATLAS_MODEL_NAME"
 DEFAULT_MODEL_NAME = "default"
 
+_UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
 SECRET_KEYS = frozenset({"master_key", "api_key"})
 
 
@@ -81,10 +83,13 @@ def _explain(exc: msgspec.ValidationError) -> str:
     # msgspec reports "... - at `$.models[0].upstreams[1]`"; turn the path into
     # the TOML spelling a user would search for.
     message = str(exc)
-    if " - at `$." in message:
-        text, _, where = message.partition(" - at `$.")
-        return f"{where.rstrip('`')}: {text}"
-    return message
+    text, _, where = message.partition(" - at `$")
+    where = where.rstrip("`").removeprefix(".")
+    unknown = _UNKNOWN_FIELD.fullmatch(text)
+    if unknown:
+        key = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
+        return f"{key}: unknown key (see config/atlas.example.toml for the known ones)"
+    return f"{where}: {text}" if where else text
 
 
 def masked(settings: Settings) -> dict[str, Any]:

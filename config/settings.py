@@ -36,7 +36,7 @@ class _Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     pass
 
 
-class ServerSettings(_Frozen):
+class ServerSettings(_Frozen, frozen=True):
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     master_key: str | None = None
@@ -55,7 +55,7 @@ class ServerSettings(_Frozen):
             raise ValueError("keepalive_interval_s must be positive")
 
 
-class UpstreamClientSettings(_Frozen):
+class UpstreamClientSettings(_Frozen, frozen=True):
     """Timeouts and pool limits of the one shared HTTP client."""
 
     connect_timeout_s: float = 5.0
@@ -70,15 +70,21 @@ class UpstreamClientSettings(_Frozen):
     max_queue: int = 256
 
     def __post_init__(self) -> None:
-        for name in ("connect_timeout_s", "read_timeout_s", "write_timeout_s", "total_timeout_s",
-                     "health_interval_s", "health_timeout_s"):
+        for name in (
+            "connect_timeout_s",
+            "read_timeout_s",
+            "write_timeout_s",
+            "total_timeout_s",
+            "health_interval_s",
+            "health_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.max_queue < 0 or self.queue_timeout_s < 0:
             raise ValueError("max_queue and queue_timeout_s must not be negative")
 
 
-class UpstreamSettings(_Frozen):
+class UpstreamSettings(_Frozen, frozen=True):
     url: str
     weight: float = 1.0
     # Requests sent at once to this upstream; llama-server's --parallel slots.
@@ -92,7 +98,7 @@ class UpstreamSettings(_Frozen):
             raise ValueError("max_in_flight must be at least 1")
 
 
-class ModelSettings(_Frozen):
+class ModelSettings(_Frozen, frozen=True):
     name: str
     upstreams: tuple[str | UpstreamSettings, ...] = ()
     embedding_upstreams: tuple[str | UpstreamSettings, ...] = ()
@@ -121,13 +127,14 @@ class ModelSettings(_Frozen):
 
 def _normalise(entries: tuple[str | UpstreamSettings, ...]) -> tuple[UpstreamSettings, ...]:
     return tuple(
-        UpstreamSettings(url=validate_http_url(e)) if isinstance(e, str)
+        UpstreamSettings(url=validate_http_url(e))
+        if isinstance(e, str)
         else msgspec.structs.replace(e, url=validate_http_url(e.url))
         for e in entries
     )
 
 
-class SandboxSettings(_Frozen):
+class SandboxSettings(_Frozen, frozen=True):
     backend: SandboxBackend = "nsjail"
     max_concurrency: int = 0  # 0 means one per CPU core
     wall_time_s: float = 10.0
@@ -139,7 +146,7 @@ class SandboxSettings(_Frozen):
             raise ValueError("max_concurrency must not be negative")
 
 
-class Settings(_Frozen):
+class Settings(_Frozen, frozen=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     upstream: UpstreamClientSettings = msgspec.field(default_factory=UpstreamClientSettings)
     sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -39,10 +39,38 @@ class UpstreamReply:
     content_type: str
 
 
+# Called with (model, upstream URL, outcome) after every attempt, for metrics.
+Observer = Callable[[str, str, str], None]
+
+
+def _outcome(exc: BaseException | None) -> str:
+    match exc:
+        case None:
+            return "ok"
+        case UpstreamRejectedError():
+            return "rejected"
+        case UpstreamTimeoutError():
+            return "timeout"
+        case UpstreamUnavailableError():
+            return "unavailable"
+    return "error"
+
+
 class Dispatcher:
-    def __init__(self, client: httpx.AsyncClient, *, total_timeout_s: float = 900.0) -> None:
+    def __init__(
+        self,
+        client: httpx.AsyncClient,
+        *,
+        total_timeout_s: float = 900.0,
+        observer: Observer | None = None,
+    ) -> None:
         self._client = client
         self._total_timeout_s = total_timeout_s
+        self._observer = observer
+
+    def _observe(self, pool: UpstreamPool, upstream: Upstream, exc: BaseException | None) -> None:
+        if self._observer is not None and not isinstance(exc, asyncio.CancelledError):
+            self._observer(pool.model, upstream.url, _outcome(exc))
 
     async def post_json(
         self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
@@ -55,17 +83,27 @@ class Dispatcher:
             upstream = await pool.acquire(tried)
             tried.append(upstream)
             try:
-                return await self._post_once(pool, upstream, path, body, headers)
+                reply = await self._post_once(pool, upstream, path, body, headers)
+                self._observe(pool, upstream, None)
+                return reply
             except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
+                self._observe(pool, upstream, exc)
                 logger.warning("upstream %s failed: %s", upstream.url, exc.message)
                 last_error = exc
+            except EngineError as exc:
+                self._observe(pool, upstream, exc)
+                raise
             finally:
                 pool.release(upstream)
         assert last_error is not None
         raise last_error
 
     async def _post_once(
-        self, pool: UpstreamPool, upstream: Upstream, path: str, body: bytes,
+        self,
+        pool: UpstreamPool,
+        upstream: Upstream,
+        path: str,
+        body: bytes,
         headers: Mapping[str, str],
     ) -> UpstreamReply:
         try:
@@ -99,23 +137,32 @@ class Dispatcher:
                 response = await self._open(pool, upstream, path, body, headers)
             except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
                 pool.release(upstream)
+                self._observe(pool, upstream, exc)
                 logger.warning("upstream %s failed: %s", upstream.url, exc.message)
                 last_error = exc
                 continue
-            except BaseException:
+            except BaseException as exc:
                 pool.release(upstream)
+                self._observe(pool, upstream, exc)
                 raise
+            self._observe(pool, upstream, None)
             try:
                 yield upstream, response
             finally:
-                await response.aclose()
                 pool.release(upstream)
+                # Shielded: a second cancellation must not leave the socket open,
+                # or llama-server would keep generating for a client that left.
+                await asyncio.shield(response.aclose())
             return
         assert last_error is not None
         raise last_error
 
     async def _open(
-        self, pool: UpstreamPool, upstream: Upstream, path: str, body: bytes,
+        self,
+        pool: UpstreamPool,
+        upstream: Upstream,
+        path: str,
+        body: bytes,
         headers: Mapping[str, str],
     ) -> httpx.Response:
         request = self._client.build_request(
@@ -138,7 +185,10 @@ class Dispatcher:
 
 
 def _check_status(
-    pool: UpstreamPool, upstream: Upstream, status: int, content: bytes,
+    pool: UpstreamPool,
+    upstream: Upstream,
+    status: int,
+    content: bytes,
     response: httpx.Response,
 ) -> UpstreamReply:
     content_type = response.headers.get("content-type", "application/json")
@@ -149,8 +199,11 @@ def _check_status(
     if status < 500:
         passed = {k: response.headers[k] for k in PASSED_HEADERS if k in response.headers}
         raise UpstreamRejectedError(
-            f"upstream refused the request with {status}", upstream=upstream.url,
-            status=status, body=content, headers=passed,
+            f"upstream refused the request with {status}",
+            upstream=upstream.url,
+            status=status,
+            body=content,
+            headers=passed,
         )
     if status == 503:
         # llama-server answers 503 while it loads a model: take it out of rotation.

@@ -36,7 +36,12 @@ class UpstreamRejectedError(EngineError):
     """An upstream refused the request with a 4xx; its body goes back to the client."""
 
     def __init__(
-        self, message: str, *, upstream: str | None, status: int, body: bytes,
+        self,
+        message: str,
+        *,
+        upstream: str | None,
+        status: int,
+        body: bytes,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message, upstream=upstream)

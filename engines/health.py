@@ -32,9 +32,12 @@ class HealthChecker:
 
     async def check_all(self) -> None:
         await asyncio.gather(
-            *(self._check(pool, upstream, path)
-              for pool, path in self._pools if path
-              for upstream in pool.upstreams)
+            *(
+                self._check(pool, upstream, path)
+                for pool, path in self._pools
+                if path
+                for upstream in pool.upstreams
+            )
         )
 
     async def _check(self, pool: UpstreamPool, upstream: Upstream, path: str) -> None:
@@ -51,8 +54,13 @@ class HealthChecker:
     @staticmethod
     def _set(pool: UpstreamPool, upstream: Upstream, healthy: bool, error: str | None) -> None:
         if upstream.healthy != healthy:
-            logger.info("upstream %s of %s is now %s%s", upstream.url, pool.model,
-                        "healthy" if healthy else "unhealthy", f" ({error})" if error else "")
+            logger.info(
+                "upstream %s of %s is now %s%s",
+                upstream.url,
+                pool.model,
+                "healthy" if healthy else "unhealthy",
+                f" ({error})" if error else "",
+            )
         pool.mark(upstream, healthy, error)
 
     def start(self) -> None:

@@ -66,9 +66,15 @@ def serve(settings: Settings) -> int:
     configure_logging(settings.server.log_level)
     app = create_app(settings)
     uvicorn.run(
-        app, host=settings.server.host, port=settings.server.port,
-        loop="uvloop", http="httptools", access_log=False, log_config=None,
-        log_level=settings.server.log_level, timeout_graceful_shutdown=10,
+        app,
+        host=settings.server.host,
+        port=settings.server.port,
+        loop="uvloop",
+        http="httptools",
+        access_log=False,
+        log_config=None,
+        log_level=settings.server.log_level,
+        timeout_graceful_shutdown=10,
     )
     return 0
 

@@ -45,8 +45,13 @@ class APIError(Exception):
     """An error the gateway itself answers with, already in OpenAI terms."""
 
     def __init__(
-        self, status: int, message: str, *, type: str = "invalid_request_error",
-        param: str | None = None, code: str | None = None,
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(message)
@@ -65,15 +70,23 @@ def to_api_error(exc: BaseException) -> APIError:
         case APIError():
             return exc
         case NoUpstreamConfiguredError():
-            return APIError(503, HOW_TO_CONFIGURE, type="server_error",
-                            code="upstream_unavailable")
+            return APIError(503, HOW_TO_CONFIGURE, type="server_error", code="upstream_unavailable")
         case CapacityExceededError():
-            return APIError(429, exc.message, type="rate_limit_error",
-                            code="rate_limit_exceeded",
-                            headers={"retry-after": str(exc.retry_after_s)})
+            return APIError(
+                429,
+                exc.message,
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"retry-after": str(exc.retry_after_s)},
+            )
         case UpstreamUnavailableError():
-            return APIError(503, _tagged(exc), type="server_error", code="upstream_unavailable",
-                            headers={"retry-after": "1"})
+            return APIError(
+                503,
+                _tagged(exc),
+                type="server_error",
+                code="upstream_unavailable",
+                headers={"retry-after": "1"},
+            )
         case UpstreamTimeoutError():
             return APIError(504, _tagged(exc), type="server_error", code="upstream_timeout")
         case UpstreamProtocolError():
@@ -83,8 +96,9 @@ def to_api_error(exc: BaseException) -> APIError:
         case HTTPException():
             return _from_litestar(exc)
     logger.exception("unhandled error", exc_info=exc)
-    return APIError(500, "internal error in the ATLAS gateway", type="server_error",
-                    code="internal_error")
+    return APIError(
+        500, "internal error in the ATLAS gateway", type="server_error", code="internal_error"
+    )
 
 
 def _tagged(exc: EngineError) -> str:
@@ -95,23 +109,29 @@ def _tagged(exc: EngineError) -> str:
 def _from_litestar(exc: HTTPException) -> APIError:
     status = exc.status_code
     if status == 413:
-        return APIError(413, "request body is larger than the configured limit "
-                        "(server.max_body_bytes)", code="request_too_large")
+        return APIError(
+            413,
+            "request body is larger than the configured limit (server.max_body_bytes)",
+            code="request_too_large",
+        )
     if status == 404:
         return APIError(404, "no such endpoint", code="not_found")
     if status == 405:
         return APIError(405, "method not allowed on this endpoint", code="method_not_allowed")
     if status == 401:
-        return APIError(401, str(exc.detail), type="invalid_request_error",
-                        code="invalid_api_key")
+        return APIError(401, str(exc.detail), type="invalid_request_error", code="invalid_api_key")
     kind = "invalid_request_error" if status < 500 else "server_error"
     return APIError(status, str(exc.detail), type=kind)
 
 
 def upstream_rejection(exc: UpstreamRejectedError) -> Response[bytes]:
     """Pass an upstream 4xx through, rewriting llama-server's integer `code` to OpenAI's shape."""
-    return Response(content=_openai_error_body(exc), status_code=exc.status,
-                    media_type="application/json", headers=_retry_after(exc.headers))
+    return Response(
+        content=_openai_error_body(exc),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=_retry_after(exc.headers),
+    )
 
 
 def _retry_after(headers: dict[str, str]) -> dict[str, str]:
@@ -144,5 +164,9 @@ def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[
     if isinstance(exc, UpstreamRejectedError):
         return upstream_rejection(exc)
     api_error = to_api_error(exc)
-    return Response(content=error_bytes(api_error.detail), status_code=api_error.status,
-                    media_type="application/json", headers=api_error.headers)
+    return Response(
+        content=error_bytes(api_error.detail),
+        status_code=api_error.status,
+        media_type="application/json",
+        headers=api_error.headers,
+    )

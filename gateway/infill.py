@@ -34,8 +34,11 @@ def _usage(answer: dict[str, Any]) -> dict[str, int] | None:
         return None
     prompt = int(answer.get("tokens_evaluated", 0))
     completion = int(answer["tokens_predicted"])
-    return {"prompt_tokens": prompt, "completion_tokens": completion,
-            "total_tokens": prompt + completion}
+    return {
+        "prompt_tokens": prompt,
+        "completion_tokens": completion,
+        "total_tokens": prompt + completion,
+    }
 
 
 class InfillTranslator:
@@ -52,8 +55,14 @@ class InfillTranslator:
     def completion(self, content: bytes) -> bytes:
         answer: dict[str, Any] = msgspec.json.decode(content)
         result = self._base("text_completion")
-        result["choices"] = [{"index": 0, "text": answer.get("content", ""), "logprobs": None,
-                              "finish_reason": _finish_reason(answer) or "stop"}]
+        result["choices"] = [
+            {
+                "index": 0,
+                "text": answer.get("content", ""),
+                "logprobs": None,
+                "finish_reason": _finish_reason(answer) or "stop",
+            }
+        ]
         usage = _usage(answer)
         if usage is not None:
             result["usage"] = usage
@@ -67,8 +76,14 @@ class InfillTranslator:
         if not isinstance(answer, dict):
             return None
         result = self._base("text_completion")
-        result["choices"] = [{"index": 0, "text": answer.get("content", ""), "logprobs": None,
-                              "finish_reason": _finish_reason(answer)}]
+        result["choices"] = [
+            {
+                "index": 0,
+                "text": answer.get("content", ""),
+                "logprobs": None,
+                "finish_reason": _finish_reason(answer),
+            }
+        ]
         usage = _usage(answer) if answer.get("stop") else None
         if usage is not None:
             result["usage"] = usage

@@ -11,30 +11,43 @@ class Metrics:
     def __init__(self) -> None:
         self.registry = CollectorRegistry()
         self.requests = Counter(
-            "atlas_requests", "HTTP requests answered", ["endpoint", "model", "status"],
+            "atlas_requests",
+            "HTTP requests answered",
+            ["endpoint", "model", "status"],
             registry=self.registry,
         )
         self.latency = Histogram(
-            "atlas_request_duration_seconds", "Time to the last byte of the response",
-            ["endpoint", "model"], buckets=LATENCY_BUCKETS, registry=self.registry,
+            "atlas_request_duration_seconds",
+            "Time to the last byte of the response",
+            ["endpoint", "model"],
+            buckets=LATENCY_BUCKETS,
+            registry=self.registry,
         )
         self.in_flight = Gauge(
             "atlas_in_flight_requests", "Requests being served now", registry=self.registry
         )
         self.upstream_requests = Counter(
-            "atlas_upstream_requests", "Requests sent to upstreams",
-            ["model", "upstream", "outcome"], registry=self.registry,
+            "atlas_upstream_requests",
+            "Requests sent to upstreams",
+            ["model", "upstream", "outcome"],
+            registry=self.registry,
         )
         self.upstream_healthy = Gauge(
-            "atlas_upstream_healthy", "1 when the upstream passed its last health check",
-            ["model", "upstream"], registry=self.registry,
+            "atlas_upstream_healthy",
+            "1 when the upstream passed its last health check",
+            ["model", "upstream"],
+            registry=self.registry,
         )
         self.upstream_in_flight = Gauge(
-            "atlas_upstream_in_flight", "Requests in flight to the upstream",
-            ["model", "upstream"], registry=self.registry,
+            "atlas_upstream_in_flight",
+            "Requests in flight to the upstream",
+            ["model", "upstream"],
+            registry=self.registry,
         )
         self.tokens = Counter(
-            "atlas_tokens", "Tokens in answers returned", ["model", "kind"],
+            "atlas_tokens",
+            "Tokens in answers returned",
+            ["model", "kind"],
             registry=self.registry,
         )
 

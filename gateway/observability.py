@@ -19,10 +19,17 @@ from gateway.metrics import Metrics
 
 request_id_var: contextvars.ContextVar[str] = contextvars.ContextVar("request_id", default="-")
 _VALID_ID = re.compile(rb"^[A-Za-z0-9._:\-]{1,128}$")
-KNOWN_ENDPOINTS = frozenset({
-    "/v1/chat/completions", "/v1/completions", "/v1/embeddings", "/v1/models",
-    "/health", "/ready", "/metrics",
-})
+KNOWN_ENDPOINTS = frozenset(
+    {
+        "/v1/chat/completions",
+        "/v1/completions",
+        "/v1/embeddings",
+        "/v1/models",
+        "/health",
+        "/ready",
+        "/metrics",
+    }
+)
 MODEL_SCOPE_KEY = "atlas.model"
 
 
@@ -50,7 +57,7 @@ def incoming_request_id(scope: Scope) -> str:
 def make_observability_middleware(metrics: Metrics) -> Any:
     def middleware(app: ASGIApp) -> ASGIApp:
         async def wrapped(scope: Scope, receive: Receive, send: Send) -> None:
-            if scope["type"] != "http":
+            if scope["type"] != "http":  # type: ignore[comparison-overlap]
                 await app(scope, receive, send)
                 return
             request_id = incoming_request_id(scope)

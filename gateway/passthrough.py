@@ -28,7 +28,12 @@ class UpstreamCall:
 
 
 def upstream_bodies(
-    raw: bytes, *, n: int, seed: int | None, changes: dict[str, Any], drop: tuple[str, ...],
+    raw: bytes,
+    *,
+    n: int,
+    seed: int | None,
+    changes: dict[str, Any],
+    drop: tuple[str, ...],
 ) -> list[bytes]:
     """One body per choice. n > 1 becomes n requests with seeds base, base+1, ...;
     the raw body is forwarded untouched when nothing needs to change."""
@@ -46,7 +51,9 @@ def upstream_bodies(
 
 
 async def forward_json(
-    dispatcher: Dispatcher, call: UpstreamCall, tokens: TokenCounter,
+    dispatcher: Dispatcher,
+    call: UpstreamCall,
+    tokens: TokenCounter,
     translate: Callable[[bytes], bytes] | None = None,
 ) -> tuple[bytes, Usage]:
     """Send every body, merge the answers into one, and make sure it carries usage."""
@@ -72,7 +79,9 @@ async def _post_all(dispatcher: Dispatcher, call: UpstreamCall) -> list[Upstream
     return [t.result() for t in tasks]
 
 
-async def _with_usage(content: bytes, prompt_text: str, tokens: TokenCounter) -> tuple[bytes, Usage]:
+async def _with_usage(
+    content: bytes, prompt_text: str, tokens: TokenCounter
+) -> tuple[bytes, Usage]:
     view = _view(content)
     if view is None:
         return content, Usage()
@@ -84,7 +93,9 @@ async def _with_usage(content: bytes, prompt_text: str, tokens: TokenCounter) ->
     return msgspec.json.encode(data), usage
 
 
-async def _merge(contents: list[bytes], prompt_text: str, tokens: TokenCounter) -> tuple[bytes, Usage]:
+async def _merge(
+    contents: list[bytes], prompt_text: str, tokens: TokenCounter
+) -> tuple[bytes, Usage]:
     merged: dict[str, Any] = msgspec.json.decode(contents[0])
     choices: list[Any] = []
     completion, prompt = 0, None
@@ -99,8 +110,11 @@ async def _merge(contents: list[bytes], prompt_text: str, tokens: TokenCounter) 
         if usage is not None:
             prompt = usage.prompt_tokens if prompt is None else prompt
             completion += usage.completion_tokens
-    total = Usage(prompt_tokens=prompt or 0, completion_tokens=completion,
-                  total_tokens=(prompt or 0) + completion)
+    total = Usage(
+        prompt_tokens=prompt or 0,
+        completion_tokens=completion,
+        total_tokens=(prompt or 0) + completion,
+    )
     merged["choices"] = choices
     merged["usage"] = msgspec.to_builtins(total)
     return msgspec.json.encode(merged), total

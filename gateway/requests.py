@@ -24,27 +24,31 @@ class ClientDisconnectedError(Exception):
     """The client went away before its answer was ready."""
 
 
-def decode_request(raw: bytes, schema: type[T]) -> T:
+def decode_request[T](raw: bytes, schema: type[T]) -> T:
     if not raw:
-        raise APIError(400, "the request body is empty; expected a JSON object",
-                       code="invalid_json")
+        raise APIError(
+            400, "the request body is empty; expected a JSON object", code="invalid_json"
+        )
     try:
         return msgspec.json.decode(raw, type=schema)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _PATH.search(message)
         param = match.group("path") if match and match.group("path") else None
-        raise APIError(400, f"invalid request: {message}", param=param,
-                       code="invalid_value") from None
+        raise APIError(
+            400, f"invalid request: {message}", param=param, code="invalid_value"
+        ) from None
     except msgspec.DecodeError as exc:
-        raise APIError(400, f"the request body is not valid JSON: {exc}",
-                       code="invalid_json") from None
+        raise APIError(
+            400, f"the request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
 
 
 def check_n(n: int) -> None:
     if not 1 <= n <= MAX_N:
-        raise APIError(400, f"n must be between 1 and {MAX_N}, got {n}", param="n",
-                       code="invalid_value")
+        raise APIError(
+            400, f"n must be between 1 and {MAX_N}, got {n}", param="n", code="invalid_value"
+        )
 
 
 def master_key_guard(master_key: str | None) -> Any:
@@ -56,13 +60,16 @@ def master_key_guard(master_key: str | None) -> Any:
             return
         given = connection.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, expected):
-            raise APIError(401, "Incorrect or missing API key. Send it as "
-                           "'Authorization: Bearer <key>'.", code="invalid_api_key")
+            raise APIError(
+                401,
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+            )
 
     return guard
 
 
-async def until_disconnect(request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
+async def until_disconnect[T](request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
     """Run `work`, cancelling it at once if the client disconnects (so upstream slots free up)."""
     task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))

@@ -49,9 +49,13 @@ class Services:
             raise NoUpstreamConfiguredError("no upstream configured")
         group = self.models.get(name)
         if group is None:
-            raise APIError(404, f"The model {name!r} does not exist. Known models: "
-                           f"{', '.join(sorted(self.models))}", param="model",
-                           code="model_not_found")
+            raise APIError(
+                404,
+                f"The model {name!r} does not exist. Known models: "
+                f"{', '.join(sorted(self.models))}",
+                param="model",
+                code="model_not_found",
+            )
         return group
 
     async def aclose(self) -> None:
@@ -61,19 +65,37 @@ class Services:
 
 def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
     up = settings.upstream
-    http = build_http_client(ClientLimits(
-        connect_timeout_s=up.connect_timeout_s, read_timeout_s=up.read_timeout_s,
-        write_timeout_s=up.write_timeout_s, max_connections=up.max_connections,
-        max_keepalive=up.max_keepalive,
-    ))
+    http = build_http_client(
+        ClientLimits(
+            connect_timeout_s=up.connect_timeout_s,
+            read_timeout_s=up.read_timeout_s,
+            write_timeout_s=up.write_timeout_s,
+            max_connections=up.max_connections,
+            max_keepalive=up.max_keepalive,
+        )
+    )
+    metrics = metrics or Metrics()
     models = {m.name: _group(m, settings) for m in settings.models}
     checked = [(g.generation, g.settings.health_path) for g in models.values()]
     checked += [(g.embedding, g.settings.health_path) for g in models.values()]
-    health = HealthChecker(http, checked, interval_s=up.health_interval_s,
-                           timeout_s=up.health_timeout_s)
-    return Services(settings=settings, http=http,
-                    dispatcher=Dispatcher(http, total_timeout_s=up.total_timeout_s),
-                    models=models, health=health, metrics=metrics or Metrics())
+    health = HealthChecker(
+        http, checked, interval_s=up.health_interval_s, timeout_s=up.health_timeout_s
+    )
+    dispatcher = Dispatcher(
+        http,
+        total_timeout_s=up.total_timeout_s,
+        observer=lambda model, url, outcome: metrics.upstream_requests.labels(
+            model, url, outcome
+        ).inc(),
+    )
+    return Services(
+        settings=settings,
+        http=http,
+        dispatcher=dispatcher,
+        models=models,
+        health=health,
+        metrics=metrics,
+    )
 
 
 def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
@@ -85,5 +107,6 @@ def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
             max_queue=settings.upstream.max_queue,
         )
 
-    return ModelGroup(model, pool(model.generation_upstreams()),
-                      pool(model.embedding_upstream_settings()))
+    return ModelGroup(
+        model, pool(model.generation_upstreams()), pool(model.embedding_upstream_settings())
+    )

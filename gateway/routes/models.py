@@ -28,8 +28,12 @@ def model_handlers(services: Services) -> list[Any]:
     async def get_model(model_id: FromPath[str]) -> Response[bytes]:
         card = cards.get(model_id.lstrip("/"))
         if card is None:
-            raise APIError(404, f"The model {model_id.lstrip('/')!r} does not exist",
-                           param="model", code="model_not_found")
+            raise APIError(
+                404,
+                f"The model {model_id.lstrip('/')!r} does not exist",
+                param="model",
+                code="model_not_found",
+            )
         return json_response(msgspec.json.encode(card))
 
     return [list_models, get_model]

@@ -30,8 +30,11 @@ def ops_handlers(services: Services) -> list[Any]:
         ok = bool(models) and all(m["healthy_upstreams"] > 0 for m in models.values())
         reason = None if models else "no upstream configured"
         body = {"ready": ok, "reason": reason, "models": models}
-        return Response(content=msgspec.json.encode(body), media_type="application/json",
-                        status_code=200 if ok else 503)
+        return Response(
+            content=msgspec.json.encode(body),
+            media_type="application/json",
+            status_code=200 if ok else 503,
+        )
 
     @get("/metrics")
     async def metrics() -> Response[bytes]:
@@ -45,5 +48,6 @@ def _refresh_upstream_gauges(services: Services) -> None:
     for name, group in services.models.items():
         for upstream in (*group.generation.upstreams, *group.embedding.upstreams):
             services.metrics.upstream_healthy.labels(name, upstream.url).set(
-                1 if upstream.healthy else 0)
+                1 if upstream.healthy else 0
+            )
             services.metrics.upstream_in_flight.labels(name, upstream.url).set(upstream.in_flight)

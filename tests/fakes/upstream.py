@@ -91,8 +91,13 @@ class ScriptedUpstream:
             self.disconnects += 1
             return
         if script.status != 200:
-            body = script.error_body or {"error": {"code": script.status, "message": "scripted failure",
-                                                   "type": "server_error"}}
+            body = script.error_body or {
+                "error": {
+                    "code": script.status,
+                    "message": "scripted failure",
+                    "type": "server_error",
+                }
+            }
             await _send_json(send, script.status, body, script.headers)
             return
         if data.get("stream"):
@@ -114,27 +119,49 @@ class ScriptedUpstream:
         text = self._text(data)
         if path == "/v1/embeddings":
             inputs = data["input"] if isinstance(data["input"], list) else [data["input"]]
-            return {"object": "list", "model": data.get("model"),
-                    "data": [{"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
-                             for i in range(len(inputs))],
-                    "usage": {"prompt_tokens": 3, "total_tokens": 3}}
+            return {
+                "object": "list",
+                "model": data.get("model"),
+                "data": [
+                    {"object": "embedding", "index": i, "embedding": [0.1, 0.2, 0.3]}
+                    for i in range(len(inputs))
+                ],
+                "usage": {"prompt_tokens": 3, "total_tokens": 3},
+            }
         if path == "/infill":
-            return {"content": text, "stop": True, "stop_type": "eos",
-                    "tokens_predicted": 4, "tokens_evaluated": 9}
+            return {
+                "content": text,
+                "stop": True,
+                "stop_type": "eos",
+                "tokens_predicted": 4,
+                "tokens_evaluated": 9,
+            }
         usage = self._usage(text) if self.script.report_usage else None
         if path == "/v1/completions":
-            answer = {"id": "cmpl-1", "object": "text_completion", "created": int(time.time()),
-                      "model": data.get("model"), "choices": [
-                          {"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}]}
+            answer = {
+                "id": "cmpl-1",
+                "object": "text_completion",
+                "created": int(time.time()),
+                "model": data.get("model"),
+                "choices": [{"index": 0, "text": text, "finish_reason": "stop", "logprobs": None}],
+            }
         else:
             message: dict[str, Any] = {"role": "assistant", "content": text}
             finish = "stop"
             if self.script.tool_calls:
-                message = {"role": "assistant", "content": None, "tool_calls": self.script.tool_calls}
+                message = {
+                    "role": "assistant",
+                    "content": None,
+                    "tool_calls": self.script.tool_calls,
+                }
                 finish = "tool_calls"
-            answer = {"id": "chatcmpl-1", "object": "chat.completion", "created": int(time.time()),
-                      "model": data.get("model"), "choices": [
-                          {"index": 0, "message": message, "finish_reason": finish}]}
+            answer = {
+                "id": "chatcmpl-1",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": data.get("model"),
+                "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+            }
         if usage is not None:
             answer["usage"] = usage
         return answer
@@ -146,26 +173,59 @@ class ScriptedUpstream:
         base = {"id": "chatcmpl-s", "created": int(time.time()), "model": data.get("model")}
         if path == "/infill":
             out: list[dict[str, Any]] = [{"content": w, "stop": False} for w in words]
-            out.append({"content": "", "stop": True, "stop_type": "eos",
-                        "tokens_predicted": len(words), "tokens_evaluated": 9})
+            out.append(
+                {
+                    "content": "",
+                    "stop": True,
+                    "stop_type": "eos",
+                    "tokens_predicted": len(words),
+                    "tokens_evaluated": 9,
+                }
+            )
             return out
         if path == "/v1/completions":
             obj = {**base, "object": "text_completion"}
-            out = [{**obj, "choices": [{"index": 0, "text": w, "finish_reason": None}]}
-                   for w in words]
+            out = [
+                {**obj, "choices": [{"index": 0, "text": w, "finish_reason": None}]} for w in words
+            ]
             out.append({**obj, "choices": [{"index": 0, "text": "", "finish_reason": "stop"}]})
         else:
             obj = {**base, "object": "chat.completion.chunk"}
-            out = [{**obj, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                        "finish_reason": None}]}]
+            out = [
+                {
+                    **obj,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "delta": {"role": "assistant", "content": ""},
+                            "finish_reason": None,
+                        }
+                    ],
+                }
+            ]
             if self.script.tool_calls:
                 for i, call in enumerate(self.script.tool_calls):
-                    out.append({**obj, "choices": [{"index": 0, "delta": {"tool_calls": [
-                        {**call, "index": i}]}, "finish_reason": None}]})
+                    out.append(
+                        {
+                            **obj,
+                            "choices": [
+                                {
+                                    "index": 0,
+                                    "delta": {"tool_calls": [{**call, "index": i}]},
+                                    "finish_reason": None,
+                                }
+                            ],
+                        }
+                    )
                 finish = "tool_calls"
             else:
-                out += [{**obj, "choices": [{"index": 0, "delta": {"content": w},
-                                             "finish_reason": None}]} for w in words]
+                out += [
+                    {
+                        **obj,
+                        "choices": [{"index": 0, "delta": {"content": w}, "finish_reason": None}],
+                    }
+                    for w in words
+                ]
                 finish = "stop"
             out.append({**obj, "choices": [{"index": 0, "delta": {}, "finish_reason": finish}]})
         wants_usage = (data.get("stream_options") or {}).get("include_usage")
@@ -174,31 +234,44 @@ class ScriptedUpstream:
         return out
 
     async def _stream(self, path: str, data: dict[str, Any], receive: Any, send: Any) -> None:
-        await send({"type": "http.response.start", "status": 200,
-                    "headers": [(b"content-type", b"text/event-stream")]})
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [(b"content-type", b"text/event-stream")],
+            }
+        )
         for sent, chunk in enumerate(self._chunks(path, data)):
             if self.script.drop_after_chunks is not None and sent >= self.script.drop_after_chunks:
                 raise ConnectionAbortedError("scripted drop")  # uvicorn closes the socket
             if self.script.chunk_delay_s and await _client_left_during(
-                    receive, self.script.chunk_delay_s):
+                receive, self.script.chunk_delay_s
+            ):
                 self.disconnects += 1
                 return
             try:
-                await send({"type": "http.response.body",
-                            "body": f"data: {json.dumps(chunk)}\n\n".encode(), "more_body": True})
+                await send(
+                    {
+                        "type": "http.response.body",
+                        "body": f"data: {json.dumps(chunk)}\n\n".encode(),
+                        "more_body": True,
+                    }
+                )
             except OSError:
                 self.disconnects += 1
                 return
         if path != "/infill":
-            await send({"type": "http.response.body", "body": b"data: [DONE]\n\n",
-                        "more_body": True})
+            await send(
+                {"type": "http.response.body", "body": b"data: [DONE]\n\n", "more_body": True}
+            )
         await send({"type": "http.response.body", "body": b""})
         self.completed += 1
 
     # --- lifecycle ------------------------------------------------------
     def start(self, port: int = 0) -> ScriptedUpstream:
-        config = uvicorn.Config(self, host="127.0.0.1", port=port, log_level="critical",
-                                lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            self, host="127.0.0.1", port=port, log_level="critical", lifespan="on", access_log=False
+        )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)
         self._thread.start()
@@ -217,11 +290,18 @@ class ScriptedUpstream:
             self._thread.join(timeout=10)
 
 
-async def _send_json(send: Any, status: int, body: Any, headers: dict[str, str] | None = None) -> None:
+async def _send_json(
+    send: Any, status: int, body: Any, headers: dict[str, str] | None = None
+) -> None:
     raw = json.dumps(body).encode()
     extra = [(k.encode(), v.encode()) for k, v in (headers or {}).items()]
-    await send({"type": "http.response.start", "status": status,
-                "headers": [(b"content-type", b"application/json"), *extra]})
+    await send(
+        {
+            "type": "http.response.start",
+            "status": status,
+            "headers": [(b"content-type", b"application/json"), *extra],
+        }
+    )
     await send({"type": "http.response.body", "body": raw})
 
 
@@ -242,8 +322,15 @@ def main() -> None:
     parser.add_argument("--port", type=int, default=8080)
     args = parser.parse_args()
     upstream = ScriptedUpstream()
-    uvicorn.run(upstream, host="127.0.0.1", port=args.port, log_level="warning",
-                access_log=False, loop="uvloop", http="httptools")
+    uvicorn.run(
+        upstream,
+        host="127.0.0.1",
+        port=args.port,
+        log_level="warning",
+        access_log=False,
+        loop="uvloop",
+        http="httptools",
+    )
 
 
 if __name__ == "__main__":

@@ -15,7 +15,7 @@ import uvicorn
 from config import Settings
 from gateway.app import create_app
 from gateway.services import Services
-from tests.fakes.upstream import ScriptedUpstream, Script
+from tests.fakes.upstream import Script, ScriptedUpstream
 
 
 @dataclass
@@ -64,8 +64,9 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        config = uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                lifespan="on", access_log=False)
+        config = uvicorn.Config(
+            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
+        )
         server = uvicorn.Server(config)
         thread = threading.Thread(target=server.run, daemon=True)
         thread.start()
@@ -75,8 +76,9 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
                 raise RuntimeError("gateway did not start")
             time.sleep(0.01)
         port = server.servers[0].sockets[0].getsockname()[1]
-        gateway = RunningGateway(f"http://127.0.0.1:{port}", settings, app.state.services,
-                                 server, thread)
+        gateway = RunningGateway(
+            f"http://127.0.0.1:{port}", settings, app.state.services, server, thread
+        )
         running.append(gateway)
         return gateway
 
@@ -89,8 +91,11 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 def gateway(
     gateway_factory: Callable[[Settings], RunningGateway], upstream: ScriptedUpstream
 ) -> RunningGateway:
-    return gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url],
-                                           "embedding_upstreams": [upstream.url]}]))
+    return gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [upstream.url], "embedding_upstreams": [upstream.url]}]
+        )
+    )
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:

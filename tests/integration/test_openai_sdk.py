@@ -20,7 +20,8 @@ def client(gateway: RunningGateway, key: str = "unused") -> openai.OpenAI:
 
 def test_chat_json_through_sync_client(gateway: RunningGateway, upstream: ScriptedUpstream) -> None:
     answer = client(gateway).chat.completions.with_raw_response.create(
-        model="coder", messages=MESSAGES, extra_headers={"x-request-id": "req-123"})
+        model="coder", messages=MESSAGES, extra_headers={"x-request-id": "req-123"}
+    )
     completion = answer.parse()
     assert completion.choices[0].message.content == "Hello from the scripted upstream."
     assert completion.usage is not None and completion.usage.completion_tokens == 5
@@ -35,21 +36,24 @@ def test_unknown_fields_are_forwarded_unchanged(
     gateway: RunningGateway, upstream: ScriptedUpstream
 ) -> None:
     client(gateway).chat.completions.create(
-        model="coder", messages=MESSAGES, extra_body={"cache_prompt": True, "top_k": 20})
+        model="coder", messages=MESSAGES, extra_body={"cache_prompt": True, "top_k": 20}
+    )
     sent = upstream.requests_to("/v1/chat/completions")[0].body
     assert sent["cache_prompt"] is True and sent["top_k"] == 20
 
 
 async def test_chat_json_through_async_client(gateway: RunningGateway) -> None:
     async with openai.AsyncOpenAI(base_url=gateway.base_url, api_key="x", max_retries=0) as sdk:
-        results = await asyncio.gather(*(
-            sdk.chat.completions.create(model="coder", messages=MESSAGES) for _ in range(8)))
+        results = await asyncio.gather(
+            *(sdk.chat.completions.create(model="coder", messages=MESSAGES) for _ in range(8))
+        )
     assert all(r.choices[0].message.content.startswith("Hello") for r in results)
 
 
 def test_streaming_with_include_usage(gateway: RunningGateway) -> None:
     stream = client(gateway).chat.completions.create(
-        model="coder", messages=MESSAGES, stream=True, stream_options={"include_usage": True})
+        model="coder", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+    )
     chunks = list(stream)
     text = "".join(c.choices[0].delta.content or "" for c in chunks if c.choices)
     assert text == "Hello from the scripted upstream."
@@ -58,19 +62,23 @@ def test_streaming_with_include_usage(gateway: RunningGateway) -> None:
     assert chunks[-2].choices[0].finish_reason == "stop"
 
 
-def test_streaming_without_include_usage_sends_no_usage_chunk(gateway: RunningGateway,
-                                                              upstream: ScriptedUpstream) -> None:
-    chunks = list(client(gateway).chat.completions.create(
-        model="coder", messages=MESSAGES, stream=True))
+def test_streaming_without_include_usage_sends_no_usage_chunk(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
+    chunks = list(
+        client(gateway).chat.completions.create(model="coder", messages=MESSAGES, stream=True)
+    )
     assert all(c.choices for c in chunks)
     assert all(c.usage is None for c in chunks)
     # The gateway still asked the upstream for usage, for its own accounting.
     assert upstream.requests_to("/v1/chat/completions")[0].body["stream_options"] == {
-        "include_usage": True}
+        "include_usage": True
+    }
 
 
 def test_usage_is_counted_when_the_upstream_reports_none(
-    gateway_factory: Callable[..., RunningGateway], upstream_factory: Callable[..., ScriptedUpstream]
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
     upstream = upstream_factory(Script(report_usage=False, content="one two three four"))
     gw = gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}]))
@@ -78,21 +86,31 @@ def test_usage_is_counted_when_the_upstream_reports_none(
     assert completion.usage is not None
     assert completion.usage.completion_tokens == 4
     assert completion.usage.prompt_tokens > 0
-    chunks = list(client(gw).chat.completions.create(
-        model="coder", messages=MESSAGES, stream=True, stream_options={"include_usage": True}))
+    chunks = list(
+        client(gw).chat.completions.create(
+            model="coder", messages=MESSAGES, stream=True, stream_options={"include_usage": True}
+        )
+    )
     assert chunks[-1].usage is not None and chunks[-1].usage.completion_tokens == 4
 
 
-def test_n_fans_out_with_distinct_seeds(gateway_factory: Callable[..., RunningGateway],
-                                        upstream_factory: Callable[..., ScriptedUpstream]) -> None:
+def test_n_fans_out_with_distinct_seeds(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
     upstream = upstream_factory(Script(content_for=lambda body: f"seed {body['seed']}"))
     gw = gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}]))
     completion = client(gw).chat.completions.create(model="coder", messages=MESSAGES, n=3, seed=40)
     assert [c.index for c in completion.choices] == [0, 1, 2]
-    assert sorted(c.message.content for c in completion.choices) == ["seed 40", "seed 41", "seed 42"]
+    assert sorted(c.message.content for c in completion.choices) == [
+        "seed 40",
+        "seed 41",
+        "seed 42",
+    ]
     assert all("n" not in r.body for r in upstream.received)
-    stream = client(gw).chat.completions.create(model="coder", messages=MESSAGES, n=2, seed=7,
-                                               stream=True)
+    stream = client(gw).chat.completions.create(
+        model="coder", messages=MESSAGES, n=2, seed=7, stream=True
+    )
     texts: dict[int, str] = {}
     for chunk in stream:
         for choice in chunk.choices:
@@ -116,9 +134,14 @@ def test_unknown_model_is_404(gateway: RunningGateway) -> None:
     assert error.value.param == "model"
 
 
-def test_master_key(gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream) -> None:
-    gw = gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}],
-                                       server={"master_key": "sk-master"}))
+def test_master_key(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+) -> None:
+    gw = gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [upstream.url]}], server={"master_key": "sk-master"}
+        )
+    )
     with pytest.raises(openai.AuthenticationError) as error:
         client(gw, "sk-wrong").chat.completions.create(model="coder", messages=MESSAGES)
     assert error.value.code == "invalid_api_key"
@@ -131,21 +154,28 @@ def test_master_key(gateway_factory: Callable[..., RunningGateway], upstream: Sc
 def test_bad_request_types(gateway: RunningGateway) -> None:
     with pytest.raises(openai.BadRequestError) as error:
         client(gateway).chat.completions.create(
-            model="coder", messages=[{"role": "wizard", "content": "hi"}])  # type: ignore[list-item]
+            model="coder", messages=[{"role": "wizard", "content": "hi"}]
+        )  # type: ignore[list-item]
     assert error.value.param == "messages[0].role"
 
 
 def test_rate_limited_when_the_upstream_is_full(
-    gateway_factory: Callable[..., RunningGateway], upstream_factory: Callable[..., ScriptedUpstream]
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
     upstream = upstream_factory(Script(delay_s=1.5))
-    gw = gateway_factory(make_settings(
-        [{"name": "coder", "upstreams": [{"url": upstream.url, "max_in_flight": 1}]}],
-        upstream={"max_queue": 0}))
+    gw = gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [{"url": upstream.url, "max_in_flight": 1}]}],
+            upstream={"max_queue": 0},
+        )
+    )
 
     async def scenario() -> None:
         async with openai.AsyncOpenAI(base_url=gw.base_url, api_key="x", max_retries=0) as sdk:
-            first = asyncio.create_task(sdk.chat.completions.create(model="coder", messages=MESSAGES))
+            first = asyncio.create_task(
+                sdk.chat.completions.create(model="coder", messages=MESSAGES)
+            )
             await asyncio.sleep(0.4)
             with pytest.raises(openai.RateLimitError) as error:
                 await sdk.chat.completions.create(model="coder", messages=MESSAGES)
@@ -169,10 +199,12 @@ def test_embeddings(gateway: RunningGateway, upstream: ScriptedUpstream) -> None
     assert upstream.requests_to("/v1/embeddings")[0].body["input"] == ["a", "b"]
 
 
-def test_completion_with_suffix_goes_to_infill(gateway: RunningGateway,
-                                               upstream: ScriptedUpstream) -> None:
+def test_completion_with_suffix_goes_to_infill(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
     result = client(gateway).completions.create(
-        model="coder", prompt="def add(a, b):\n", suffix="\nprint(add(1, 2))", max_tokens=16)
+        model="coder", prompt="def add(a, b):\n", suffix="\nprint(add(1, 2))", max_tokens=16
+    )
     assert result.choices[0].text == "Hello from the scripted upstream."
     assert result.usage is not None and result.usage.completion_tokens == 4
     sent = upstream.requests_to("/infill")[0].body
@@ -180,9 +212,11 @@ def test_completion_with_suffix_goes_to_infill(gateway: RunningGateway,
     assert sent["input_suffix"] == "\nprint(add(1, 2))"
     assert sent["n_predict"] == 16
     streamed = client(gateway).completions.create(
-        model="coder", prompt="x = ", suffix="\n", stream=True)
+        model="coder", prompt="x = ", suffix="\n", stream=True
+    )
     assert "".join(c.choices[0].text for c in streamed if c.choices) == (
-        "Hello from the scripted upstream.")
+        "Hello from the scripted upstream."
+    )
 
 
 def test_plain_completion(gateway: RunningGateway, upstream: ScriptedUpstream) -> None:
