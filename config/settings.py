@@ -60,10 +60,9 @@ class UpstreamClientSettings(_Frozen, frozen=True):
 
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
-    write_timeout_s: float = 30.0
     total_timeout_s: float = 900.0
     max_connections: int = 512
-    max_keepalive: int = 128
+    keepalive_s: float = 30.0
     health_interval_s: float = 5.0
     health_timeout_s: float = 2.0
     queue_timeout_s: float = 30.0
@@ -73,7 +72,6 @@ class UpstreamClientSettings(_Frozen, frozen=True):
         for name in (
             "connect_timeout_s",
             "read_timeout_s",
-            "write_timeout_s",
             "total_timeout_s",
             "health_interval_s",
             "health_timeout_s",

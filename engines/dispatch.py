@@ -13,9 +13,9 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import httpx
+import aiohttp
 
-from engines.client import translate_errors
+from engines.client import UpstreamClient, translate_errors
 from engines.errors import (
     EngineError,
     UpstreamProtocolError,
@@ -59,7 +59,7 @@ def _outcome(exc: BaseException | None) -> str:
 class Dispatcher:
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: UpstreamClient,
         *,
         total_timeout_s: float = 900.0,
         observer: Observer | None = None,
@@ -106,12 +106,14 @@ class Dispatcher:
         body: bytes,
         headers: Mapping[str, str],
     ) -> UpstreamReply:
+        session = self._client.session
         try:
             async with asyncio.timeout(self._total_timeout_s):
                 with translate_errors(upstream.url):
-                    response = await self._client.post(
-                        upstream.url + path, content=body, headers=headers
-                    )
+                    async with session.post(
+                        upstream.url + path, data=body, headers=headers
+                    ) as response:
+                        content = await response.read()
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"no answer within {self._total_timeout_s:g} s", upstream=upstream.url
@@ -119,12 +121,12 @@ class Dispatcher:
         except UpstreamUnavailableError as exc:
             pool.mark(upstream, False, exc.message)
             raise
-        return _check_status(pool, upstream, response.status_code, response.content, response)
+        return _check_status(pool, upstream, response.status, content, response)
 
     @asynccontextmanager
     async def stream(
         self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
-    ) -> AsyncIterator[tuple[Upstream, httpx.Response]]:
+    ) -> AsyncIterator[tuple[Upstream, aiohttp.ClientResponse]]:
         """Open a streaming request; failover happens only before the caller sees a byte."""
         tried: list[Upstream] = []
         last_error: EngineError | None = None
@@ -150,9 +152,9 @@ class Dispatcher:
                 yield upstream, response
             finally:
                 pool.release(upstream)
-                # Shielded: a second cancellation must not leave the socket open,
-                # or llama-server would keep generating for a client that left.
-                await asyncio.shield(response.aclose())
+                # Synchronous: closing an unfinished response drops the connection,
+                # so llama-server stops generating for a client that left.
+                response.close()
             return
         assert last_error is not None
         raise last_error
@@ -164,23 +166,22 @@ class Dispatcher:
         path: str,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> httpx.Response:
-        request = self._client.build_request(
-            "POST", upstream.url + path, content=body, headers=headers
-        )
+    ) -> aiohttp.ClientResponse:
         try:
             with translate_errors(upstream.url):
-                response = await self._client.send(request, stream=True)
+                response: aiohttp.ClientResponse = await self._client.session.post(
+                    upstream.url + path, data=body, headers=headers
+                )
         except UpstreamUnavailableError as exc:
             pool.mark(upstream, False, exc.message)
             raise
-        if response.status_code >= 400:
+        if response.status >= 400:
             try:
                 with translate_errors(upstream.url):
-                    content = await response.aread()
+                    content = await response.read()
             finally:
-                await response.aclose()
-            _check_status(pool, upstream, response.status_code, content, response)
+                response.close()
+            _check_status(pool, upstream, response.status, content, response)
         return response
 
 
@@ -189,7 +190,7 @@ def _check_status(
     upstream: Upstream,
     status: int,
     content: bytes,
-    response: httpx.Response,
+    response: aiohttp.ClientResponse,
 ) -> UpstreamReply:
     content_type = response.headers.get("content-type", "application/json")
     if status < 400:

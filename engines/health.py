@@ -6,8 +6,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import httpx
+import aiohttp
 
+from engines.client import UpstreamClient
 from engines.pool import Upstream, UpstreamPool
 
 logger = logging.getLogger(__name__)
@@ -18,7 +19,7 @@ class HealthChecker:
 
     def __init__(
         self,
-        client: httpx.AsyncClient,
+        client: UpstreamClient,
         pools: Sequence[tuple[UpstreamPool, str]],
         *,
         interval_s: float = 5.0,
@@ -41,15 +42,18 @@ class HealthChecker:
         )
 
     async def _check(self, pool: UpstreamPool, upstream: Upstream, path: str) -> None:
+        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
         try:
-            response = await self._client.get(upstream.url + path, timeout=self._timeout_s)
-        except httpx.HTTPError as exc:
+            async with self._client.session.get(upstream.url + path, timeout=timeout) as response:
+                status = response.status
+                await response.read()
+        except (aiohttp.ClientError, TimeoutError) as exc:
             self._set(pool, upstream, False, f"health check failed: {type(exc).__name__}")
             return
-        if response.status_code == 200:
+        if status == 200:
             self._set(pool, upstream, True, None)
         else:
-            self._set(pool, upstream, False, f"health check answered {response.status_code}")
+            self._set(pool, upstream, False, f"health check answered {status}")
 
     @staticmethod
     def _set(pool: UpstreamPool, upstream: Upstream, healthy: bool, error: str | None) -> None:

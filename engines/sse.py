@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import AsyncIterator
 from typing import Literal
 
-import httpx
+import aiohttp
 
 from engines.client import iter_lines
 
@@ -13,7 +13,7 @@ EventKind = Literal["data", "error"]
 
 
 async def sse_events(
-    response: httpx.Response, upstream: str
+    response: aiohttp.ClientResponse, upstream: str
 ) -> AsyncIterator[tuple[EventKind, str]]:
     """Yield (kind, payload) for each event; llama-server reports failures as `error:` lines."""
     data: list[str] = []

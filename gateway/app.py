@@ -41,7 +41,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
 
     api = Router(
         path="/",
-        guards=[master_key_guard(settings.server.master_key)],
+        guards=[master_key_guard(settings.server.master_key)] if settings.server.master_key else [],
         route_handlers=[
             chat_handler(services),
             completions_handler(services),

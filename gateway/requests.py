@@ -55,7 +55,8 @@ def master_key_guard(master_key: str | None) -> Any:
     """A litestar guard that accepts only `Authorization: Bearer <master key>`."""
     expected = f"Bearer {master_key}".encode() if master_key else None
 
-    def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+    # async: litestar runs a sync guard in a worker thread, a hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
         if expected is None:
             return
         given = connection.headers.get("authorization", "").encode()

@@ -4,10 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-import httpx
-
 from config import ModelSettings, Settings, UpstreamSettings
-from engines.client import ClientLimits, build_http_client
+from engines.client import ClientLimits, UpstreamClient
 from engines.dispatch import Dispatcher
 from engines.errors import NoUpstreamConfiguredError
 from engines.health import HealthChecker
@@ -37,7 +35,7 @@ class ModelGroup:
 @dataclass(slots=True)
 class Services:
     settings: Settings
-    http: httpx.AsyncClient
+    http: UpstreamClient
     dispatcher: Dispatcher
     models: dict[str, ModelGroup]
     health: HealthChecker
@@ -65,13 +63,12 @@ class Services:
 
 def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
     up = settings.upstream
-    http = build_http_client(
+    http = UpstreamClient(
         ClientLimits(
             connect_timeout_s=up.connect_timeout_s,
             read_timeout_s=up.read_timeout_s,
-            write_timeout_s=up.write_timeout_s,
             max_connections=up.max_connections,
-            max_keepalive=up.max_keepalive,
+            keepalive_s=up.keepalive_s,
         )
     )
     metrics = metrics or Metrics()

@@ -110,11 +110,7 @@ async def relay(
     try:
         early = await _wait_until_open(queue, n)
         yield b""
-        for item in early:
-            chunk = _render(item, plan, n, tally)
-            if chunk:
-                yield chunk
-        async for chunk in _pump(queue, plan, n, tally):
+        async for chunk in _pump(queue, early, plan, n, tally):
             yield chunk
         if tally.failed:
             return
@@ -146,16 +142,19 @@ async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
 
 
 async def _pump(
-    queue: asyncio.Queue[_Item], plan: StreamPlan, n: int, tally: _Tally
+    queue: asyncio.Queue[_Item], early: list[_Item], plan: StreamPlan, n: int, tally: _Tally
 ) -> AsyncIterator[bytes]:
     ended = 0
     while ended < n:
-        try:
-            async with asyncio.timeout(plan.keepalive_s):
-                item = await queue.get()
-        except TimeoutError:
-            yield KEEPALIVE
-            continue
+        if early:
+            item = early.pop(0)
+        else:
+            try:
+                async with asyncio.timeout(plan.keepalive_s):
+                    item = await queue.get()
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
         if isinstance(item, _End):
             ended += 1
         elif isinstance(item, _Failed):
