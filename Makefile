@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint typecheck bench-overhead bench-sandbox clean
+.PHONY: run test lint bench-overhead bench-sandbox bench-lens clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -30,6 +30,9 @@ bench-overhead: $(STAMP)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python -m bench.sandbox $(ARGS)
+
+bench-lens: $(STAMP)
+	$(BIN)/python -m bench.lens_scoring $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

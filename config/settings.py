@@ -101,6 +101,9 @@ class ModelSettings(_Frozen, frozen=True):
     upstreams: tuple[str | UpstreamSettings, ...] = ()
     embedding_upstreams: tuple[str | UpstreamSettings, ...] = ()
     kind: UpstreamKind = "llama-server"
+    # "replay" answers from recorded samples in `dataset` (JSON Lines) instead of upstreams.
+    engine: Literal["http", "replay"] = "http"
+    dataset: str | None = None
     # Model name sent upstream, when it differs from the public name.
     upstream_model: str | None = None
     # Sent as a bearer token to upstreams that need one (hosted OpenAI-compatible APIs).
@@ -113,7 +116,10 @@ class ModelSettings(_Frozen, frozen=True):
         for entry in (*self.upstreams, *self.embedding_upstreams):
             if isinstance(entry, str):
                 validate_http_url(entry)
-        if not self.upstreams and not self.embedding_upstreams:
+        if self.engine == "replay":
+            if not self.dataset:
+                raise ValueError(f"model {self.name!r} uses engine = 'replay' but has no dataset")
+        elif not self.upstreams and not self.embedding_upstreams:
             raise ValueError(f"model {self.name!r} has no upstreams")
 
     def generation_upstreams(self) -> tuple[UpstreamSettings, ...]:

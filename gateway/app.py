@@ -31,7 +31,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
 
     @asynccontextmanager
     async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        services.health.start()
+        await services.start()
         if not services.models:
             logger.warning("no upstream configured: /v1 calls will answer 503 until one is set")
         try:

@@ -6,6 +6,7 @@ import argparse
 import logging
 import sys
 from collections.abc import Sequence
+from typing import Any
 
 import msgspec
 
@@ -14,7 +15,10 @@ from config import ConfigError, Settings, load_settings, masked
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-def build_parser() -> argparse.ArgumentParser:
+TOOL_COMMANDS = ("lens", "bench")
+
+
+def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="atlas", description="ATLAS test-time-compute gateway")
     commands = parser.add_subparsers(dest="command", required=True)
     serve = commands.add_parser("serve", help="start the gateway")
@@ -25,11 +29,28 @@ def build_parser() -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print it")
     check.add_argument("file")
+    if with_tools:
+        _add_tool_commands(commands)
+    else:
+        # Registered for --help only: loading them imports torch, which `serve` need not wait for.
+        commands.add_parser("lens", help="the Geometric Lens ranker: train, status")
+        commands.add_parser("bench", help="benchmarks: lens")
     return parser
 
 
+def _add_tool_commands(commands: Any) -> None:
+    from lens.cli import add_bench_lens_command, add_lens_commands
+
+    add_lens_commands(commands)
+    bench = commands.add_parser("bench", help="benchmarks")
+    add_bench_lens_command(bench.add_subparsers(dest="bench_command", required=True))
+
+
 def main(argv: Sequence[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = build_parser(with_tools=bool(argv) and argv[0] in TOOL_COMMANDS).parse_args(argv)
+    if hasattr(args, "func"):
+        return int(args.func(args))
     try:
         if args.command == "serve":
             settings = load_settings(

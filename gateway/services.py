@@ -10,6 +10,7 @@ from engines.dispatch import Dispatcher
 from engines.errors import NoUpstreamConfiguredError
 from engines.health import HealthChecker
 from engines.pool import Upstream, UpstreamPool
+from engines.replay import ReplayDataset, ReplayServer
 from gateway.errors import APIError
 from gateway.metrics import Metrics
 from gateway.usage import TokenCounter
@@ -39,6 +40,7 @@ class Services:
     dispatcher: Dispatcher
     models: dict[str, ModelGroup]
     health: HealthChecker
+    replays: dict[str, ReplayServer] = field(default_factory=dict)
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenCounter = field(default_factory=TokenCounter)
 
@@ -56,9 +58,18 @@ class Services:
             )
         return group
 
+    async def start(self) -> None:
+        for name, server in self.replays.items():
+            url = await server.start()
+            for upstream in self.models[name].generation.upstreams:
+                upstream.url = url
+        self.health.start()
+
     async def aclose(self) -> None:
         await self.health.stop()
         await self.http.aclose()
+        for server in self.replays.values():
+            await server.stop()
 
 
 def build_services(settings: Settings, metrics: Metrics | None = None) -> Services:
@@ -73,6 +84,11 @@ def build_services(settings: Settings, metrics: Metrics | None = None) -> Servic
     )
     metrics = metrics or Metrics()
     models = {m.name: _group(m, settings) for m in settings.models}
+    replays = {
+        m.name: ReplayServer(ReplayDataset.load(m.dataset), model=m.name)
+        for m in settings.models
+        if m.engine == "replay" and m.dataset
+    }
     checked = [(g.generation, g.settings.health_path) for g in models.values()]
     checked += [(g.embedding, g.settings.health_path) for g in models.values()]
     health = HealthChecker(
@@ -91,6 +107,7 @@ def build_services(settings: Settings, metrics: Metrics | None = None) -> Servic
         dispatcher=dispatcher,
         models=models,
         health=health,
+        replays=replays,
         metrics=metrics,
     )
 
@@ -104,6 +121,8 @@ def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
             max_queue=settings.upstream.max_queue,
         )
 
-    return ModelGroup(
-        model, pool(model.generation_upstreams()), pool(model.embedding_upstream_settings())
-    )
+    generation = model.generation_upstreams()
+    if model.engine == "replay":
+        # The replay server binds a loopback port at start; the URL is filled in then.
+        generation = (UpstreamSettings(url="http://127.0.0.1:1", max_in_flight=1024),)
+    return ModelGroup(model, pool(generation), pool(model.embedding_upstream_settings()))
