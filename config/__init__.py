@@ -2,6 +2,7 @@
 
 from config.loader import ConfigError, load_settings, masked
 from config.settings import (
+    BestOfKSettings,
     ModelSettings,
     SandboxSettings,
     ServerSettings,
@@ -11,6 +12,7 @@ from config.settings import (
 )
 
 __all__ = [
+    "BestOfKSettings",
     "ConfigError",
     "ModelSettings",
     "SandboxSettings",

@@ -96,6 +96,36 @@ class UpstreamSettings(_Frozen, frozen=True):
             raise ValueError("max_in_flight must be at least 1")
 
 
+class BestOfKSettings(_Frozen, frozen=True):
+    """How many candidates to generate and how, for one model."""
+
+    # k for requests that do not ask; 1 means plain pass-through.
+    k: int = 1
+    # Cap for the per-request override ("atlas": {"k": n} or the x-atlas-k header).
+    max_k: int = 20
+    # Candidate i gets seed seed_base + i; a client-supplied seed replaces the base.
+    seed_base: int = 0
+    temperature_small_k: float = 0.6  # used when k <= 5
+    temperature_large_k: float = 0.8
+    # Model calls asking for test cases when neither the request nor the prompt has
+    # any; 0 means automatic: k // 4, at least 2 and at most 10.
+    test_requests: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= self.max_k:
+            raise ValueError("k must be between 1 and max_k")
+        if self.max_k > 128:
+            raise ValueError("max_k must be at most 128")
+        if self.test_requests < 0:
+            raise ValueError("test_requests must not be negative")
+
+    def temperature(self, k: int) -> float:
+        return self.temperature_small_k if k <= 5 else self.temperature_large_k
+
+    def test_request_count(self, k: int) -> int:
+        return self.test_requests or min(10, max(2, k // 4))
+
+
 class ModelSettings(_Frozen, frozen=True):
     name: str
     upstreams: tuple[str | UpstreamSettings, ...] = ()
@@ -109,6 +139,7 @@ class ModelSettings(_Frozen, frozen=True):
     # Sent as a bearer token to upstreams that need one (hosted OpenAI-compatible APIs).
     api_key: str | None = None
     health_path: str = "/health"
+    best_of_k: BestOfKSettings = msgspec.field(default_factory=BestOfKSettings)
 
     def __post_init__(self) -> None:
         if not self.name.strip():

@@ -22,6 +22,7 @@ from gateway.routes.embeddings import embeddings_handler
 from gateway.routes.models import model_handlers
 from gateway.routes.ops import ops_handlers
 from gateway.services import Services, build_services
+from sandbox import InvalidTestsError
 
 logger = logging.getLogger(__name__)
 
@@ -52,6 +53,7 @@ def create_app(settings: Settings, *, services: Services | None = None) -> Lites
     handlers: dict[Any, Any] = {
         APIError: error_response,
         EngineError: error_response,
+        InvalidTestsError: error_response,
         HTTPException: error_response,
         ClientDisconnectedError: _client_gone,
         Exception: error_response,

@@ -18,6 +18,7 @@ from engines.errors import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from sandbox import InvalidTestsError
 
 logger = logging.getLogger(__name__)
 
@@ -95,6 +96,10 @@ def to_api_error(exc: BaseException) -> APIError:
             return APIError(502, _tagged(exc), type="server_error", code="upstream_error")
         case HTTPException():
             return _from_litestar(exc)
+        case InvalidTestsError():
+            return APIError(
+                400, f"invalid atlas.tests: {exc}", param="atlas.tests", code="invalid_value"
+            )
     logger.exception("unhandled error", exc_info=exc)
     return APIError(
         500, "internal error in the ATLAS gateway", type="server_error", code="internal_error"

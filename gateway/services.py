@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from config import ModelSettings, Settings, UpstreamSettings
 from engines.client import ClientLimits, UpstreamClient
@@ -14,6 +16,13 @@ from engines.replay import ReplayDataset, ReplayServer
 from gateway.errors import APIError
 from gateway.metrics import Metrics
 from gateway.usage import TokenCounter
+from gateway.verification import Verifier
+from sandbox import Limits, Sandbox, SandboxConfig
+
+if TYPE_CHECKING:
+    from gateway.best_of_k import Ranker
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass(slots=True)
@@ -41,6 +50,9 @@ class Services:
     models: dict[str, ModelGroup]
     health: HealthChecker
     replays: dict[str, ReplayServer] = field(default_factory=dict)
+    verifier: Verifier = field(default_factory=lambda: Verifier(None))
+    # Ranks verified candidates (the Geometric Lens plugs in here); None: no ranker.
+    ranker: Ranker | None = None
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenCounter = field(default_factory=TokenCounter)
 
@@ -59,11 +71,33 @@ class Services:
         return group
 
     async def start(self) -> None:
+        await self._start_sandbox()
         for name, server in self.replays.items():
             url = await server.start()
             for upstream in self.models[name].generation.upstreams:
                 upstream.url = url
         self.health.start()
+
+    async def _start_sandbox(self) -> None:
+        settings = self.settings.sandbox
+        if settings.backend == "disabled":
+            logger.warning("sandbox disabled: best-of-k candidates will not be verified")
+            return
+        limits = Limits(
+            wall_time_s=settings.wall_time_s,
+            cpu_time_s=settings.cpu_time_s,
+            memory_mb=settings.memory_mb,
+        )
+        sandbox = await Sandbox.create(
+            SandboxConfig(
+                backend=settings.backend, max_concurrency=settings.max_concurrency, limits=limits
+            )
+        )
+        if not sandbox.availability.available:
+            logger.warning(
+                "sandbox unavailable (%s): verification is skipped", sandbox.availability.reason
+            )
+        self.verifier = Verifier(sandbox, limits)
 
     async def aclose(self) -> None:
         await self.health.stop()

@@ -159,12 +159,12 @@ async def _pump(
             ended += 1
         elif isinstance(item, _Failed):
             tally.failed = True
-            yield _error_event(item.error)
+            yield error_event(item.error)
             return
         elif isinstance(item, _Event):
             if item.kind == "error":
                 tally.failed = True
-                yield _error_event(UpstreamProtocolError(f"upstream stream error: {item.data}"))
+                yield error_event(UpstreamProtocolError(f"upstream stream error: {item.data}"))
                 return
             chunk = _render(item, plan, n, tally)
             if chunk:
@@ -237,6 +237,6 @@ def _usage_chunk(template: dict[str, Any], usage: Usage) -> bytes:
     return b"data: " + msgspec.json.encode(chunk) + b"\n\n"
 
 
-def _error_event(error: EngineError) -> bytes:
+def error_event(error: EngineError) -> bytes:
     detail = to_api_error(error).detail
     return b"data: " + error_bytes(detail) + b"\n\n" + DONE

@@ -2,11 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
 from typing import Any
 
 from litestar import Request, Response, post
 from litestar.response import Stream
 
+from engines.errors import EngineError
+from gateway.best_of_k import BestOfK
 from gateway.observability import MODEL_SCOPE_KEY, request_id_var
 from gateway.passthrough import UpstreamCall, forward_json, upstream_bodies
 from gateway.requests import (
@@ -16,10 +20,12 @@ from gateway.requests import (
     sse_headers,
     until_disconnect,
 )
+from gateway.routing import requested_k, use_best_of_k
 from gateway.schemas import ChatCompletionRequest, Usage
 from gateway.services import ModelGroup, Services
-from gateway.streaming import StreamPlan, relay
+from gateway.streaming import DONE, StreamPlan, error_event, relay
 from gateway.usage import chat_prompt_text
+from gateway.winner import outcome_headers, winner_chunks, winner_json
 
 PATH = "/v1/chat/completions"
 ROUTE_HEADERS = {"x-atlas-route": "fast", "x-atlas-k": "1"}
@@ -33,6 +39,18 @@ def chat_handler(services: Services) -> Any:
         check_n(chat.n)
         group = services.model(chat.model)
         request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        k, forced = requested_k(chat, request.headers, group.settings.best_of_k)
+        prompt = chat_prompt_text(chat.messages)
+        if use_best_of_k(chat, k, forced, prompt):
+            strategy = BestOfK(
+                services, group, chat, raw, k, request_id_var.get(), ranker=services.ranker
+            )
+            if chat.stream:
+                return _best_of_k_stream(services, group, chat, strategy, k)
+            outcome = await until_disconnect(request, strategy.execute())
+            _count(services, group, outcome.total)
+            debug = chat.atlas is not None and chat.atlas.debug
+            return json_response(winner_json(outcome, debug), outcome_headers(outcome, k))
         call = _upstream_call(group, chat, raw)
         if chat.stream:
             return await _stream(services, group, chat, call)
@@ -91,3 +109,39 @@ async def _stream(
 def _count(services: Services, group: ModelGroup, usage: Usage) -> None:
     services.metrics.tokens.labels(group.name, "prompt").inc(usage.prompt_tokens)
     services.metrics.tokens.labels(group.name, "completion").inc(usage.completion_tokens)
+
+
+def _best_of_k_stream(
+    services: Services,
+    group: ModelGroup,
+    chat: ChatCompletionRequest,
+    strategy: BestOfK,
+    k: int,
+) -> Stream:
+    include_usage = chat.stream_options is not None and chat.stream_options.include_usage
+    # Comment lines at least every 10 s keep proxies and clients from timing out.
+    interval = min(services.settings.server.keepalive_interval_s, 10.0)
+
+    async def events() -> AsyncIterator[bytes]:
+        task = asyncio.ensure_future(strategy.execute())
+        try:
+            yield f": atlas best-of-k k={k}\n\n".encode()
+            while not (await asyncio.wait({task}, timeout=interval))[0]:
+                yield f": atlas {strategy.progress}\n\n".encode()
+            try:
+                outcome = task.result()
+            except EngineError as exc:
+                yield error_event(exc)
+                return
+            _count(services, group, outcome.total)
+            summary = " ".join(f"{k}={v}" for k, v in outcome_headers(outcome, k).items())
+            yield f": atlas {summary}\n\n".encode()
+            for chunk in winner_chunks(outcome, include_usage):
+                yield chunk
+            yield DONE
+        finally:
+            task.cancel()
+            await asyncio.shield(asyncio.gather(task, return_exceptions=True))
+
+    headers = sse_headers({"x-atlas-route": "best-of-k", "x-atlas-k": str(k)})
+    return Stream(events(), media_type="text/event-stream", headers=headers)

@@ -1,0 +1,339 @@
+"""Best-of-k: fan out k candidates, verify them in the sandbox, return the winner.
+
+The flow reads top to bottom in `execute`: start the k candidate requests (and,
+when no trusted tests exist, the test-writing requests); verify each candidate
+as it arrives; stop early once one passes every trusted test; otherwise wait for
+all, score consensus on generated tests, and select.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from engines.errors import EngineError, UpstreamProtocolError, UpstreamRejectedError
+from engines.replay import last_user_text
+from gateway.schemas import ChatCompletionRequest, Usage
+from gateway.selection import Evidence, select
+from gateway.services import ModelGroup, Services
+from gateway.testgen import entry_point_of, generated_tests, parse_asserts, test_request_messages
+from gateway.verification import Code, GeneratedResult, TrustedTests, extract_code, trusted_tests
+
+logger = logging.getLogger(__name__)
+
+PATH = "/v1/chat/completions"
+CANDIDATE_DROPPED = ("atlas", "n", "stream", "stream_options")
+TEST_SEED_OFFSET = 1_000_003  # test-writing requests use other seeds than candidates
+
+# (problem text, [(candidate index, code)]) -> {candidate index: energy}; lower is better.
+Ranker = Callable[[str, list[tuple[int, str]]], Awaitable[dict[int, float]]]
+
+
+@dataclass(slots=True)
+class Candidate:
+    index: int
+    seed: int
+    data: dict[str, Any] | None = None
+    content: str = ""
+    code: Code | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: EngineError | None = None
+    order: int = -1
+    trusted_passed: int | None = None
+    generated: GeneratedResult | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outcome:
+    winner: Candidate
+    selection: str
+    candidates: list[Candidate]
+    tests_source: str
+    tests_count: int
+    verified: int
+    total: Usage
+    early_stop: bool = False
+
+    def completed(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.data is not None]
+
+
+@dataclass(slots=True)
+class _Run:
+    """Mutable state of one execution; the tasks it owns are cancelled on exit."""
+
+    candidates: list[Candidate]
+    tasks: dict[asyncio.Task[Any], tuple[str, Candidate | None]] = field(default_factory=dict)
+    finished: int = 0
+    total: Usage = field(default_factory=Usage)
+
+
+class BestOfK:
+    def __init__(
+        self,
+        services: Services,
+        group: ModelGroup,
+        chat: ChatCompletionRequest,
+        raw: bytes,
+        k: int,
+        request_id: str,
+        ranker: Ranker | None = None,
+    ) -> None:
+        self._services = services
+        self._group = group
+        self._chat = chat
+        self._k = k
+        self._settings = group.settings.best_of_k
+        self._headers = group.upstream_headers(request_id)
+        self._ranker = ranker
+        self._body = self._candidate_body(raw)
+        self.prompt = last_user_text(msgspec.to_builtins(chat.messages)) or ""
+        self._entry_point = entry_point_of(self.prompt)
+        # Parsed now so that malformed request tests are a 400 before any work starts.
+        atlas_tests = chat.atlas.tests if chat.atlas is not None else None
+        self.trusted: TrustedTests = trusted_tests(atlas_tests, self.prompt, self._entry_point)
+        self.progress = "starting"
+
+    def _candidate_body(self, raw: bytes) -> dict[str, Any]:
+        body: dict[str, Any] = msgspec.json.decode(raw)
+        for key in CANDIDATE_DROPPED:
+            body.pop(key, None)
+        if self._group.settings.upstream_model:
+            body["model"] = self._group.settings.upstream_model
+        # A client temperature of 0 would make every candidate the same answer.
+        if not body.get("temperature"):
+            body["temperature"] = self._settings.temperature(self._k)
+        return body
+
+    @property
+    def seed_base(self) -> int:
+        return self._chat.seed if self._chat.seed is not None else self._settings.seed_base
+
+    async def execute(self) -> Outcome:
+        run = _Run([Candidate(i, self.seed_base + i) for i in range(self._k)])
+        try:
+            for candidate in run.candidates:
+                self._spawn(run, self._generate(candidate), "candidate", candidate)
+            tests_task = self._maybe_generate_tests(run)
+            early = await self._collect(run)
+            completed = [c for c in run.candidates if c.data is not None]
+            if not completed:
+                raise _all_failed(run.candidates)
+            generated = 0
+            if not early and tests_task is not None:
+                generated = await self._verify_generated(run, completed, await tests_task)
+            return await self._decide(run, completed, early, generated)
+        finally:
+            await _cancel(run.tasks)
+
+    def _spawn(self, run: _Run, work: Awaitable[Any], kind: str, cand: Candidate | None) -> None:
+        task = asyncio.ensure_future(work)
+        run.tasks[task] = (kind, cand)
+
+    def _maybe_generate_tests(self, run: _Run) -> asyncio.Task[list[str]] | None:
+        if self.trusted.tests or not self._services.verifier.available:
+            return None
+        task = asyncio.ensure_future(self._write_tests())
+        run.tasks[task] = ("tests", None)
+        return task
+
+    async def _collect(self, run: _Run) -> Candidate | None:
+        """Wait for candidates and their trusted checks; return an early winner if any."""
+        trusted = self.trusted.tests if self._services.verifier.available else []
+        while any(kind in ("candidate", "verify") for kind, _ in run.tasks.values()):
+            waiting = [t for t, (kind, _) in run.tasks.items() if kind != "tests"]
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                kind, candidate = run.tasks.pop(task)
+                assert candidate is not None
+                if kind == "candidate":
+                    self._arrived(run, candidate, task)
+                    if trusted and candidate.code is not None:
+                        check = self._services.verifier.trusted(candidate.code, trusted)
+                        self._spawn(run, check, "verify", candidate)
+                elif kind == "verify":
+                    candidate.trusted_passed = task.result()
+                    if candidate.trusted_passed == len(trusted):
+                        return candidate
+            self.progress = f"candidates {run.finished}/{self._k}"
+        return None
+
+    def _arrived(self, run: _Run, candidate: Candidate, task: asyncio.Task[Any]) -> None:
+        run.finished += 1
+        error = task.exception()
+        if error is not None:
+            if not isinstance(error, EngineError):
+                raise error
+            candidate.error = error
+            return
+        candidate.order = run.finished
+        if candidate.data is not None:
+            run.total = _add(run.total, candidate.usage)
+
+    async def _generate(self, candidate: Candidate) -> None:
+        body = {**self._body, "seed": candidate.seed}
+        reply = await self._services.dispatcher.post_json(
+            self._group.generation,
+            PATH,
+            msgspec.json.encode(body),
+            {**self._headers, "x-atlas-purpose": "candidate"},
+        )
+        data: dict[str, Any] = msgspec.json.decode(reply.body)
+        choices = data.get("choices") or [{}]
+        message = choices[0].get("message") or {}
+        candidate.content = message.get("content") or ""
+        candidate.code = extract_code(candidate.content, self._entry_point)
+        candidate.usage = await self._usage(data, candidate.content)
+        candidate.data = data
+
+    async def _usage(self, data: dict[str, Any], content: str) -> Usage:
+        try:
+            return msgspec.convert(data["usage"], Usage)
+        except (KeyError, msgspec.ValidationError):
+            return await self._services.tokens.usage(self.prompt, [content])
+
+    async def _write_tests(self) -> list[str]:
+        """Ask the model for asserts; failed requests are skipped, not fatal."""
+        count = self._settings.test_request_count(self._k)
+        messages = test_request_messages(self.prompt, self._entry_point)
+        body = {**self._body, "messages": messages}
+        results = await asyncio.gather(
+            *(
+                self._services.dispatcher.post_json(
+                    self._group.generation,
+                    PATH,
+                    msgspec.json.encode({**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}),
+                    {**self._headers, "x-atlas-purpose": "tests"},
+                )
+                for i in range(count)
+            ),
+            return_exceptions=True,
+        )
+        asserts: list[str] = []
+        for result in results:
+            if isinstance(result, EngineError):
+                logger.info("a test-writing request failed: %s", result.message)
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            data = msgspec.json.decode(result.body)
+            content = ((data.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
+            asserts += [a for a in parse_asserts(content) if a not in asserts]
+        return asserts
+
+    async def _verify_generated(
+        self, run: _Run, completed: list[Candidate], asserts: list[str]
+    ) -> int:
+        tests, n_asserts = generated_tests(asserts, self._entry_point)
+        if not n_asserts:
+            return 0
+        self.progress = f"verifying {len(completed)} candidates on {n_asserts} generated tests"
+        with_code = [c for c in completed if c.code is not None]
+        results = await asyncio.gather(
+            *(
+                self._services.verifier.generated(c.code, tests, n_asserts)
+                for c in with_code
+                if c.code is not None
+            )
+        )
+        for candidate, result in zip(with_code, results, strict=True):
+            candidate.generated = result
+        return n_asserts
+
+    async def _decide(
+        self, run: _Run, completed: list[Candidate], early: Candidate | None, generated: int
+    ) -> Outcome:
+        verifier_up = self._services.verifier.available
+        if early is not None:
+            return self._outcome(run, early, "tests", generated, early=True)
+        if not verifier_up or not any(c.code for c in completed):
+            first = min(completed, key=lambda c: c.order)
+            return self._outcome(run, first, "first" if verifier_up else "unverified", generated)
+        evidence = [_evidence(c) for c in completed]
+        await self._rank(completed, evidence)
+        chosen = select(evidence)
+        winner = next(c for c in completed if c.index == chosen.winner)
+        return self._outcome(run, winner, chosen.method, generated, evidence=evidence)
+
+    async def _rank(self, completed: list[Candidate], evidence: list[Evidence]) -> None:
+        if self._ranker is None or len(completed) < 2:
+            return
+        codes = [(c.index, c.code.source) for c in completed if c.code is not None]
+        try:
+            energies = await self._ranker(self.prompt, codes)
+        except Exception:  # the ranker is an optimisation: selection goes on without it
+            logger.exception("ranker failed; selecting without it")
+            return
+        for item in evidence:
+            item.energy = energies.get(item.index)
+
+    def _outcome(
+        self,
+        run: _Run,
+        winner: Candidate,
+        method: str,
+        generated: int,
+        *,
+        early: bool = False,
+        evidence: list[Evidence] | None = None,
+    ) -> Outcome:
+        if self.trusted.tests:
+            source, count = self.trusted.source, len(self.trusted.tests)
+            verified = sum(1 for c in run.candidates if c.trusted_passed == count)
+        else:
+            source, count = ("generated" if generated else "none"), generated
+            verified = sum(
+                1
+                for c in run.candidates
+                if c.generated is not None and generated and len(c.generated.passed) == generated
+            )
+        scores = {e.index: e.scores for e in evidence or []}
+        for candidate in run.candidates:
+            candidate.scores = scores.get(candidate.index, {})
+        return Outcome(winner, method, run.candidates, source, count, verified, run.total, early)
+
+
+def _evidence(candidate: Candidate) -> Evidence:
+    generated = candidate.generated
+    return Evidence(
+        index=candidate.index,
+        order=candidate.order,
+        length=len(candidate.content),
+        has_code=candidate.code is not None,
+        trusted_passed=candidate.trusted_passed or 0,
+        generated_passed=generated.passed if generated else frozenset(),
+        outputs=generated.outputs if generated and generated.outputs else None,
+    )
+
+
+def _add(a: Usage, b: Usage) -> Usage:
+    prompt = a.prompt_tokens + b.prompt_tokens
+    completion = a.completion_tokens + b.completion_tokens
+    return Usage(
+        prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+    )
+
+
+def _all_failed(candidates: list[Candidate]) -> EngineError:
+    errors = [c.error for c in candidates if c.error is not None]
+    rejected = [e for e in errors if isinstance(e, UpstreamRejectedError)]
+    if rejected and len(rejected) == len(errors):
+        return rejected[0]  # the request itself is refused: pass the 4xx through
+    causes = sorted({f"{e.upstream or 'upstream'}: {e.message}" for e in errors})
+    return UpstreamProtocolError(
+        f"all {len(candidates)} candidate requests failed: " + "; ".join(causes)[:1500]
+    )
+
+
+async def _cancel(tasks: dict[asyncio.Task[Any], Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # Shielded: a cancelled caller must not interrupt the clean-up of its upstream calls.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))

@@ -1,0 +1,96 @@
+"""Choosing the winner among verified candidates. Pure functions, no I/O.
+
+Scoring, in order of precedence (the first signal that separates the winner from
+the runner-up names the selection method):
+1. trusted tests: how many of the request's tests and the prompt's examples pass;
+2. consensus, when only model-generated tests exist:
+   - CodeT dual execution agreement: candidates that pass exactly the same set of
+     generated tests form a group; the group scores |candidates| x |tests passed|,
+     so tests many candidates agree on and candidates many tests agree on both count;
+   - MBR-exec: candidates are clustered by their outputs on the generated inputs
+     (whatever the expected values say); a bigger cluster ranks higher;
+3. the ranker hook (the Geometric Lens): lower energy ranks higher;
+4. the shorter answer, then the earlier one.
+"""
+
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+
+METHOD_NAMES = ("tests", "codet", "mbr-exec", "lens", "shortest", "first")
+
+
+@dataclass(slots=True)
+class Evidence:
+    """What verification learned about one completed candidate."""
+
+    index: int
+    order: int  # position in completion order
+    length: int  # characters of the answer
+    has_code: bool
+    trusted_passed: int = 0
+    generated_passed: frozenset[int] = frozenset()
+    outputs: tuple[str, ...] | None = None
+    energy: float | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class Selection:
+    winner: int
+    method: str
+
+
+def codet_scores(evidence: list[Evidence]) -> dict[int, float]:
+    groups: dict[frozenset[int], list[int]] = defaultdict(list)
+    for item in evidence:
+        groups[item.generated_passed].append(item.index)
+    scores: dict[int, float] = {}
+    for passed, members in groups.items():
+        for index in members:
+            scores[index] = float(len(members) * len(passed))
+    return scores
+
+
+def mbr_cluster_sizes(evidence: list[Evidence]) -> dict[int, int]:
+    counts = Counter(item.outputs for item in evidence if item.outputs)
+    return {item.index: counts[item.outputs] if item.outputs else 0 for item in evidence}
+
+
+def _key(item: Evidence, codet: dict[int, float], mbr: dict[int, int]) -> tuple[float, ...]:
+    energy = item.energy if item.energy is not None else 0.0
+    return (
+        -item.trusted_passed,
+        -codet.get(item.index, 0.0),
+        -mbr.get(item.index, 0),
+        energy,
+        item.length,
+        item.order,
+    )
+
+
+def select(evidence: list[Evidence]) -> Selection:
+    """Rank the candidates; the method is the first key where the top two differ."""
+    if not evidence:
+        raise ValueError("no candidates to select from")
+    codet = codet_scores(evidence)
+    mbr = mbr_cluster_sizes(evidence)
+    for item in evidence:
+        item.scores = {
+            "trusted_passed": float(item.trusted_passed),
+            "codet": codet.get(item.index, 0.0),
+            "mbr_cluster": float(mbr.get(item.index, 0)),
+        }
+        if item.energy is not None:
+            item.scores["energy"] = item.energy
+    ranked = sorted(evidence, key=lambda e: _key(e, codet, mbr))
+    if len(ranked) == 1:
+        return Selection(ranked[0].index, "only")
+    first, second = _key(ranked[0], codet, mbr), _key(ranked[1], codet, mbr)
+    method = (
+        next(name for name, a, b in zip(METHOD_NAMES, first, second, strict=True) if a != b)
+        if first != second
+        else "first"
+    )
+    return Selection(ranked[0].index, method)
