@@ -71,26 +71,24 @@ def _key(item: Evidence, codet: dict[int, float], mbr: dict[int, int]) -> tuple[
 
 
 def select(evidence: list[Evidence]) -> Selection:
-    """Rank the candidates; the method is the first key where the top two differ."""
+    """Rank the candidates. The method is the most important signal on which some
+    candidate differs from the winner: the one that did the separating."""
     if not evidence:
         raise ValueError("no candidates to select from")
     codet = codet_scores(evidence)
     mbr = mbr_cluster_sizes(evidence)
     for item in evidence:
-        item.scores = {
-            "trusted_passed": float(item.trusted_passed),
-            "codet": codet.get(item.index, 0.0),
-            "mbr_cluster": float(mbr.get(item.index, 0)),
-        }
+        item.scores = {"trusted_passed": float(item.trusted_passed),
+                       "codet": codet.get(item.index, 0.0),
+                       "mbr_cluster": float(mbr.get(item.index, 0))}
         if item.energy is not None:
             item.scores["energy"] = item.energy
-    ranked = sorted(evidence, key=lambda e: _key(e, codet, mbr))
-    if len(ranked) == 1:
-        return Selection(ranked[0].index, "only")
-    first, second = _key(ranked[0], codet, mbr), _key(ranked[1], codet, mbr)
-    method = (
-        next(name for name, a, b in zip(METHOD_NAMES, first, second, strict=True) if a != b)
-        if first != second
-        else "first"
-    )
-    return Selection(ranked[0].index, method)
+    keys = {item.index: _key(item, codet, mbr) for item in evidence}
+    winner = min(evidence, key=lambda e: keys[e.index])
+    if len(evidence) == 1:
+        return Selection(winner.index, "only")
+    best = keys[winner.index]
+    for position, name in enumerate(METHOD_NAMES):
+        if any(key[position] != best[position] for key in keys.values()):
+            return Selection(winner.index, name)
+    return Selection(winner.index, "first")

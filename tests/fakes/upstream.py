@@ -34,6 +34,10 @@ class Script:
     tool_calls: list[dict[str, Any]] | None = None
     # Per-request content, e.g. lambda body: f"seed {body['seed']}"
     content_for: Any = None
+    # Answer to requests marked `x-atlas-purpose: tests` (None: answer as any other).
+    tests_content: str | None = None
+    # Per-request delay before answering, e.g. lambda body: 5 if body["seed"] else 0
+    delay_for: Any = None
 
 
 @dataclass
@@ -83,11 +87,15 @@ class ScriptedUpstream:
         data = json.loads(body) if body else {}
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.received.append(Received(path, headers, data))
+        if headers.get("x-atlas-purpose") == "tests" and self.script.tests_content is not None:
+            await _send_json(send, 200, self._chat_answer(data, self.script.tests_content))
+            return
         await self._answer(path, data, receive, send)
 
     async def _answer(self, path: str, data: dict[str, Any], receive: Any, send: Any) -> None:
         script = self.script
-        if script.delay_s and await _client_left_during(receive, script.delay_s):
+        delay = script.delay_for(data) if script.delay_for is not None else script.delay_s
+        if delay and await _client_left_during(receive, delay):
             self.disconnects += 1
             return
         if script.status != 200:
@@ -110,6 +118,12 @@ class ScriptedUpstream:
         if self.script.content_for is not None:
             return str(self.script.content_for(data))
         return self.script.content
+
+    def _chat_answer(self, data: dict[str, Any], text: str) -> dict[str, Any]:
+        return {"id": "chatcmpl-t", "object": "chat.completion", "created": int(time.time()),
+                "model": data.get("model"), "usage": self._usage(text), "choices": [
+                    {"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": text}}]}
 
     def _usage(self, text: str) -> dict[str, int]:
         completion = len(text.split())

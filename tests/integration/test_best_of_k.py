@@ -1,0 +1,216 @@
+"""Best-of-k through the real openai SDK: candidates known good and bad, real nsjail."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import openai
+import pytest
+
+from tests.fakes.upstream import Script, ScriptedUpstream
+from tests.integration.conftest import RunningGateway, make_settings, wait_for
+
+pytestmark = pytest.mark.nsjail
+
+GOOD = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```"
+BAD = "```python\ndef add(a, b):\n    return a - b\n```"
+BROKEN = "```python\ndef add(a, b) return\n```"
+PROMPT = 'Complete this function:\n```python\ndef add(a, b):\n    """Add two numbers."""\n```'
+DOCTEST_PROMPT = ('Complete this function:\n```python\ndef add(a, b):\n    """Add two numbers.\n'
+                  '    >>> add(2, 3)\n    5\n    """\n```')
+TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
+
+
+def by_seed(answers: dict[int, str], default: str = BAD) -> Callable[[dict[str, Any]], str]:
+    return lambda body: answers.get(body.get("seed", 0), default)
+
+
+def gateway_with(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream, **sections: Any
+) -> RunningGateway:
+    return gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}],
+                                         **sections))
+
+
+def sdk(gateway: RunningGateway) -> openai.OpenAI:
+    return openai.OpenAI(base_url=gateway.base_url, api_key="x", max_retries=0, timeout=30)
+
+
+def ask(prompt: str = PROMPT) -> list[dict[str, str]]:
+    return [{"role": "user", "content": prompt}]
+
+
+def test_request_tests_pick_the_good_candidate(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=by_seed({2: GOOD, 1: BROKEN})))
+    gw = gateway_with(gateway_factory, upstream)
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder", messages=ask(), seed=0,  # type: ignore[arg-type]
+        extra_body={"atlas": {"k": 4, "tests": TESTS, "debug": True}})
+    completion = raw.parse()
+    assert completion.choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-route"] == "best-of-k"
+    assert raw.headers["x-atlas-k"] == "4"
+    assert raw.headers["x-atlas-selection"] == "tests"
+    assert raw.headers["x-atlas-verified"] == "1"
+    assert raw.headers["x-atlas-tests"] == "request:2"
+    assert int(raw.headers["x-atlas-total-tokens"]) > completion.usage.total_tokens  # type: ignore[union-attr]
+    sent = upstream.requests_to("/v1/chat/completions")
+    assert {r.body["seed"] for r in sent} <= {0, 1, 2, 3}
+    assert all(r.headers["x-atlas-purpose"] == "candidate" for r in sent)
+    assert all("atlas" not in r.body and r.body["temperature"] == 0.6 for r in sent)
+    report = json.loads(raw.http_response.text)["atlas"]
+    assert report["winner"] == 2 and report["selection"] == "tests"
+
+
+def test_prompt_examples_are_trusted_tests_and_stop_early(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(
+        content_for=by_seed({0: GOOD}), delay_for=lambda body: 0 if body["seed"] == 0 else 6))
+    gw = gateway_with(gateway_factory, upstream)
+    started = time.monotonic()
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder", messages=ask(DOCTEST_PROMPT), extra_body={"atlas": {"k": 5}})  # type: ignore[arg-type]
+    assert time.monotonic() - started < 4, "early stop did not cut the slow candidates"
+    assert raw.parse().choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-tests"] == "prompt:1"
+    assert raw.headers["x-atlas-candidates"] == "1"
+    assert wait_for(lambda: upstream.disconnects == 4), "slow candidates were not cancelled"
+    assert wait_for(lambda: gw.services.models["coder"].generation.upstreams[0].in_flight == 0)
+
+
+def test_streaming_replays_the_winner(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=by_seed({3: GOOD})))
+    gw = gateway_with(gateway_factory, upstream)
+    chunks = list(sdk(gw).chat.completions.create(
+        model="coder", messages=ask(), stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
+        extra_body={"atlas": {"k": 4, "tests": TESTS}}))
+    assert chunks[0].choices[0].delta.role == "assistant"
+    assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == GOOD
+    assert chunks[-2].choices[0].finish_reason == "stop"
+    assert chunks[-1].choices == [] and chunks[-1].usage is not None
+    assert all(r.body.get("stream") is not True for r in upstream.received)
+
+
+def test_tool_calls_are_replayed_in_streams(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    call = {"id": "call_1", "type": "function",
+            "function": {"name": "run_tests", "arguments": "{\"path\": \"tests/\"}"}}
+    upstream = upstream_factory(Script(tool_calls=[call]))
+    gw = gateway_with(gateway_factory, upstream)
+    tools = [{"type": "function", "function": {"name": "run_tests", "parameters": {
+        "type": "object", "properties": {"path": {"type": "string"}}}}}]
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=30, json={
+            "model": "coder", "messages": ask(), "tools": tools, "stream": True,
+            "atlas": {"k": 2}}) as response:
+        assert response.headers["x-atlas-route"] == "best-of-k"
+        lines = [line for line in response.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    chunks = [json.loads(line[6:]) for line in lines[:-1]]
+    deltas = [c["choices"][0]["delta"] for c in chunks]
+    assert {"tool_calls": [{**call, "index": 0}]} in deltas
+    assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
+    # Not forced: a request with tools is passed through.
+    plain = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
+        "model": "coder", "messages": ask(), "tools": tools})
+    assert plain.headers["x-atlas-route"] == "fast"
+
+
+def test_generated_tests_decide_by_consensus(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    other_bad = "```python\ndef add(a, b):\n    return a * b\n```"
+    tests = "```python\nassert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 5) == 5\n```"
+    upstream = upstream_factory(Script(
+        content_for=by_seed({0: BAD, 1: GOOD, 2: other_bad, 3: GOOD, 4: BROKEN}),
+        tests_content=tests))
+    gw = gateway_with(gateway_factory, upstream)
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder", messages=ask(), extra_body={"atlas": {"k": 5, "debug": True}})  # type: ignore[arg-type]
+    assert raw.parse().choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-selection"] == "codet"
+    assert raw.headers["x-atlas-tests"] == "generated:3"
+    assert raw.headers["x-atlas-verified"] == "2"
+    test_requests = [r for r in upstream.received if r.headers["x-atlas-purpose"] == "tests"]
+    assert len(test_requests) == 2
+    assert "add" in test_requests[0].body["messages"][-1]["content"]
+
+
+def test_all_candidates_failing_is_one_502(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(status=500))
+    gw = gateway_with(gateway_factory, upstream)
+    with pytest.raises(openai.APIStatusError) as error:
+        sdk(gw).chat.completions.create(model="coder", messages=ask(),  # type: ignore[arg-type]
+                                        extra_body={"atlas": {"k": 3, "tests": TESTS}})
+    assert error.value.status_code == 502
+    assert "all 3 candidate requests failed" in error.value.message
+    assert upstream.url in error.value.message
+
+
+def test_unavailable_sandbox_falls_back_to_the_first_candidate(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=by_seed({1: GOOD})))
+    gw = gateway_with(gateway_factory, upstream, sandbox={"backend": "disabled"})
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder", messages=ask(), extra_body={"atlas": {"k": 3, "tests": TESTS}})  # type: ignore[arg-type]
+    assert raw.headers["x-atlas-selection"] == "unverified"
+    assert raw.parse().choices[0].message.content in (GOOD, BAD)
+    ready = httpx.get(gw.url + "/ready").json()
+    assert ready["sandbox"]["available"] is False
+
+
+def test_client_disconnect_cancels_all_candidates(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(delay_s=5))
+    gw = gateway_with(gateway_factory, upstream)
+    body = {"model": "coder", "messages": ask(), "atlas": {"k": 4, "tests": TESTS}}
+    with pytest.raises(httpx.ReadTimeout):
+        httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=0.7)
+    assert wait_for(lambda: upstream.disconnects == 4), f"{upstream.disconnects} of 4 cancelled"
+    with httpx.stream("POST", gw.url + "/v1/chat/completions", json={**body, "stream": True},
+                      timeout=10) as response:
+        lines = response.iter_lines()  # kept referenced: dropping it would close the stream
+        assert next(lines).startswith(": atlas")
+        assert wait_for(lambda: len(upstream.received) == 8), f"sent {len(upstream.received)}: {[(u.healthy, u.in_flight, u.last_error) for u in gw.services.models['coder'].generation.upstreams]}"
+    assert wait_for(lambda: upstream.disconnects == 8), f"{upstream.disconnects} of 8 cancelled"
+    assert upstream.completed == 0
+    assert wait_for(lambda: gw.services.models["coder"].generation.upstreams[0].in_flight == 0)
+
+
+def test_bad_best_of_k_requests_are_400(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+) -> None:
+    gw = gateway_with(gateway_factory, upstream)
+    url = gw.url + "/v1/chat/completions"
+    bad_tests = httpx.post(url, json={"model": "coder", "messages": ask(),
+                                      "atlas": {"k": 2, "tests": [42]}})
+    assert bad_tests.status_code == 400
+    assert bad_tests.json()["error"]["param"] == "atlas.tests"
+    bad_k = httpx.post(url, headers={"x-atlas-k": "many"},
+                       json={"model": "coder", "messages": ask()})
+    assert bad_k.status_code == 400 and bad_k.json()["error"]["param"] == "x-atlas-k"
+    capped = httpx.post(url, headers={"x-atlas-k": "500"},
+                        json={"model": "coder", "messages": ask()})
+    assert capped.headers["x-atlas-k"] == "20"
+    assert not upstream.received or len(upstream.received) >= 20
