@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-sandbox bench-lens clean
+.PHONY: run test lint bench-overhead bench-sandbox bench-selection bench-lens clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -30,6 +30,9 @@ bench-overhead: $(STAMP)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python -m bench.sandbox $(ARGS)
+
+bench-selection: $(STAMP)
+	$(BIN)/python -m bench.selection $(ARGS)
 
 bench-lens: $(STAMP)
 	$(BIN)/python -m bench.lens_scoring $(ARGS)

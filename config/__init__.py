@@ -3,6 +3,7 @@
 from config.loader import ConfigError, load_settings, masked
 from config.settings import (
     BestOfKSettings,
+    LensConfig,
     ModelSettings,
     SandboxSettings,
     ServerSettings,
@@ -13,6 +14,7 @@ from config.settings import (
 
 __all__ = [
     "BestOfKSettings",
+    "LensConfig",
     "ConfigError",
     "ModelSettings",
     "SandboxSettings",

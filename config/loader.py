@@ -21,6 +21,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_MASTER_KEY": ("server", "master_key", str),
     "ATLAS_LOG_LEVEL": ("server", "log_level", str),
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
+    "ATLAS_REDIS_URL": ("lens", "redis_url", str),
 }
 # A quick way to point ATLAS at one server without a file.
 ENV_UPSTREAM_URL = "ATLAS_UPSTREAM_URL"

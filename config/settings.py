@@ -181,10 +181,31 @@ class SandboxSettings(_Frozen, frozen=True):
             raise ValueError("max_concurrency must not be negative")
 
 
+class LensConfig(_Frozen, frozen=True):
+    """The Geometric Lens: ranks verified candidates and learns from their verdicts."""
+
+    enabled: bool = False
+    redis_url: str | None = None  # or ATLAS_REDIS_URL; required when enabled
+    checkpoint_dir: str = "~/.cache/atlas/lens"
+    dim: int = 896  # the embedding width of the models' embedding upstreams
+    train_every: int = 200  # new examples that start a background training run
+    record: bool = True  # store verified candidates as training examples
+    generated_weight: float = 0.3  # weight of verdicts from model-written tests
+
+    def __post_init__(self) -> None:
+        if self.enabled and not self.redis_url:
+            raise ValueError("redis_url (or ATLAS_REDIS_URL) is required when enabled")
+        if self.dim < 1 or self.train_every < 1:
+            raise ValueError("dim and train_every must be positive")
+        if not 0 <= self.generated_weight <= 1:
+            raise ValueError("generated_weight must be between 0 and 1")
+
+
 class Settings(_Frozen, frozen=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     upstream: UpstreamClientSettings = msgspec.field(default_factory=UpstreamClientSettings)
     sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
+    lens: LensConfig = msgspec.field(default_factory=LensConfig)
     models: tuple[ModelSettings, ...] = ()
 
     def __post_init__(self) -> None:

@@ -6,7 +6,9 @@ Dataset: JSON Lines, one problem per line:
      "test_samples": [str, ...] (optional), "hidden_tests": str (optional)}
 A request matches a record when its last user message equals the record's (whitespace
 normalised). `x-atlas-purpose: candidate` (the default) answers samples[seed mod len];
-`tests` answers test_samples[seed mod len]. No match is a 404. It is served over real
+`tests` answers test_samples[seed mod len], and also matches a request whose last
+user message quotes the record's (the gateway's test-writing prompt embeds the
+task). No match is a 404. It is served over real
 HTTP on a loopback port so the gateway talks to it exactly as to llama-server.
 """
 
@@ -77,9 +79,19 @@ class ReplayDataset:
                 records[normalise(key)] = record
         return cls(records)
 
-    def match(self, messages: Iterable[Any]) -> ReplayRecord | None:
+    def match(self, messages: Iterable[Any], *, embedded: bool = False) -> ReplayRecord | None:
+        """The record whose last user message equals this one's; with `embedded`, also
+        one whose message appears inside it (a test-writing request quotes the task)."""
         text = last_user_text(messages)
-        return None if text is None else self.records.get(normalise(text))
+        if text is None:
+            return None
+        key = normalise(text)
+        found = self.records.get(key)
+        if found is None and embedded:
+            inside = [r for k, r in self.records.items() if k in key]
+            found = max(inside, key=lambda r: len(normalise(last_user_text(r.messages) or "")),
+                        default=None)
+        return found
 
 
 def _error(status: int, message: str) -> web.Response:
@@ -143,7 +155,7 @@ class ReplayServer:
         })
 
     def _pick(self, body: dict[str, Any], purpose: str) -> str | web.Response:
-        record = self.dataset.match(body.get("messages") or [])
+        record = self.dataset.match(body.get("messages") or [], embedded=purpose == "tests")
         if record is None:
             return _error(404, "no replay record matches the last user message")
         pool = record.test_samples if purpose == "tests" else record.samples

@@ -125,9 +125,10 @@ class BestOfK:
             completed = [c for c in run.candidates if c.data is not None]
             if not completed:
                 raise _all_failed(run.candidates)
+            contenders = self._contenders(completed)
             generated = 0
-            if not early and tests_task is not None:
-                generated = await self._verify_generated(run, completed, await tests_task)
+            if tests_task is not None and len(contenders) > 1:
+                generated = await self._verify_generated(contenders, await tests_task)
             return await self._decide(run, completed, early, generated)
         finally:
             await _cancel(run.tasks)
@@ -137,17 +138,33 @@ class BestOfK:
         run.tasks[task] = (kind, cand)
 
     def _maybe_generate_tests(self, run: _Run) -> asyncio.Task[list[str]] | None:
-        if self.trusted.tests or not self._services.verifier.available:
+        """Model-written tests, requested alongside the candidates: the only signal when
+        nothing else exists, and the consensus tie-breaker among trusted-test passers."""
+        if not self._services.verifier.available or not self._settings.test_request_count(self._k):
             return None
         task = asyncio.ensure_future(self._write_tests())
         run.tasks[task] = ("tests", None)
         return task
 
-    async def _collect(self, run: _Run) -> Candidate | None:
-        """Wait for candidates and their trusted checks; return an early winner if any."""
+    def _contenders(self, completed: list[Candidate]) -> list[Candidate]:
+        """The candidates consensus must choose among: those with code, tied at the top
+        of the trusted-test count."""
+        with_code = [c for c in completed if c.code is not None]
+        if not self.trusted.tests or not with_code:
+            return with_code
+        best = max(c.trusted_passed or 0 for c in with_code)
+        return [c for c in with_code if (c.trusted_passed or 0) == best]
+
+    async def _collect(self, run: _Run) -> bool:
+        """Wait for candidates and their trusted checks. Once one passes every trusted
+        test, cancel the candidates still being generated (early stop), finish checking
+        those already here, and return True."""
         trusted = self.trusted.tests if self._services.verifier.available else []
-        while any(kind in ("candidate", "verify") for kind, _ in run.tasks.values()):
-            waiting = [t for t, (kind, _) in run.tasks.items() if kind != "tests"]
+        stopped = False
+        while True:
+            waiting = [t for t, (kind, _) in run.tasks.items() if kind in ("candidate", "verify")]
+            if not waiting:
+                return stopped
             done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
             for task in done:
                 kind, candidate = run.tasks.pop(task)
@@ -157,12 +174,12 @@ class BestOfK:
                     if trusted and candidate.code is not None:
                         check = self._services.verifier.trusted(candidate.code, trusted)
                         self._spawn(run, check, "verify", candidate)
-                elif kind == "verify":
+                else:
                     candidate.trusted_passed = task.result()
-                    if candidate.trusted_passed == len(trusted):
-                        return candidate
+                    if candidate.trusted_passed == len(trusted) and not stopped:
+                        stopped = True
+                        _stop_generating(run)
             self.progress = f"candidates {run.finished}/{self._k}"
-        return None
 
     def _arrived(self, run: _Run, candidate: Candidate, task: asyncio.Task[Any]) -> None:
         run.finished += 1
@@ -227,39 +244,31 @@ class BestOfK:
             asserts += [a for a in parse_asserts(content) if a not in asserts]
         return asserts
 
-    async def _verify_generated(
-        self, run: _Run, completed: list[Candidate], asserts: list[str]
-    ) -> int:
+    async def _verify_generated(self, contenders: list[Candidate], asserts: list[str]) -> int:
         tests, n_asserts = generated_tests(asserts, self._entry_point)
         if not n_asserts:
             return 0
-        self.progress = f"verifying {len(completed)} candidates on {n_asserts} generated tests"
-        with_code = [c for c in completed if c.code is not None]
+        self.progress = f"verifying {len(contenders)} candidates on {n_asserts} generated tests"
         results = await asyncio.gather(
-            *(
-                self._services.verifier.generated(c.code, tests, n_asserts)
-                for c in with_code
-                if c.code is not None
-            )
-        )
-        for candidate, result in zip(with_code, results, strict=True):
+            *(self._services.verifier.generated(c.code, tests, n_asserts)
+              for c in contenders if c.code is not None))
+        for candidate, result in zip(contenders, results, strict=True):
             candidate.generated = result
         return n_asserts
 
     async def _decide(
-        self, run: _Run, completed: list[Candidate], early: Candidate | None, generated: int
+        self, run: _Run, completed: list[Candidate], early: bool, generated: int
     ) -> Outcome:
-        verifier_up = self._services.verifier.available
-        if early is not None:
-            return self._outcome(run, early, "tests", generated, early=True)
-        if not verifier_up or not any(c.code for c in completed):
+        if not self._services.verifier.available or not any(c.code for c in completed):
             first = min(completed, key=lambda c: c.order)
-            return self._outcome(run, first, "first" if verifier_up else "unverified", generated)
+            method = "first" if self._services.verifier.available else "unverified"
+            return self._outcome(run, first, method, generated, early=early)
         evidence = [_evidence(c) for c in completed]
-        await self._rank(completed, evidence)
+        await self._rank(self._contenders(completed), evidence)
         chosen = select(evidence)
         winner = next(c for c in completed if c.index == chosen.winner)
-        return self._outcome(run, winner, chosen.method, generated, evidence=evidence)
+        return self._outcome(run, winner, chosen.method, generated, early=early,
+                             evidence=evidence)
 
     async def _rank(self, completed: list[Candidate], evidence: list[Evidence]) -> None:
         if self._ranker is None or len(completed) < 2:
@@ -283,7 +292,7 @@ class BestOfK:
         early: bool = False,
         evidence: list[Evidence] | None = None,
     ) -> Outcome:
-        if self.trusted.tests:
+        if self.trusted.tests and self._services.verifier.available:
             source, count = self.trusted.source, len(self.trusted.tests)
             verified = sum(1 for c in run.candidates if c.trusted_passed == count)
         else:
@@ -329,6 +338,14 @@ def _all_failed(candidates: list[Candidate]) -> EngineError:
     return UpstreamProtocolError(
         f"all {len(candidates)} candidate requests failed: " + "; ".join(causes)[:1500]
     )
+
+
+def _stop_generating(run: _Run) -> None:
+    """Early stop: cancel the candidate requests still in flight, so upstream slots free."""
+    for task, (kind, candidate) in list(run.tasks.items()):
+        if kind == "candidate":
+            task.cancel()
+            run.tasks[task] = ("cancelled", candidate)
 
 
 async def _cancel(tasks: dict[asyncio.Task[Any], Any]) -> None:

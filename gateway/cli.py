@@ -34,16 +34,19 @@ def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     else:
         # Registered for --help only: loading them imports torch, which `serve` need not wait for.
         commands.add_parser("lens", help="the Geometric Lens ranker: train, status")
-        commands.add_parser("bench", help="benchmarks: lens")
+        commands.add_parser("bench", help="benchmarks: lens, selection")
     return parser
 
 
 def _add_tool_commands(commands: Any) -> None:
+    from bench.selection import add_bench_selection_command
     from lens.cli import add_bench_lens_command, add_lens_commands
 
     add_lens_commands(commands)
     bench = commands.add_parser("bench", help="benchmarks")
-    add_bench_lens_command(bench.add_subparsers(dest="bench_command", required=True))
+    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
+    add_bench_lens_command(bench_commands)
+    add_bench_selection_command(bench_commands)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

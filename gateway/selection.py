@@ -71,8 +71,9 @@ def _key(item: Evidence, codet: dict[int, float], mbr: dict[int, int]) -> tuple[
 
 
 def select(evidence: list[Evidence]) -> Selection:
-    """Rank the candidates. The method is the most important signal on which some
-    candidate differs from the winner: the one that did the separating."""
+    """Rank the candidates. The method names every signal that eliminated someone on
+    the way to the winner, e.g. "tests+codet" when consensus chose among the candidates
+    that passed every trusted test."""
     if not evidence:
         raise ValueError("no candidates to select from")
     codet = codet_scores(evidence)
@@ -88,7 +89,13 @@ def select(evidence: list[Evidence]) -> Selection:
     if len(evidence) == 1:
         return Selection(winner.index, "only")
     best = keys[winner.index]
+    tied = list(keys.values())
+    deciding: list[str] = []
     for position, name in enumerate(METHOD_NAMES):
-        if any(key[position] != best[position] for key in keys.values()):
-            return Selection(winner.index, name)
-    return Selection(winner.index, "first")
+        still = [key for key in tied if key[position] == best[position]]
+        if len(still) < len(tied):
+            deciding.append(name)
+        tied = still
+    # "first" only breaks ties between interchangeable answers: name it only when alone.
+    named = [n for n in deciding if n != "first"] or ["first"]
+    return Selection(winner.index, "+".join(named))

@@ -1,0 +1,66 @@
+"""An in-process ATLAS gateway serving a replay dataset, for benchmarks.
+
+The gateway gets a copy of the dataset without `hidden_tests`, so nothing it does can
+depend on the tests the benchmark judges it by. It runs under uvicorn in its own thread
+(and event loop), as a separate process would, on a free loopback port.
+"""
+
+from __future__ import annotations
+
+import json
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import msgspec
+import uvicorn
+
+from config import Settings
+from gateway.app import create_app
+
+START_TIMEOUT_S = 60.0
+STOP_TIMEOUT_S = 30.0
+
+
+def strip_hidden_tests(source: Path, target: Path) -> None:
+    """Copy a replay dataset, dropping every record's `hidden_tests`."""
+    with source.open(encoding="utf-8") as inp, target.open("w", encoding="utf-8") as out:
+        for line in inp:
+            if line.strip():
+                record = json.loads(line)
+                record.pop("hidden_tests", None)
+                out.write(json.dumps(record, ensure_ascii=False) + "\n")
+
+
+def replay_settings(dataset: Path, model: str) -> Settings:
+    return msgspec.convert(
+        {"server": {"log_level": "warning"},
+         "models": [{"name": model, "engine": "replay", "dataset": str(dataset)}]},
+        Settings, strict=True)
+
+
+@contextmanager
+def local_gateway(dataset: Path, model: str) -> Iterator[str]:
+    """Yield the base URL (".../v1") of a gateway answering `model` from `dataset`."""
+    with tempfile.TemporaryDirectory(prefix="atlas-bench-") as workdir:
+        served = Path(workdir) / "replay.jsonl"
+        strip_hidden_tests(dataset, served)
+        app = create_app(replay_settings(served, model))
+        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
+                                               lifespan="on", access_log=False))
+        thread = threading.Thread(target=server.run, name="atlas-bench-gateway", daemon=True)
+        thread.start()
+        try:
+            deadline = time.monotonic() + START_TIMEOUT_S
+            while not server.started:
+                if time.monotonic() > deadline or not thread.is_alive():
+                    raise RuntimeError("the in-process gateway did not start")
+                time.sleep(0.02)
+            port = server.servers[0].sockets[0].getsockname()[1]
+            yield f"http://127.0.0.1:{port}/v1"
+        finally:
+            server.should_exit = True
+            thread.join(timeout=STOP_TIMEOUT_S)
