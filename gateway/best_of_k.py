@@ -250,8 +250,12 @@ class BestOfK:
             return 0
         self.progress = f"verifying {len(contenders)} candidates on {n_asserts} generated tests"
         results = await asyncio.gather(
-            *(self._services.verifier.generated(c.code, tests, n_asserts)
-              for c in contenders if c.code is not None))
+            *(
+                self._services.verifier.generated(c.code, tests, n_asserts)
+                for c in contenders
+                if c.code is not None
+            )
+        )
         for candidate, result in zip(contenders, results, strict=True):
             candidate.generated = result
         return n_asserts
@@ -267,8 +271,7 @@ class BestOfK:
         await self._rank(self._contenders(completed), evidence)
         chosen = select(evidence)
         winner = next(c for c in completed if c.index == chosen.winner)
-        return self._outcome(run, winner, chosen.method, generated, early=early,
-                             evidence=evidence)
+        return self._outcome(run, winner, chosen.method, generated, early=early, evidence=evidence)
 
     async def _rank(self, completed: list[Candidate], evidence: list[Evidence]) -> None:
         if self._ranker is None or len(completed) < 2:

@@ -54,8 +54,11 @@ class UpstreamEmbedder:
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
         body = msgspec.json.encode({"model": self.model_id, "input": list(texts)})
         reply = await self._dispatcher.post_json(
-            self._group.embedding, EMBEDDINGS_PATH, body,
-            {**self._group.upstream_headers("lens"), "x-atlas-purpose": "lens"})
+            self._group.embedding,
+            EMBEDDINGS_PATH,
+            body,
+            {**self._group.upstream_headers("lens"), "x-atlas-purpose": "lens"},
+        )
         data: dict[str, Any] = msgspec.json.decode(reply.body)
         rows = sorted(data.get("data") or [], key=lambda row: row.get("index", 0))
         return [list(map(float, row["embedding"])) for row in rows]
@@ -73,16 +76,19 @@ class LensBridge:
         self._dispatcher = dispatcher
         self._redis = aioredis.Redis.from_url(config.redis_url or "", decode_responses=False)
         settings = LensSettings(
-            dim=config.dim, checkpoint_dir=str(Path(config.checkpoint_dir).expanduser()),
+            dim=config.dim,
+            checkpoint_dir=str(Path(config.checkpoint_dir).expanduser()),
             train_every=config.train_every,
             source_weights={"request": 1.0, "prompt": 1.0, "generated": config.generated_weight},
         )
         self._cache = EmbeddingCache(self._redis, prefix=settings.redis_prefix)
         self.service = LensService(
-            settings, checkpoints=CheckpointStore(Path(settings.checkpoint_dir),
-                                                  settings.keep_checkpoints),
-            store=ExampleStore(self._redis, prefix=settings.redis_prefix,
-                               max_examples=settings.store_max_examples))
+            settings,
+            checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
+            store=ExampleStore(
+                self._redis, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
+            ),
+        )
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -124,12 +130,15 @@ class LensBridge:
             return
         try:
             vectors = await self._embedder(group).embed(
-                [feature_text(prompt, code) for code, _ in labelled])
+                [feature_text(prompt, code) for code, _ in labelled]
+            )
             source = _source(outcome)
             examples: list[Example] = [
-                make_example(vector, passed=passed, test_source=source,
-                             problem_id=problem_id(prompt))
-                for vector, (_, passed) in zip(vectors, labelled, strict=True)]
+                make_example(
+                    vector, passed=passed, test_source=source, problem_id=problem_id(prompt)
+                )
+                for vector, (_, passed) in zip(vectors, labelled, strict=True)
+            ]
             await self.service.record(examples)
         except Exception:  # training data is best effort; the answer was already sent
             logger.exception("lens: could not record training examples")
@@ -150,9 +159,11 @@ def _labels(outcome: Outcome) -> list[tuple[str, bool]]:
         if candidate.code is None:
             continue
         if outcome.tests_source == "generated" and candidate.generated is not None:
-            labelled.append((candidate.code.source,
-                             len(candidate.generated.passed) == outcome.tests_count))
+            labelled.append(
+                (candidate.code.source, len(candidate.generated.passed) == outcome.tests_count)
+            )
         elif outcome.tests_source != "generated" and candidate.trusted_passed is not None:
-            labelled.append((candidate.code.source,
-                             candidate.trusted_passed == outcome.tests_count))
+            labelled.append(
+                (candidate.code.source, candidate.trusted_passed == outcome.tests_count)
+            )
     return labelled

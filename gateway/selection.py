@@ -79,9 +79,11 @@ def select(evidence: list[Evidence]) -> Selection:
     codet = codet_scores(evidence)
     mbr = mbr_cluster_sizes(evidence)
     for item in evidence:
-        item.scores = {"trusted_passed": float(item.trusted_passed),
-                       "codet": codet.get(item.index, 0.0),
-                       "mbr_cluster": float(mbr.get(item.index, 0))}
+        item.scores = {
+            "trusted_passed": float(item.trusted_passed),
+            "codet": codet.get(item.index, 0.0),
+            "mbr_cluster": float(mbr.get(item.index, 0)),
+        }
         if item.energy is not None:
             item.scores["energy"] = item.energy
     keys = {item.index: _key(item, codet, mbr) for item in evidence}

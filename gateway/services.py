@@ -21,6 +21,7 @@ from sandbox import Limits, Sandbox, SandboxConfig
 
 if TYPE_CHECKING:
     from gateway.best_of_k import Ranker
+    from gateway.lens_bridge import LensBridge
 
 logger = logging.getLogger(__name__)
 
@@ -51,8 +52,8 @@ class Services:
     health: HealthChecker
     replays: dict[str, ReplayServer] = field(default_factory=dict)
     verifier: Verifier = field(default_factory=lambda: Verifier(None))
-    # Ranks verified candidates (the Geometric Lens plugs in here); None: no ranker.
-    ranker: Ranker | None = None
+    # The Geometric Lens ([lens] enabled = true): ranker and training data.
+    lens: LensBridge | None = None
     metrics: Metrics = field(default_factory=Metrics)
     tokens: TokenCounter = field(default_factory=TokenCounter)
 
@@ -72,6 +73,12 @@ class Services:
 
     async def start(self) -> None:
         await self._start_sandbox()
+        if self.settings.lens.enabled:
+            # Imported here: the Lens brings torch, which a gateway without it need not load.
+            from gateway.lens_bridge import LensBridge
+
+            self.lens = LensBridge(self.settings.lens, self.dispatcher)
+            await self.lens.start()
         for name, server in self.replays.items():
             url = await server.start()
             for upstream in self.models[name].generation.upstreams:
@@ -99,8 +106,14 @@ class Services:
             )
         self.verifier = Verifier(sandbox, limits)
 
+    def ranker(self, group: ModelGroup) -> Ranker | None:
+        return self.lens.ranker(group) if self.lens is not None else None
+
     async def aclose(self) -> None:
+        if self.lens is not None:
+            await self.lens.aclose()
         await self.health.stop()
+        await self.verifier.aclose()
         await self.http.aclose()
         for server in self.replays.values():
             await server.stop()

@@ -93,6 +93,10 @@ class Verifier:
     def available(self) -> bool:
         return self._sandbox is not None and self._sandbox.availability.available
 
+    async def aclose(self) -> None:
+        if self._sandbox is not None:
+            await self._sandbox.close()
+
     def availability(self) -> dict[str, object]:
         """For /ready: whether candidates can be verified, and why not."""
         if self._sandbox is None:

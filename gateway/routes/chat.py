@@ -10,7 +10,7 @@ from litestar import Request, Response, post
 from litestar.response import Stream
 
 from engines.errors import EngineError
-from gateway.best_of_k import BestOfK
+from gateway.best_of_k import BestOfK, Outcome
 from gateway.observability import MODEL_SCOPE_KEY, request_id_var
 from gateway.passthrough import UpstreamCall, forward_json, upstream_bodies
 from gateway.requests import (
@@ -43,12 +43,13 @@ def chat_handler(services: Services) -> Any:
         prompt = chat_prompt_text(chat.messages)
         if use_best_of_k(chat, k, forced, prompt):
             strategy = BestOfK(
-                services, group, chat, raw, k, request_id_var.get(), ranker=services.ranker
+                services, group, chat, raw, k, request_id_var.get(),
+                ranker=services.ranker(group),
             )
             if chat.stream:
                 return _best_of_k_stream(services, group, chat, strategy, k)
             outcome = await until_disconnect(request, strategy.execute())
-            _count(services, group, outcome.total)
+            _finished(services, group, strategy, outcome)
             debug = chat.atlas is not None and chat.atlas.debug
             return json_response(winner_json(outcome, debug), outcome_headers(outcome, k))
         call = _upstream_call(group, chat, raw)
@@ -133,7 +134,7 @@ def _best_of_k_stream(
             except EngineError as exc:
                 yield error_event(exc)
                 return
-            _count(services, group, outcome.total)
+            _finished(services, group, strategy, outcome)
             summary = " ".join(f"{k}={v}" for k, v in outcome_headers(outcome, k).items())
             yield f": atlas {summary}\n\n".encode()
             for chunk in winner_chunks(outcome, include_usage):
@@ -145,3 +146,9 @@ def _best_of_k_stream(
 
     headers = sse_headers({"x-atlas-route": "best-of-k", "x-atlas-k": str(k)})
     return Stream(events(), media_type="text/event-stream", headers=headers)
+
+
+def _finished(services: Services, group: ModelGroup, strategy: BestOfK, outcome: Outcome) -> None:
+    _count(services, group, outcome.total)
+    if services.lens is not None:
+        services.lens.record_later(group, strategy.prompt, outcome)

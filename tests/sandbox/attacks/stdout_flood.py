@@ -1,0 +1,5 @@
+import sys
+
+chunk = "A" * 65536
+while True:
+    sys.stdout.write(chunk)
