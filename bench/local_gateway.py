@@ -38,7 +38,9 @@ def strip_hidden_tests(source: Path, target: Path) -> None:
 def replay_settings(dataset: Path, model: str) -> Settings:
     return msgspec.convert(
         {"server": {"log_level": "warning"},
-         "models": [{"name": model, "engine": "replay", "dataset": str(dataset)}]},
+         # max_k at its ceiling so the benchmark can ask for k=100 (CodeT's setting).
+         "models": [{"name": model, "engine": "replay", "dataset": str(dataset),
+                     "best_of_k": {"max_k": 128}}]},
         Settings, strict=True)
 
 
