@@ -25,9 +25,7 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 # speculative decoding off (0 % draft acceptance).
 EMBEDDING_FLAGS = frozenset({"--embedding", "--embeddings", "--pooling"})
 # Set from the settings' own keys; in extra_args they would fight them.
-OWNED_FLAGS = frozenset(
-    {"-m", "--model", "-md", "--model-draft", "--host", "--port", "--api-key"}
-)
+OWNED_FLAGS = frozenset({"-m", "--model", "-md", "--model-draft", "--host", "--port", "--api-key"})
 
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -60,9 +58,7 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
-            raise ValueError(
-                f"name: {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'"
-            )
+            raise ValueError(f"name: {self.name!r} must be 1-64 letters, digits, '.', '_' or '-'")
         if not self.model.strip():
             raise ValueError(f"model: engine {self.name!r} needs a model file")
         self._check_role()
@@ -70,8 +66,8 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
         owned = sorted(OWNED_FLAGS & {a.split("=", 1)[0] for a in self.extra_args})
         if owned:
             raise ValueError(
-                f"extra_args: {', '.join(owned)} of engine {self.name!r} are set from its "
-                "own keys (model, draft_model, host, port)"
+                f"extra_args: {', '.join(owned)} of engine {self.name!r}: set from the "
+                "engine's own keys (model, draft_model, host, port), not extra_args"
             )
 
     def _check_role(self) -> None:
@@ -201,9 +197,7 @@ def embedded_default(
         "threads": threads,
     }
     return {
-        "engines": [
-            {k: v for k, v in e.items() if v is not None} for e in (generation, embedding)
-        ],
+        "engines": [{k: v for k, v in e.items() if v is not None} for e in (generation, embedding)],
         "models": [
             {"name": model_name, "engines": ["coder"], "embedding_engines": ["coder-embed"]}
         ],

@@ -172,8 +172,10 @@ def _normalise(entries: tuple[str | UpstreamSettings, ...]) -> tuple[UpstreamSet
 class SandboxSettings(_Frozen, frozen=True):
     backend: SandboxBackend = "nsjail"
     max_concurrency: int = 0  # 0 means one per CPU core
-    wall_time_s: float = 10.0
-    cpu_time_s: int = 10
+    # Per candidate run. Tests of one function take milliseconds; a candidate stuck in a
+    # loop should not hold a sandbox slot for long (HumanEval's own limit is 3 s).
+    wall_time_s: float = 5.0
+    cpu_time_s: int = 3
     memory_mb: int = 512
 
     def __post_init__(self) -> None:
