@@ -1,5 +1,5 @@
 # The two set-up commands are `make run` and `make test`; everything else is a helper.
-PYTHON ?= $(shell command -v python3.12 2>/dev/null || echo python3)
+PYTHON ?= $(shell command -v python3.12 2>/dev/null || pyenv which python3.12 2>/dev/null || echo python3)
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
