@@ -15,7 +15,12 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+# With no upstream configured (no ATLAS_UPSTREAM_URL, no --config), the first run
+# installs llama-server and Qwen2.5-Coder-0.5B into ~/.cache/atlas (see README).
 run: $(STAMP)
+	@if [ -z "$$ATLAS_UPSTREAM_URL" ] && ! printf '%s' '$(ARGS)' | grep -q -- '--config'; then \
+		$(BIN)/atlas engines status >/dev/null 2>&1 || $(BIN)/atlas engines install; \
+	fi
 	$(BIN)/atlas serve $(ARGS)
 
 test: $(STAMP)

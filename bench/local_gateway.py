@@ -35,17 +35,17 @@ def strip_hidden_tests(source: Path, target: Path) -> None:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def replay_settings(dataset: Path, model: str) -> Settings:
+def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settings:
     return msgspec.convert(
         {"server": {"log_level": "warning"},
          # max_k at its ceiling so the benchmark can ask for k=100 (CodeT's setting).
          "models": [{"name": model, "engine": "replay", "dataset": str(dataset),
-                     "best_of_k": {"max_k": 128}}]},
+                     "best_of_k": {"max_k": 128, "test_requests": test_requests}}]},
         Settings, strict=True)
 
 
 @contextmanager
-def local_gateway(dataset: Path, model: str) -> Iterator[str]:
+def local_gateway(dataset: Path, model: str, test_requests: int = 0) -> Iterator[str]:
     """Yield the base URL (".../v1") of a gateway answering `model` from `dataset`."""
     with tempfile.TemporaryDirectory(prefix="atlas-bench-") as workdir:
         served = Path(workdir) / "replay.jsonl"

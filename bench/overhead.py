@@ -5,7 +5,8 @@ through LiteLLM's proxy (one worker), with `hey` at concurrency 1 and 32, in one
     make bench-overhead ARGS="--litellm-bin PATH/litellm --duration 10"
 
 Install the peer baseline into a throwaway venv first:
-    python3.12 -m venv /tmp/litellm-venv && /tmp/litellm-venv/bin/pip install 'litellm[proxy]==1.79.3'
+    python3.12 -m venv /tmp/litellm-venv
+    /tmp/litellm-venv/bin/pip install 'litellm[proxy]==1.79.3'
 """
 
 from __future__ import annotations
@@ -57,8 +58,13 @@ def start(
 ) -> subprocess.Popen[bytes]:
     handle = stack.enter_context(log.open("wb"))
     proc = subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT)
-    stack.callback(lambda: (proc.terminate(), proc.wait(timeout=20)))
+    stack.callback(_stop, proc)
     return proc
+
+
+def _stop(proc: subprocess.Popen[bytes]) -> None:
+    proc.terminate()
+    proc.wait(timeout=20)
 
 
 def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
@@ -230,7 +236,7 @@ def table(results: list[Result]) -> str:
                 f"- c={c}: ATLAS RPS is {atlas.rps / lite.rps:.1f}x LiteLLM's; p50 "
                 f"{atlas.p50_ms:.2f} ms against {lite.p50_ms:.2f} ms"
             )
-    return "\n".join(lines + [""] + ratios)
+    return "\n".join([*lines, "", *ratios])
 
 
 def main() -> None:

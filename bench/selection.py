@@ -63,6 +63,9 @@ def add_bench_selection_command(bench_subparsers: Any) -> None:
                        help="jails running hidden tests at once")
     bench.add_argument("--out", type=Path, default=OUT_DIR / "selection")
     bench.add_argument("--limit", type=int, help="only the first N problems")
+    bench.add_argument("--test-requests", type=int, default=0,
+                       help="test-writing requests per problem for the in-process gateway "
+                            "(0: the gateway's automatic count; CodeT's setting is 100)")
     bench.add_argument("--passmatrix", type=Path, help="verdict cache (default: next to dataset)")
     bench.add_argument("--baseline-only", action="store_true",
                        help="only the pass-matrix figures; send no requests")
@@ -194,7 +197,8 @@ async def _gateway_rows(args: argparse.Namespace, dataset: Path, records: list[R
     from bench.local_gateway import local_gateway
 
     with ExitStack() as stack:
-        url = args.gateway_url or stack.enter_context(local_gateway(dataset, args.model))
+        url = args.gateway_url or stack.enter_context(
+            local_gateway(dataset, args.model, args.test_requests))
         client = openai.AsyncOpenAI(base_url=url, api_key=args.api_key, max_retries=0,
                                     timeout=REQUEST_TIMEOUT_S)
         rows = []

@@ -14,8 +14,8 @@ from config.settings import (
 
 __all__ = [
     "BestOfKSettings",
-    "LensConfig",
     "ConfigError",
+    "LensConfig",
     "ModelSettings",
     "SandboxSettings",
     "ServerSettings",

@@ -40,11 +40,17 @@ def load_settings(
     path: str | Path | None = None,
     env: Mapping[str, str] | None = None,
     overrides: Mapping[str, Mapping[str, Any]] | None = None,
+    fallback_models: Mapping[str, Any] | None = None,
 ) -> Settings:
-    """Build validated settings. `overrides` (from CLI flags) win over everything."""
+    """Build validated settings. `overrides` (from CLI flags) win over everything.
+
+    `fallback_models` (`models` and `engines`, e.g. the installed local stack) apply
+    only when neither the file nor the environment defines any model."""
     env = os.environ if env is None else env
     raw: dict[str, Any] = _read_toml(Path(path)) if path else {}
     _apply_env(raw, env)
+    if fallback_models and not raw.get("models") and not raw.get("engines"):
+        raw.update(fallback_models)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
     try:

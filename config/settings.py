@@ -12,6 +12,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from config.engines import EngineSettings, check_engine_references
+
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -116,8 +118,8 @@ class BestOfKSettings(_Frozen, frozen=True):
             raise ValueError("k must be between 1 and max_k")
         if self.max_k > 128:
             raise ValueError("max_k must be at most 128")
-        if self.test_requests < 0:
-            raise ValueError("test_requests must not be negative")
+        if not 0 <= self.test_requests <= 128:
+            raise ValueError("test_requests must be between 0 and 128")
 
     def temperature(self, k: int) -> float:
         return self.temperature_small_k if k <= 5 else self.temperature_large_k
@@ -140,6 +142,10 @@ class ModelSettings(_Frozen, frozen=True):
     api_key: str | None = None
     health_path: str = "/health"
     best_of_k: BestOfKSettings = msgspec.field(default_factory=BestOfKSettings)
+    # Names of [[engines]] (managed llama-server processes) serving this model, beside
+    # or instead of upstream URLs.
+    engines: tuple[str, ...] = ()
+    embedding_engines: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not self.name.strip():
@@ -150,8 +156,10 @@ class ModelSettings(_Frozen, frozen=True):
         if self.engine == "replay":
             if not self.dataset:
                 raise ValueError(f"model {self.name!r} uses engine = 'replay' but has no dataset")
-        elif not self.upstreams and not self.embedding_upstreams:
-            raise ValueError(f"model {self.name!r} has no upstreams")
+        elif not (
+            self.upstreams or self.embedding_upstreams or self.engines or self.embedding_engines
+        ):
+            raise ValueError(f"model {self.name!r} has no upstreams and no engines")
 
     def generation_upstreams(self) -> tuple[UpstreamSettings, ...]:
         return _normalise(self.upstreams)
@@ -209,6 +217,8 @@ class Settings(_Frozen, frozen=True):
     sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
     lens: LensConfig = msgspec.field(default_factory=LensConfig)
     models: tuple[ModelSettings, ...] = ()
+    # llama-server processes ATLAS starts and owns; models name them in `engines`.
+    engines: tuple[EngineSettings, ...] = ()
 
     def __post_init__(self) -> None:
         seen: set[str] = set()
@@ -216,6 +226,9 @@ class Settings(_Frozen, frozen=True):
             if model.name in seen:
                 raise ValueError(f"duplicate model name {model.name!r} in models")
             seen.add(model.name)
+        check_engine_references(
+            self.engines, ((m.name, m.engines, m.embedding_engines) for m in self.models)
+        )
         if (
             not self.server.master_key
             and not self.server.allow_unauthenticated

@@ -41,6 +41,9 @@ class UpstreamReply:
 
 # Called with (model, upstream URL, outcome) after every attempt, for metrics.
 Observer = Callable[[str, str, str], None]
+# Called with (upstream URL, body) for every successful JSON reply and every stream
+# event that carries llama-server's `timings` (speculative decoding telemetry).
+ReplyObserver = Callable[[str, bytes], None]
 
 
 def _outcome(exc: BaseException | None) -> str:
@@ -63,10 +66,16 @@ class Dispatcher:
         *,
         total_timeout_s: float = 900.0,
         observer: Observer | None = None,
+        reply_observer: ReplyObserver | None = None,
     ) -> None:
         self._client = client
         self._total_timeout_s = total_timeout_s
         self._observer = observer
+        self._reply_observer = reply_observer
+
+    def observe_reply(self, upstream: str, body: bytes) -> None:
+        if self._reply_observer is not None:
+            self._reply_observer(upstream, body)
 
     def _observe(self, pool: UpstreamPool, upstream: Upstream, exc: BaseException | None) -> None:
         if self._observer is not None and not isinstance(exc, asyncio.CancelledError):
@@ -85,6 +94,7 @@ class Dispatcher:
             try:
                 reply = await self._post_once(pool, upstream, path, body, headers)
                 self._observe(pool, upstream, None)
+                self.observe_reply(upstream.url, reply.body)
                 return reply
             except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
                 self._observe(pool, upstream, exc)

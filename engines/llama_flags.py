@@ -49,7 +49,8 @@ FEATURES: dict[str, tuple[str, tuple[str, ...]]] = {
 }
 # Flags start a help line, separated by commas, before the value placeholder and
 # the two-space gap that starts the description.
-_FLAG = re.compile(r"-{1,2}[A-Za-z][A-Za-z0-9_-]*")
+_REMOVED = "has been removed"
+_FLAG_ITEM = re.compile(r"(-{1,2}[A-Za-z][A-Za-z0-9_-]*)(,\s*| (?=-))?")
 
 
 class LlamaFlagError(Exception):
@@ -83,17 +84,24 @@ class LlamaFlags:
 
 
 def parse_help(text: str) -> frozenset[str]:
-    """Every flag named in the flag column of a `--help` text."""
+    """Every flag named in the flag column of a `--help` text.
+
+    A help line starts with its spellings joined by commas (`-m,    --model FNAME`);
+    a value placeholder or a wide gap ends them, so flags named in descriptions
+    ("replaces --draft-max") are not taken for flags of this version, nor are flags
+    that are listed only to say they have been removed.
+    """
     found: set[str] = set()
     for line in text.splitlines():
         stripped = line.strip()
-        if not stripped.startswith("-"):
+        if _REMOVED in stripped:  # listed only to say it is gone
             continue
-        column = re.split(r"\s{2,}|\t", stripped, maxsplit=1)[0]
-        for part in column.split(","):
-            match = _FLAG.match(part.strip())
-            if match:
-                found.add(match.group(0))
+        position = 0
+        while match := _FLAG_ITEM.match(stripped, position):
+            found.add(match.group(1))
+            if match.group(2) is None:
+                break
+            position = match.end()
     return frozenset(found)
 
 
@@ -162,7 +170,7 @@ def build_argv(
 ) -> list[str]:
     """The full command line for one engine, listening on `port`."""
     s = settings
-    argv = [binary or flags.binary, flags.require("model", "model"), s.model]
+    argv = [binary or flags.binary, flags.require("model", "model"), _path(s.model)]
     argv += [flags.require("host", "host"), s.host, flags.require("port", "port"), str(port)]
     argv += [flags.require("parallel", "parallel"), str(s.parallel)]
     argv += [flags.require("ctx_size", "ctx_size"), str(s.ctx_size)]
@@ -185,7 +193,7 @@ def build_argv(
 
 def _speculative_args(s: EngineSettings, flags: LlamaFlags) -> list[str]:
     assert s.draft_model is not None
-    argv = [flags.require("draft_model", "draft_model"), s.draft_model]
+    argv = [flags.require("draft_model", "draft_model"), _path(s.draft_model)]
     # Newer servers infer the type from the draft GGUF's metadata and find none in a
     # plain model: ask for classic draft-model speculation explicitly.
     spec_type = flags.spelling("spec_type")
@@ -198,6 +206,10 @@ def _speculative_args(s: EngineSettings, flags: LlamaFlags) -> list[str]:
     if s.gpu_layers is not None and flags.spelling("draft_gpu_layers") is not None:
         argv += [flags.require("draft_gpu_layers", "gpu_layers"), str(s.gpu_layers)]
     return argv
+
+
+def _path(value: str) -> str:
+    return os.path.expanduser(value)  # llama-server does not expand "~"
 
 
 __all__ = [

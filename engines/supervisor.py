@@ -24,7 +24,7 @@ from collections import deque
 from collections.abc import Callable
 
 from config.engines import EngineSettings
-from engines.llama_flags import FlagProber, build_argv
+from engines.llama_flags import FlagProber, LlamaFlagError, build_argv
 from engines.telemetry import SpecTelemetry
 
 logger = logging.getLogger(__name__)
@@ -47,7 +47,8 @@ class EngineStartError(Exception):
 
     def __init__(self, engine: str, reason: str, logs: list[str]) -> None:
         tail = "\n".join(logs[-ERROR_LOG_LINES:])
-        super().__init__(f"engine {engine!r} {reason}" + (f"; last output:\n{tail}" if tail else ""))
+        output = f"; last output:\n{tail}" if tail else ""
+        super().__init__(f"engine {engine!r} {reason}{output}")
         self.engine = engine
         self.reason = reason
         self.logs = logs
@@ -71,7 +72,7 @@ class ManagedEngine:
         self._prober = prober or FlagProber()
         self._on_state = on_state
         self._state = EngineState.STOPPED
-        self._changed = asyncio.Condition()
+        self._changed = asyncio.Event()  # replaced by a fresh one at every change
         self._logs: deque[str] = deque(maxlen=settings.log_lines)
         self._crashes: deque[float] = deque()
         self._proc: asyncio.subprocess.Process | None = None
@@ -103,11 +104,10 @@ class ManagedEngine:
             if self._state is EngineState.FAILED:
                 raise EngineStartError(self.name, f"failed: {self.last_error}", self.last_logs())
             self._crashes.clear()
+            self._set_state(EngineState.STARTING)
             self._task = asyncio.create_task(self._supervise(), name=f"engine-{self.name}")
-        async with self._changed:
-            await self._changed.wait_for(
-                lambda: self._state in (EngineState.READY, EngineState.FAILED, EngineState.STOPPED)
-            )
+        while self._state not in (EngineState.READY, EngineState.FAILED, EngineState.STOPPED):
+            await self._changed.wait()
         if self._state is EngineState.READY and self.url is not None:
             return self.url
         raise EngineStartError(self.name, f"is {self._state}: {self.last_error}", self.last_logs())
@@ -121,12 +121,21 @@ class ManagedEngine:
             with contextlib.suppress(asyncio.CancelledError):
                 await task
         await self._terminate()
-        if self._state is not EngineState.FAILED or task is not None:
+        if self._state is not EngineState.STOPPED:
             self._set_state(EngineState.STOPPED)
 
     # The supervisor task: the only writer of state while it runs.
 
     async def _supervise(self) -> None:
+        try:
+            await self._supervise_loop()
+        except asyncio.CancelledError:
+            raise
+        except Exception as exc:  # a bug or an OS error: fail visibly, never hang waiters
+            logger.exception("engine %s: supervisor crashed", self.name)
+            self._fail(f"supervisor error: {type(exc).__name__}: {exc}")
+
+    async def _supervise_loop(self) -> None:
         first = True
         while True:
             try:
@@ -145,7 +154,7 @@ class ManagedEngine:
             logger.warning(
                 "engine %s %s; last output: %s", self.name, reason, " | ".join(self.last_logs(5))
             )
-            self._proc = None
+            self._proc = self._reader = None
             if not self._may_restart(reason):
                 self._fail(reason)
                 return
@@ -154,17 +163,20 @@ class ManagedEngine:
 
     async def _start_once(self) -> asyncio.subprocess.Process:
         self._set_state(EngineState.STARTING)
-        flags = await self._prober.probe(self.binary)
-        port = self.settings.port or _free_port(self.settings.host)
-        argv = build_argv(self.settings, flags, port=port, binary=self.binary)
-        logger.info("engine %s: starting %s", self.name, " ".join(argv))
-        proc = await asyncio.create_subprocess_exec(
-            *argv,
-            stdin=asyncio.subprocess.DEVNULL,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.STDOUT,
-            start_new_session=True,  # its own process group, so stop() reaches all of it
-        )
+        try:
+            flags = await self._prober.probe(self.binary)
+            port = self.settings.port or _free_port(self.settings.host)
+            argv = build_argv(self.settings, flags, port=port, binary=self.binary)
+            logger.info("engine %s: starting %s", self.name, " ".join(argv))
+            proc = await asyncio.create_subprocess_exec(
+                *argv,
+                stdin=asyncio.subprocess.DEVNULL,
+                stdout=asyncio.subprocess.PIPE,
+                stderr=asyncio.subprocess.STDOUT,
+                start_new_session=True,  # its own process group, so stop() reaches all of it
+            )
+        except (LlamaFlagError, OSError) as exc:
+            raise EngineStartError(self.name, f"could not start: {exc}", self.last_logs()) from exc
         self._proc = proc
         self._reader = asyncio.create_task(self._read_output(proc), name=f"engine-{self.name}-log")
         url = f"http://{_url_host(self.settings.host)}:{port}"
@@ -222,18 +234,13 @@ class ManagedEngine:
         self._set_state(EngineState.FAILED, reason)
 
     def _set_state(self, state: EngineState, error: str | None = None) -> None:
-        if state is not EngineState.READY and self._state is EngineState.READY:
-            self.url = self.url  # kept for the admin UI; the pool marks it down
         self._state = state
         if error is not None:
             self.last_error = error
+        changed, self._changed = self._changed, asyncio.Event()
+        changed.set()
         if self._on_state is not None:
             self._on_state(self)
-        asyncio.get_running_loop().create_task(self._notify())
-
-    async def _notify(self) -> None:
-        async with self._changed:
-            self._changed.notify_all()
 
     # The process: output, termination.
 

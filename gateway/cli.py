@@ -11,6 +11,8 @@ from typing import Any
 import msgspec
 
 from config import ConfigError, Settings, load_settings, masked
+from config.engines import embedded_default
+from engines.install import add_engines_commands, installed_stack
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -29,6 +31,7 @@ def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     config_commands = config.add_subparsers(dest="config_command", required=True)
     check = config_commands.add_parser("check", help="validate a config file and print it")
     check.add_argument("file")
+    add_engines_commands(commands)
     if with_tools:
         _add_tool_commands(commands)
     else:
@@ -57,7 +60,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         if args.command == "serve":
             settings = load_settings(
-                args.config, overrides={"server": {"host": args.host, "port": args.port}}
+                args.config,
+                overrides={"server": {"host": args.host, "port": args.port}},
+                fallback_models=_installed_default(),
             )
             return serve(settings)
         if args.command == "config":
@@ -69,6 +74,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"atlas: invalid configuration: {exc}\n")
         return 2
     return 1
+
+
+def _installed_default() -> dict[str, Any] | None:
+    """Models served by the stack `atlas engines install` left, if any."""
+    stack = installed_stack()
+    if stack is None:
+        return None
+    if stack.draft_model is None:
+        return embedded_default(str(stack.model), str(stack.binary))
+    return embedded_default(
+        str(stack.model),
+        str(stack.binary),
+        model_name="qwen2.5-coder-1.5b",
+        draft_model_path=str(stack.draft_model),
+    )
 
 
 def configure_logging(level: str) -> None:

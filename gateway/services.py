@@ -11,6 +11,8 @@ from engines.client import ClientLimits, UpstreamClient
 from engines.dispatch import Dispatcher
 from engines.errors import NoUpstreamConfiguredError
 from engines.health import HealthChecker
+from engines.install import installed_stack
+from engines.managed import ManagedEngines
 from engines.pool import Upstream, UpstreamPool
 from engines.replay import ReplayDataset, ReplayServer
 from gateway.errors import APIError
@@ -51,6 +53,8 @@ class Services:
     models: dict[str, ModelGroup]
     health: HealthChecker
     replays: dict[str, ReplayServer] = field(default_factory=dict)
+    # llama-server processes this gateway owns ([[engines]]); empty when none.
+    engines: ManagedEngines = field(default_factory=lambda: ManagedEngines(()))
     verifier: Verifier = field(default_factory=lambda: Verifier(None))
     # The Geometric Lens ([lens] enabled = true): ranker and training data.
     lens: LensBridge | None = None
@@ -83,6 +87,7 @@ class Services:
             url = await server.start()
             for upstream in self.models[name].generation.upstreams:
                 upstream.url = url
+        await self.engines.start()
         self.health.start()
 
     async def _start_sandbox(self) -> None:
@@ -115,6 +120,7 @@ class Services:
         await self.health.stop()
         await self.verifier.aclose()
         await self.http.aclose()
+        await self.engines.aclose()
         for server in self.replays.values():
             await server.stop()
 
@@ -130,7 +136,10 @@ def build_services(settings: Settings, metrics: Metrics | None = None) -> Servic
         )
     )
     metrics = metrics or Metrics()
-    models = {m.name: _group(m, settings) for m in settings.models}
+    stack = installed_stack() if settings.engines else None
+    engines = ManagedEngines(settings.engines, installed_binary=stack.binary if stack else None)
+    metrics.registry.register(engines.collector())
+    models = {m.name: _group(m, settings, engines) for m in settings.models}
     replays = {
         m.name: ReplayServer(ReplayDataset.load(m.dataset), model=m.name)
         for m in settings.models
@@ -147,6 +156,7 @@ def build_services(settings: Settings, metrics: Metrics | None = None) -> Servic
         observer=lambda model, url, outcome: metrics.upstream_requests.labels(
             model, url, outcome
         ).inc(),
+        reply_observer=engines.record_reply,
     )
     return Services(
         settings=settings,
@@ -155,15 +165,17 @@ def build_services(settings: Settings, metrics: Metrics | None = None) -> Servic
         models=models,
         health=health,
         replays=replays,
+        engines=engines,
         metrics=metrics,
     )
 
 
-def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
-    def pool(entries: tuple[UpstreamSettings, ...]) -> UpstreamPool:
-        return UpstreamPool(
+def _group(model: ModelSettings, settings: Settings, engines: ManagedEngines) -> ModelGroup:
+    def pool(entries: tuple[UpstreamSettings, ...], engine_names: tuple[str, ...]) -> UpstreamPool:
+        return engines.build_pool(
             model.name,
             [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
+            engine_names,
             queue_timeout_s=settings.upstream.queue_timeout_s,
             max_queue=settings.upstream.max_queue,
         )
@@ -172,4 +184,8 @@ def _group(model: ModelSettings, settings: Settings) -> ModelGroup:
     if model.engine == "replay":
         # The replay server binds a loopback port at start; the URL is filled in then.
         generation = (UpstreamSettings(url="http://127.0.0.1:1", max_in_flight=1024),)
-    return ModelGroup(model, pool(generation), pool(model.embedding_upstream_settings()))
+    return ModelGroup(
+        model,
+        pool(generation, model.engines),
+        pool(model.embedding_upstream_settings(), model.embedding_engines),
+    )

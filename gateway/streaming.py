@@ -80,6 +80,8 @@ async def _read_upstream(
         ):
             await queue.put(_Opened(index))
             async for kind, data in sse_events(response, upstream.url):
+                if '"timings"' in data:
+                    dispatcher.observe_reply(upstream.url, data.encode())
                 await queue.put(_Event(index, kind, data))
         await queue.put(_End(index))
     except EngineError as exc:

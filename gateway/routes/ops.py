@@ -30,7 +30,13 @@ def ops_handlers(services: Services) -> list[Any]:
         ok = bool(models) and all(m["healthy_upstreams"] > 0 for m in models.values())
         reason = None if models else "no upstream configured"
         availability = services.verifier.availability()
-        body = {"ready": ok, "reason": reason, "models": models, "sandbox": availability}
+        body = {
+            "ready": ok,
+            "reason": reason,
+            "models": models,
+            "engines": services.engines.status(),
+            "sandbox": availability,
+        }
         return Response(
             content=msgspec.json.encode(body),
             media_type="application/json",

@@ -8,8 +8,8 @@ went away before the answer was complete.
 from __future__ import annotations
 
 import argparse
-import hashlib
 import asyncio
+import hashlib
 import json
 import threading
 import time

@@ -18,6 +18,7 @@ ATLAS = [sys.executable, "-m", "gateway.cli"]
 def test_serve_without_upstream_answers_health_and_explains_503(tmp_path: Path) -> None:
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
+    env["ATLAS_CACHE_DIR"] = str(tmp_path / "no-installed-stack")
     proc = subprocess.Popen([*ATLAS, "serve", "--port", str(port)], env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
