@@ -50,7 +50,7 @@ def local_gateway(dataset: Path, model: str, test_requests: int = 0) -> Iterator
     with tempfile.TemporaryDirectory(prefix="atlas-bench-") as workdir:
         served = Path(workdir) / "replay.jsonl"
         strip_hidden_tests(dataset, served)
-        app = create_app(replay_settings(served, model))
+        app = create_app(replay_settings(served, model, test_requests))
         server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
                                                lifespan="on", access_log=False))
         thread = threading.Thread(target=server.run, name="atlas-bench-gateway", daemon=True)
