@@ -185,6 +185,8 @@ class SandboxSettings(_Frozen, frozen=True):
     wall_time_s: float = 5.0
     cpu_time_s: int = 3
     memory_mb: int = 512
+    # One test inside a run: a candidate hanging on one input fails only that test.
+    per_test_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 0:

@@ -99,6 +99,7 @@ class Services:
             wall_time_s=settings.wall_time_s,
             cpu_time_s=settings.cpu_time_s,
             memory_mb=settings.memory_mb,
+            per_test_s=settings.per_test_s,
         )
         sandbox = await Sandbox.create(
             SandboxConfig(

@@ -10,6 +10,7 @@ It imports only built-in modules: json, typing and traceback would cost 16 ms a 
 
 from __future__ import annotations
 
+import _signal  # the C module: `signal` would import enum, costing milliseconds a run
 import marshal
 import math
 import os
@@ -102,8 +103,31 @@ def _pytest_shim() -> None:
     sys.modules["pytest"] = module
 
 
+class TestTimeout(Exception):  # noqa: N818  (the reason text reads "TestTimeout: ...")
+    pass
+
+
+def _on_alarm(signum: int, frame: Any) -> None:
+    raise TestTimeout("the test exceeded its time limit")
+
+
+def _timed(seconds: float, action: Callable[[], Any]) -> None:
+    """Run `action` under an interval timer, so one hanging test fails on its own."""
+    if seconds <= 0:
+        action()
+        return
+    _signal.setitimer(_signal.ITIMER_REAL, seconds)
+    try:
+        action()
+    finally:
+        _signal.setitimer(_signal.ITIMER_REAL, 0)
+
+
 def _main() -> None:
     spec = marshal.loads(sys.stdin.buffer.read())
+    per_test = float(spec.get("per_test_s") or 0)
+    if per_test > 0:
+        _signal.signal(_signal.SIGALRM, _on_alarm)
     devnull = os.open(os.devnull, os.O_RDONLY)
     os.dup2(devnull, 0)
     os.close(devnull)
@@ -128,15 +152,16 @@ def _main() -> None:
     defined = [k for k in namespace if k not in before]
     for index, test in enumerate(spec["tests"]):
         _bind(namespace, test.get("entry_point"), defined)
-        _run_test(index, test, namespace, report)
+        _run_test(index, test, namespace, report, per_test)
     report(DONE, True)
 
 
 def _run_test(index: int, test: dict[str, Any], namespace: dict[str, Any],
-              report: Report) -> None:
+              report: Report, per_test: float = 0.0) -> None:
     known = set(namespace)
     try:
-        exec(compile(test["code"], "test_" + str(index) + ".py", "exec"), namespace)
+        code = compile(test["code"], "test_" + str(index) + ".py", "exec")
+        _timed(per_test, lambda: exec(code, namespace))
     except BaseException as exc:  # a failing test is a result, whatever it raised
         report(index, False, "-", _reason(exc, test["code"]))
         return
@@ -149,7 +174,7 @@ def _run_test(index: int, test: dict[str, Any], namespace: dict[str, Any],
         report(index, False, "-", "no test functions defined")
     for name, function in functions:
         try:
-            function()
+            _timed(per_test, function)
             report(index, True, name, "")
         except BaseException as exc:  # a failing test is a result, whatever it raised
             report(index, False, name, _reason(exc, test["code"]))

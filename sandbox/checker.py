@@ -69,7 +69,7 @@ async def run_program(runner: Runner, toolchain: Toolchain, code: str, stdin: st
 async def check_python(runner: Runner, toolchain: Toolchain, code: str, tests: list[TestCase],
                        limits: Limits) -> tuple[list[TestResult], RunResult, str, bool]:
     """All assert/pytest tests in one jailed harness process."""
-    spec, nonce = build_spec(code, tests)
+    spec, nonce = build_spec(code, tests, limits.per_test_s)
     script = f"{BOX}/{toolchain.source_name}"
     argv = tuple(f"{BOX}/{HARNESS_NAME}" if arg == script else arg for arg in toolchain.run_argv)
     job = Job(argv=argv, mounts=toolchain.run_mounts, limits=limits,

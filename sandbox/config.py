@@ -23,12 +23,17 @@ class Limits(msgspec.Struct, frozen=True, kw_only=True):
     max_pids: int = 32
     max_open_files: int = 64
     max_file_mb: int = 8
+    # Time for one Python test inside a harness run (0: none). A candidate that hangs on
+    # one input then fails that test only, instead of losing every result to the wall limit.
+    per_test_s: float = 1.0
 
     def __post_init__(self) -> None:
         if self.wall_time_s <= 0 or self.cpu_time_s <= 0:
             raise ValueError("sandbox limits: wall_time_s and cpu_time_s must be > 0")
         if self.memory_mb < 16 or self.output_bytes < 1024 or self.tmpfs_mb < 1:
             raise ValueError("sandbox limits: memory_mb >= 16, output_bytes >= 1024, tmpfs_mb >= 1")
+        if self.per_test_s < 0:
+            raise ValueError("sandbox limits: per_test_s must be >= 0")
         if self.max_pids < 1 or self.max_open_files < 8 or self.max_file_mb < 1:
             raise ValueError("sandbox limits: max_pids >= 1, max_open_files >= 8, max_file_mb >= 1")
 

@@ -35,12 +35,13 @@ def harness_source() -> bytes:
     return resources.files("sandbox").joinpath("_harness_src.py").read_bytes()
 
 
-def build_spec(code: str, tests: list[TestCase]) -> tuple[bytes, str]:
+def build_spec(code: str, tests: list[TestCase], per_test_s: float = 0.0) -> tuple[bytes, str]:
     """The harness's stdin, and the nonce its result lines carry."""
     nonce = "ATLAS-" + secrets.token_hex(16)
     spec = {
         "nonce": nonce,
         "code": code,
+        "per_test_s": float(per_test_s),
         "tests": [{"kind": t.kind, "code": t.code, "entry_point": t.entry_point} for t in tests],
     }
     return marshal.dumps(spec, MARSHAL_VERSION), nonce

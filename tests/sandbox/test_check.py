@@ -246,3 +246,15 @@ async def test_jail_environment_is_empty_and_uid_is_nobody(sandbox: Sandbox) -> 
     root = set(ast.literal_eval(listing))
     assert {"sandbox", "tmp", "usr", "dev"} <= root
     assert not root & {"etc", "proc", "sys", "root", "home", "var", "work", "run"}
+
+
+async def test_a_hanging_test_fails_alone(sandbox: Sandbox) -> None:
+    code = "def f(x):\n    while x < 0:\n        pass\n    return x * 2\n"
+    tests = [TestCase(kind="assert", code="assert f(2) == 4"),
+             TestCase(kind="assert", code="assert f(-1) == -2"),
+             TestCase(kind="assert", code="assert f(3) == 6")]
+    verdict = await sandbox.check(code, tests, "python",
+                                  Limits(wall_time_s=5, cpu_time_s=3, per_test_s=0.3))
+    assert [t.passed for t in verdict.tests] == [True, False, True]
+    assert "time limit" in verdict.tests[1].reason
+    assert verdict.killed_by is None
