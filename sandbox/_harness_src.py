@@ -103,7 +103,7 @@ def _pytest_shim() -> None:
     sys.modules["pytest"] = module
 
 
-class TestTimeout(Exception):  # noqa: N818  (the reason text reads "TestTimeout: ...")
+class TestTimeout(Exception):
     pass
 
 
