@@ -47,10 +47,6 @@ def classify(*, sig: int | None, wall_killed: bool, output_killed: bool, oom_kil
     """Who ended the run, in order of certainty: our own kills first."""
     if output_killed:
         return "output"
-    if wall_killed and oom_killed:
-        # It filled its memory cgroup and then stalled (the kernel reclaiming its pages
-        # at the limit) until our timer fired: memory, not time, is what ran out.
-        return "memory"
     if wall_killed:
         return "wall_time"
     if oom_killed and sig == signals.SIGKILL:
