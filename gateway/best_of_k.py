@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+from collections import Counter
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -99,6 +100,7 @@ class BestOfK:
         atlas_tests = chat.atlas.tests if chat.atlas is not None else None
         self.trusted: TrustedTests = trusted_tests(atlas_tests, self.prompt, self._entry_point)
         self.progress = "starting"
+        self._test_weights: list[float] = []
 
     def _candidate_body(self, raw: bytes) -> dict[str, Any]:
         body: dict[str, Any] = msgspec.json.decode(raw)
@@ -232,7 +234,7 @@ class BestOfK:
             ),
             return_exceptions=True,
         )
-        asserts: list[str] = []
+        written: Counter[str] = Counter()
         for result in results:
             if isinstance(result, EngineError):
                 logger.info("a test-writing request failed: %s", result.message)
@@ -241,8 +243,11 @@ class BestOfK:
                 raise result
             data = msgspec.json.decode(result.body)
             content = ((data.get("choices") or [{}])[0].get("message") or {}).get("content") or ""
-            asserts += [a for a in parse_asserts(content) if a not in asserts]
-        return asserts
+            written.update(parse_asserts(content))
+        # Most often written first: they survive the cap and weigh more in CodeT's score.
+        ranked = written.most_common()
+        self._test_weights = [float(n) for _, n in ranked]
+        return [a for a, _ in ranked]
 
     async def _verify_generated(self, contenders: list[Candidate], asserts: list[str]) -> int:
         tests, n_asserts = generated_tests(asserts, self._entry_point)
@@ -269,7 +274,7 @@ class BestOfK:
             return self._outcome(run, first, method, generated, early=early)
         evidence = [_evidence(c) for c in completed]
         await self._rank(self._contenders(completed), evidence)
-        chosen = select(evidence)
+        chosen = select(evidence, self._test_weights)
         winner = next(c for c in completed if c.index == chosen.winner)
         return self._outcome(run, winner, chosen.method, generated, early=early, evidence=evidence)
 

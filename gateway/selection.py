@@ -5,7 +5,8 @@ the runner-up names the selection method):
 1. trusted tests: how many of the request's tests and the prompt's examples pass;
 2. consensus, when only model-generated tests exist:
    - CodeT dual execution agreement: candidates that pass exactly the same set of
-     generated tests form a group; the group scores |candidates| x |tests passed|,
+     generated tests form a group; the group scores |candidates| x |tests passed|
+     (each test counted as often as the model wrote it),
      so tests many candidates agree on and candidates many tests agree on both count;
    - MBR-exec: candidates are clustered by their outputs on the generated inputs
      (whatever the expected values say); a bigger cluster ranks higher;
@@ -16,6 +17,7 @@ the runner-up names the selection method):
 from __future__ import annotations
 
 from collections import Counter, defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 METHOD_NAMES = ("tests", "codet", "mbr-exec", "lens", "shortest", "first")
@@ -42,14 +44,19 @@ class Selection:
     method: str
 
 
-def codet_scores(evidence: list[Evidence]) -> dict[int, float]:
+def codet_scores(
+    evidence: list[Evidence], weights: Sequence[float] | None = None
+) -> dict[int, float]:
+    """|group| x (weighted) number of tests the group passes. A test's weight is how many
+    times the model wrote it: tests it keeps coming back to are more often right."""
     groups: dict[frozenset[int], list[int]] = defaultdict(list)
     for item in evidence:
         groups[item.generated_passed].append(item.index)
     scores: dict[int, float] = {}
     for passed, members in groups.items():
+        worth = sum(weights[t] if weights and t < len(weights) else 1.0 for t in passed)
         for index in members:
-            scores[index] = float(len(members) * len(passed))
+            scores[index] = len(members) * worth
     return scores
 
 
@@ -70,13 +77,13 @@ def _key(item: Evidence, codet: dict[int, float], mbr: dict[int, int]) -> tuple[
     )
 
 
-def select(evidence: list[Evidence]) -> Selection:
+def select(evidence: list[Evidence], test_weights: Sequence[float] | None = None) -> Selection:
     """Rank the candidates. The method names every signal that eliminated someone on
     the way to the winner, e.g. "tests+codet" when consensus chose among the candidates
     that passed every trusted test."""
     if not evidence:
         raise ValueError("no candidates to select from")
-    codet = codet_scores(evidence)
+    codet = codet_scores(evidence, test_weights)
     mbr = mbr_cluster_sizes(evidence)
     for item in evidence:
         item.scores = {

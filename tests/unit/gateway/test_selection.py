@@ -38,3 +38,11 @@ def test_ranker_then_length_then_order() -> None:
     same = select([ev(0, order=2), ev(1, order=1)])
     assert (same.winner, same.method) == (1, "first")
     assert select([ev(5)]).method == "only"
+
+
+def test_tests_the_model_wrote_often_weigh_more() -> None:
+    # Two camps of two: one passes test 0 (written 5 times), the other test 1 (once).
+    items = [ev(0, generated_passed=frozenset({1})), ev(1, generated_passed=frozenset({1})),
+             ev(2, generated_passed=frozenset({0})), ev(3, generated_passed=frozenset({0}))]
+    assert select(items).winner == 0  # unweighted: a tie, the earlier camp
+    assert select(items, test_weights=[5.0, 1.0]).winner == 2
