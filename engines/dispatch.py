@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
@@ -81,9 +81,11 @@ class Dispatcher:
         if self._observer is not None and not isinstance(exc, asyncio.CancelledError):
             self._observer(pool.model, upstream.url, _outcome(exc))
 
-    async def post_json(
-        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
-    ) -> UpstreamReply:
+    async def _first_success[T](
+        self, pool: UpstreamPool, attempt: Callable[[Upstream], Awaitable[T]]
+    ) -> tuple[Upstream, T]:
+        """Try the least loaded upstream, and once more on another after a connect error
+        or a 5xx. On success its slot is still held: the caller releases it."""
         tried: list[Upstream] = []
         last_error: EngineError | None = None
         for _ in range(MAX_ATTEMPTS):
@@ -92,21 +94,31 @@ class Dispatcher:
             upstream = await pool.acquire(tried)
             tried.append(upstream)
             try:
-                reply = await self._post_once(pool, upstream, path, body, headers)
-                self._observe(pool, upstream, None)
-                self.observe_reply(upstream.url, reply.body)
-                return reply
+                result = await attempt(upstream)
             except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
+                pool.release(upstream)
                 self._observe(pool, upstream, exc)
                 logger.warning("upstream %s failed: %s", upstream.url, exc.message)
                 last_error = exc
-            except EngineError as exc:
+                continue
+            except BaseException as exc:
+                pool.release(upstream)
                 self._observe(pool, upstream, exc)
                 raise
-            finally:
-                pool.release(upstream)
+            self._observe(pool, upstream, None)
+            return upstream, result
         assert last_error is not None
         raise last_error
+
+    async def post_json(
+        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
+    ) -> UpstreamReply:
+        upstream, reply = await self._first_success(
+            pool, lambda upstream: self._post_once(pool, upstream, path, body, headers)
+        )
+        pool.release(upstream)
+        self.observe_reply(upstream.url, reply.body)
+        return reply
 
     async def _post_once(
         self,
@@ -138,36 +150,16 @@ class Dispatcher:
         self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
     ) -> AsyncIterator[tuple[Upstream, aiohttp.ClientResponse]]:
         """Open a streaming request; failover happens only before the caller sees a byte."""
-        tried: list[Upstream] = []
-        last_error: EngineError | None = None
-        for _ in range(MAX_ATTEMPTS):
-            if tried and not pool.usable(tried):
-                break
-            upstream = await pool.acquire(tried)
-            tried.append(upstream)
-            try:
-                response = await self._open(pool, upstream, path, body, headers)
-            except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
-                pool.release(upstream)
-                self._observe(pool, upstream, exc)
-                logger.warning("upstream %s failed: %s", upstream.url, exc.message)
-                last_error = exc
-                continue
-            except BaseException as exc:
-                pool.release(upstream)
-                self._observe(pool, upstream, exc)
-                raise
-            self._observe(pool, upstream, None)
-            try:
-                yield upstream, response
-            finally:
-                pool.release(upstream)
-                # Synchronous: closing an unfinished response drops the connection,
-                # so llama-server stops generating for a client that left.
-                response.close()
-            return
-        assert last_error is not None
-        raise last_error
+        upstream, response = await self._first_success(
+            pool, lambda upstream: self._open(pool, upstream, path, body, headers)
+        )
+        try:
+            yield upstream, response
+        finally:
+            pool.release(upstream)
+            # Synchronous: closing an unfinished response drops the connection,
+            # so llama-server stops generating for a client that left.
+            response.close()
 
     async def _open(
         self,
