@@ -9,17 +9,15 @@ from __future__ import annotations
 
 import json
 import tempfile
-import threading
-import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 
 import msgspec
-import uvicorn
 
 from config import Settings
 from gateway.app import create_app
+from gateway.background import serve_in_thread
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0
@@ -51,18 +49,8 @@ def local_gateway(dataset: Path, model: str, test_requests: int = 0) -> Iterator
         served = Path(workdir) / "replay.jsonl"
         strip_hidden_tests(dataset, served)
         app = create_app(replay_settings(served, model, test_requests))
-        server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=0, log_level="warning",
-                                               lifespan="on", access_log=False))
-        thread = threading.Thread(target=server.run, name="atlas-bench-gateway", daemon=True)
-        thread.start()
+        background = serve_in_thread(app, lifespan="on", start_timeout_s=START_TIMEOUT_S)
         try:
-            deadline = time.monotonic() + START_TIMEOUT_S
-            while not server.started:
-                if time.monotonic() > deadline or not thread.is_alive():
-                    raise RuntimeError("the in-process gateway did not start")
-                time.sleep(0.02)
-            port = server.servers[0].sockets[0].getsockname()[1]
-            yield f"http://127.0.0.1:{port}/v1"
+            yield background.url + "/v1"
         finally:
-            server.should_exit = True
-            thread.join(timeout=STOP_TIMEOUT_S)
+            background.stop(STOP_TIMEOUT_S)

@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import asyncio
 import threading
-import time
 from collections.abc import Coroutine, Iterator
 from dataclasses import dataclass
 from typing import Any, TypeVar
@@ -19,6 +18,7 @@ from config.engines import EngineSettings
 from engines.install import InstalledStack, installed_stack
 from engines.managed import ManagedEngines
 from gateway.app import create_app
+from gateway.background import serve_in_thread
 
 T = TypeVar("T")
 MODEL = "coder"
@@ -107,16 +107,5 @@ def stack() -> Iterator[Stack]:
 
 
 def _serve(settings: Settings) -> tuple[uvicorn.Server, threading.Thread, str]:
-    config = uvicorn.Config(
-        create_app(settings), host="127.0.0.1", port=0, log_level="warning", access_log=False
-    )
-    server = uvicorn.Server(config)
-    thread = threading.Thread(target=server.run, daemon=True)
-    thread.start()
-    deadline = time.monotonic() + 30
-    while not server.started:
-        if time.monotonic() > deadline or not thread.is_alive():
-            raise RuntimeError("gateway did not start")
-        time.sleep(0.02)
-    port = server.servers[0].sockets[0].getsockname()[1]
-    return server, thread, f"http://127.0.0.1:{port}"
+    background = serve_in_thread(create_app(settings), start_timeout_s=30)
+    return background.server, background.thread, background.url

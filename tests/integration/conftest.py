@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -10,29 +9,30 @@ from typing import Any
 
 import msgspec
 import pytest
-import uvicorn
 
 from config import Settings
 from gateway.app import create_app
+from gateway.background import BackgroundServer, serve_in_thread
 from gateway.services import Services
 from tests.fakes.upstream import Script, ScriptedUpstream
 
 
 @dataclass
 class RunningGateway:
-    url: str
     settings: Settings
     services: Services
-    server: uvicorn.Server
-    thread: threading.Thread
+    background: BackgroundServer
+
+    @property
+    def url(self) -> str:
+        return self.background.url
 
     @property
     def base_url(self) -> str:
         return self.url + "/v1"
 
     def stop(self) -> None:
-        self.server.should_exit = True
-        self.thread.join(timeout=15)
+        self.background.stop()
 
 
 def make_settings(models: list[dict[str, Any]], **sections: dict[str, Any]) -> Settings:
@@ -64,21 +64,8 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        config = uvicorn.Config(
-            app, host="127.0.0.1", port=0, log_level="warning", lifespan="on", access_log=False
-        )
-        server = uvicorn.Server(config)
-        thread = threading.Thread(target=server.run, daemon=True)
-        thread.start()
-        deadline = time.monotonic() + 10
-        while not server.started:
-            if time.monotonic() > deadline or not thread.is_alive():
-                raise RuntimeError("gateway did not start")
-            time.sleep(0.01)
-        port = server.servers[0].sockets[0].getsockname()[1]
-        gateway = RunningGateway(
-            f"http://127.0.0.1:{port}", settings, app.state.services, server, thread
-        )
+        gateway = RunningGateway(settings, app.state.services,
+                                 serve_in_thread(app, lifespan="on"))
         running.append(gateway)
         return gateway
 
