@@ -30,7 +30,10 @@ class BackgroundServer:
 
 
 def serve_in_thread(
-    app: Any, *, host: str = "127.0.0.1", start_timeout_s: float = START_TIMEOUT_S,
+    app: Any,
+    *,
+    host: str = "127.0.0.1",
+    start_timeout_s: float = START_TIMEOUT_S,
     **config: Any,
 ) -> BackgroundServer:
     """Start uvicorn on port 0 in a daemon thread and wait until it listens."""

@@ -20,6 +20,7 @@ from engines.errors import EngineError, UpstreamProtocolError
 from engines.pool import UpstreamPool
 from engines.sse import sse_events
 from gateway.errors import error_bytes, to_api_error
+from gateway.passthrough import UpstreamCall
 from gateway.schemas import ChunkView, Usage
 from gateway.usage import TokenCounter
 
@@ -128,6 +129,35 @@ async def relay(
         # Shielded so that a repeated cancellation of this generator (anyio cancel
         # scopes re-deliver it) does not cancel the readers' own clean-up again.
         await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+
+
+async def relay_call(
+    dispatcher: Dispatcher,
+    call: UpstreamCall,
+    tokens: TokenCounter,
+    *,
+    keepalive_s: float,
+    include_usage: bool,
+    usage_template: dict[str, Any],
+    translate: Callable[[str], str | None] | None = None,
+    on_usage: Callable[[Usage], None] | None = None,
+) -> AsyncIterator[bytes]:
+    """The relay of a pass-through call, already past its first step: once this returns,
+    the upstream accepted, so every earlier failure got a proper HTTP status."""
+    plan = StreamPlan(
+        pool=call.pool,
+        path=call.path,
+        bodies=call.bodies,
+        headers=call.headers,
+        include_usage=include_usage,
+        keepalive_s=keepalive_s,
+        prompt_text=call.prompt_text,
+        translate=translate,
+        usage_template=usage_template,
+    )
+    chunks = relay(dispatcher, plan, tokens, on_usage=on_usage)
+    await anext(chunks)
+    return chunks
 
 
 async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:

@@ -23,7 +23,7 @@ from gateway.requests import (
 from gateway.routing import requested_k, use_best_of_k
 from gateway.schemas import ChatCompletionRequest, Usage
 from gateway.services import ModelGroup, Services
-from gateway.streaming import DONE, StreamPlan, error_event, relay
+from gateway.streaming import DONE, error_event, relay_call
 from gateway.usage import chat_prompt_text
 from gateway.winner import outcome_headers, winner_chunks, winner_json
 
@@ -43,7 +43,12 @@ def chat_handler(services: Services) -> Any:
         prompt = chat_prompt_text(chat.messages)
         if use_best_of_k(chat, k, forced, prompt):
             strategy = BestOfK(
-                services, group, chat, raw, k, request_id_var.get(),
+                services,
+                group,
+                chat,
+                raw,
+                k,
+                request_id_var.get(),
                 ranker=services.ranker(group),
             )
             if chat.stream:
@@ -86,24 +91,15 @@ def _upstream_call(group: ModelGroup, chat: ChatCompletionRequest, raw: bytes) -
 async def _stream(
     services: Services, group: ModelGroup, chat: ChatCompletionRequest, call: UpstreamCall
 ) -> Stream:
-    include_usage = chat.stream_options is not None and chat.stream_options.include_usage
-    plan = StreamPlan(
-        pool=call.pool,
-        path=call.path,
-        bodies=call.bodies,
-        headers=call.headers,
-        include_usage=include_usage,
-        keepalive_s=services.settings.server.keepalive_interval_s,
-        prompt_text=call.prompt_text,
-        usage_template={"object": "chat.completion.chunk", "model": chat.model},
-    )
-    chunks = relay(
+    chunks = await relay_call(
         services.dispatcher,
-        plan,
+        call,
         services.tokens,
+        keepalive_s=services.settings.server.keepalive_interval_s,
+        include_usage=chat.stream_options is not None and chat.stream_options.include_usage,
+        usage_template={"object": "chat.completion.chunk", "model": chat.model},
         on_usage=lambda usage: _count(services, group, usage),
     )
-    await anext(chunks)  # upstream accepted: errors until here get a proper status
     return Stream(chunks, media_type="text/event-stream", headers=sse_headers(ROUTE_HEADERS))
 
 

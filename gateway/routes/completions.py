@@ -14,7 +14,7 @@ from gateway.passthrough import UpstreamCall, forward_json, upstream_bodies
 from gateway.requests import check_n, decode_request, json_response, sse_headers, until_disconnect
 from gateway.schemas import CompletionRequest
 from gateway.services import ModelGroup, Services
-from gateway.streaming import StreamPlan, relay
+from gateway.streaming import relay_call
 
 PATH = "/v1/completions"
 ROUTE_HEADERS = {"x-atlas-route": "fast", "x-atlas-k": "1"}
@@ -32,21 +32,17 @@ def completions_handler(services: Services) -> Any:
         translator = InfillTranslator(completion.model, request_id_var.get()) if infill else None
         call = _upstream_call(group, completion, raw, infill)
         if completion.stream:
-            plan = StreamPlan(
-                pool=call.pool,
-                path=call.path,
-                bodies=call.bodies,
-                headers=call.headers,
+            chunks = await relay_call(
+                services.dispatcher,
+                call,
+                services.tokens,
+                keepalive_s=services.settings.server.keepalive_interval_s,
                 include_usage=bool(
                     completion.stream_options and completion.stream_options.include_usage
                 ),
-                keepalive_s=services.settings.server.keepalive_interval_s,
-                prompt_text=call.prompt_text,
-                translate=translator.chunk if translator else None,
                 usage_template={"object": "text_completion", "model": completion.model},
+                translate=translator.chunk if translator else None,
             )
-            chunks = relay(services.dispatcher, plan, services.tokens)
-            await anext(chunks)
             return Stream(
                 chunks, media_type="text/event-stream", headers=sse_headers(ROUTE_HEADERS)
             )
