@@ -57,7 +57,7 @@ def chat_handler(services: Services) -> Any:
             _finished(services, group, strategy, outcome)
             debug = chat.atlas is not None and chat.atlas.debug
             return json_response(winner_json(outcome, debug), outcome_headers(outcome, k))
-        call = _upstream_call(group, chat, raw)
+        call = _upstream_call(group, chat, raw, prompt)
         if chat.stream:
             return await _stream(services, group, chat, call)
         content, usage = await until_disconnect(
@@ -69,7 +69,9 @@ def chat_handler(services: Services) -> Any:
     return chat_completions
 
 
-def _upstream_call(group: ModelGroup, chat: ChatCompletionRequest, raw: bytes) -> UpstreamCall:
+def _upstream_call(
+    group: ModelGroup, chat: ChatCompletionRequest, raw: bytes, prompt: str
+) -> UpstreamCall:
     changes: dict[str, Any] = {}
     if group.settings.upstream_model:
         changes["model"] = group.settings.upstream_model
@@ -84,7 +86,7 @@ def _upstream_call(group: ModelGroup, chat: ChatCompletionRequest, raw: bytes) -
         path=PATH,
         bodies=bodies,
         headers=group.upstream_headers(request_id_var.get()),
-        prompt_text=chat_prompt_text(chat.messages),
+        prompt_text=prompt,
     )
 
 
