@@ -17,7 +17,7 @@ import msgspec
 
 from config import Settings
 from gateway.app import create_app
-from gateway.background import serve_in_thread
+from gateway.testing import serve_in_thread
 
 START_TIMEOUT_S = 60.0
 STOP_TIMEOUT_S = 30.0

@@ -12,64 +12,70 @@ from litestar.exceptions import HTTPException
 
 from config import Settings
 from engines.errors import EngineError
-from gateway.errors import APIError, error_response
-from gateway.metrics import Metrics
-from gateway.observability import make_observability_middleware
-from gateway.requests import ClientDisconnectedError, master_key_guard
-from gateway.routes.chat import chat_handler
-from gateway.routes.completions import completions_handler
-from gateway.routes.embeddings import embeddings_handler
-from gateway.routes.models import model_handlers
-from gateway.routes.ops import ops_handlers
-from gateway.services import Services, build_services
+from gateway.http.errors import APIError, error_response
+from gateway.http.middleware import make_observability_middleware
+from gateway.http.requests import ClientDisconnectedError, master_key_guard
+from gateway.http.routes.chat import chat_handler
+from gateway.http.routes.completions import completions_handler
+from gateway.http.routes.embeddings import embeddings_handler
+from gateway.http.routes.models import model_handlers
+from gateway.http.routes.ops import ops_handlers
+from gateway.http.state import ServicesRef
+from gateway.strategies.errors import CallError
+from gateway.telemetry.metrics import Metrics
+from gateway.wiring.services import open_services
 from sandbox import InvalidTestsError
 
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, services: Services | None = None) -> Litestar:
-    services = services or build_services(settings, Metrics())
+def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litestar:
+    """The app; its services are built when the lifespan starts and closed when it ends
+    (`app.state.services` while it runs)."""
+    metrics = metrics or Metrics()
+    ref = ServicesRef()
 
     @asynccontextmanager
-    async def lifespan(_: Litestar) -> AsyncIterator[None]:
-        await services.start()
-        if not services.models:
-            logger.warning("no upstream configured: /v1 calls will answer 503 until one is set")
-        try:
-            yield
-        finally:
-            await services.aclose()
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        async with open_services(settings, metrics) as services:
+            if not services.models:
+                logger.warning("no upstream configured: /v1 calls will answer 503 until one is set")
+            ref.set(services)
+            app.state.services = services
+            try:
+                yield
+            finally:
+                ref.set(None)
 
     api = Router(
         path="/",
         guards=[master_key_guard(settings.server.master_key)] if settings.server.master_key else [],
         route_handlers=[
-            chat_handler(services),
-            completions_handler(services),
-            embeddings_handler(services),
-            *model_handlers(services),
+            chat_handler(ref),
+            completions_handler(ref),
+            embeddings_handler(ref),
+            *model_handlers(settings),
         ],
     )
     handlers: dict[Any, Any] = {
         APIError: error_response,
         EngineError: error_response,
+        CallError: error_response,
         InvalidTestsError: error_response,
         HTTPException: error_response,
         ClientDisconnectedError: _client_gone,
         Exception: error_response,
     }
-    app = Litestar(
-        route_handlers=[api, *ops_handlers(services)],
+    return Litestar(
+        route_handlers=[api, *ops_handlers(ref)],
         lifespan=[lifespan],
         exception_handlers=handlers,
-        middleware=[make_observability_middleware(services.metrics)],
+        middleware=[make_observability_middleware(metrics)],
         request_max_body_size=settings.server.max_body_bytes,
         openapi_config=None,
         logging_config=None,
         debug=False,
     )
-    app.state.services = services
-    return app
 
 
 def _client_gone(_: Any, __: Exception) -> Response[bytes]:

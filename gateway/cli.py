@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import logging
+import subprocess
 import sys
 from collections.abc import Sequence
 from typing import Any
@@ -17,7 +18,10 @@ from engines.install import add_engines_commands, installed_stack
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
-TOOL_COMMANDS = ("lens", "bench")
+TOOL_COMMANDS = ("lens",)
+# `atlas bench ...` runs the benchmarks' own entry point in a new process: bench/
+# imports the gateway, so the gateway must not import bench/.
+BENCH_COMMAND = "bench"
 
 
 def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
@@ -33,27 +37,25 @@ def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     check.add_argument("file")
     add_engines_commands(commands)
     if with_tools:
-        _add_tool_commands(commands)
+        from lens.cli import add_lens_commands
+
+        add_lens_commands(commands)
     else:
-        # Registered for --help only: loading them imports torch, which `serve` need not wait for.
+        # Registered for --help only: loading it imports torch, which `serve` need not wait for.
         commands.add_parser("lens", help="the Geometric Lens ranker: train, status")
-        commands.add_parser("bench", help="benchmarks: lens, selection")
+    commands.add_parser(BENCH_COMMAND, help="benchmarks: lens, selection (atlas-bench)")
     return parser
 
 
-def _add_tool_commands(commands: Any) -> None:
-    from bench.selection import add_bench_selection_command
-    from lens.cli import add_bench_lens_command, add_lens_commands
-
-    add_lens_commands(commands)
-    bench = commands.add_parser("bench", help="benchmarks")
-    bench_commands = bench.add_subparsers(dest="bench_command", required=True)
-    add_bench_lens_command(bench_commands)
-    add_bench_selection_command(bench_commands)
+def run_bench(argv: Sequence[str]) -> int:
+    completed = subprocess.run([sys.executable, "-m", "bench", *argv], check=False)
+    return completed.returncode
 
 
 def main(argv: Sequence[str] | None = None) -> int:
     argv = list(sys.argv[1:] if argv is None else argv)
+    if argv and argv[0] == BENCH_COMMAND:
+        return run_bench(argv[1:])
     args = build_parser(with_tools=bool(argv) and argv[0] in TOOL_COMMANDS).parse_args(argv)
     if hasattr(args, "func"):
         return int(args.func(args))
@@ -92,7 +94,7 @@ def _installed_default() -> dict[str, Any] | None:
 
 
 def configure_logging(level: str) -> None:
-    from gateway.observability import RequestIdFilter
+    from gateway.telemetry.request_ids import RequestIdFilter
 
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter(LOG_FORMAT))

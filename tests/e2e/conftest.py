@@ -18,7 +18,7 @@ from config.engines import EngineSettings
 from engines.install import InstalledStack, installed_stack
 from engines.managed import ManagedEngines
 from gateway.app import create_app
-from gateway.background import serve_in_thread
+from gateway.testing import serve_in_thread
 
 T = TypeVar("T")
 MODEL = "coder"

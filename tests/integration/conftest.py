@@ -12,8 +12,8 @@ import pytest
 
 from config import Settings
 from gateway.app import create_app
-from gateway.background import BackgroundServer, serve_in_thread
-from gateway.services import Services
+from gateway.testing import BackgroundServer, serve_in_thread
+from gateway.wiring.services import Services
 from tests.fakes.upstream import Script, ScriptedUpstream
 
 
@@ -64,8 +64,9 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        gateway = RunningGateway(settings, app.state.services,
-                                 serve_in_thread(app, lifespan="on"))
+        background = serve_in_thread(app, lifespan="on")
+        # Built by the lifespan, so known once the server is up.
+        gateway = RunningGateway(settings, app.state.services, background)
         running.append(gateway)
         return gateway
 

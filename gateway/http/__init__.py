@@ -1,0 +1,1 @@
+"""The HTTP edge: litestar routes, wire schemas, errors, SSE framing."""

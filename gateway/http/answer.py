@@ -1,0 +1,35 @@
+"""The last steps of every generation route: choose the strategy, run or stream it,
+report the answer to the feedback hook, and send it."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response
+from litestar.response import Stream
+
+from gateway.http.requests import json_response, sse_headers, until_disconnect
+from gateway.http.sse import sse_frames
+from gateway.strategies.base import Call, End
+from gateway.wiring.services import Services
+
+SSE_MEDIA_TYPE = "text/event-stream"
+
+
+async def answer(request: Request[Any, Any, Any], services: Services, call: Call) -> Response[Any]:
+    strategy = services.strategies.choose(call)
+    feedback = services.feedback
+    if call.stream:
+        opened = await strategy.stream(call)
+
+        def ended(end: End) -> None:
+            feedback.answered(call.model, end.usage, end.lessons)
+
+        return Stream(
+            sse_frames(opened.events, ended),
+            media_type=SSE_MEDIA_TYPE,
+            headers=sse_headers(opened.headers),
+        )
+    result = await until_disconnect(request, strategy.run(call))
+    feedback.answered(call.model, result.usage, result.lessons)
+    return json_response(result.body, result.headers)

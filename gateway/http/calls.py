@@ -1,0 +1,96 @@
+"""Wire requests become the strategies' `Call`: the one conversion, at the edge."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+from gateway.http.errors import APIError
+from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
+from gateway.strategies.base import Call, Controls
+from gateway.strategies.model import ModelGroup
+
+K_HEADER = "x-atlas-k"
+NO_CONTROLS = Controls()
+
+
+def chat_call(
+    chat: ChatCompletionRequest,
+    raw: bytes,
+    group: ModelGroup,
+    headers: Mapping[str, str],
+    request_id: str,
+) -> Call:
+    return Call(
+        endpoint="chat",
+        model=group,
+        body=raw,
+        request_id=request_id,
+        requested_model=chat.model,
+        prompt_text=chat_prompt_text(chat.messages),
+        stream=chat.stream,
+        include_usage=chat.stream_options is not None and chat.stream_options.include_usage,
+        n=chat.n,
+        seed=chat.seed,
+        messages=chat.messages,
+        has_tools=bool(chat.tools),
+        controls=_controls(chat, headers),
+        has_extension=chat.atlas is not None,
+    )
+
+
+def completion_call(
+    completion: CompletionRequest, raw: bytes, group: ModelGroup, request_id: str
+) -> Call:
+    return Call(
+        endpoint="completions",
+        model=group,
+        body=raw,
+        request_id=request_id,
+        requested_model=completion.model,
+        prompt_text=completion.prompt if isinstance(completion.prompt, str) else "",
+        stream=completion.stream,
+        include_usage=bool(completion.stream_options and completion.stream_options.include_usage),
+        n=completion.n,
+        seed=completion.seed,
+        infill=_wants_infill(group, completion),
+    )
+
+
+def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Controls:
+    atlas = chat.atlas
+    k = atlas.k if atlas is not None else None
+    if k is None and K_HEADER in headers:
+        try:
+            k = int(headers[K_HEADER])
+        except ValueError:
+            raise APIError(
+                400, f"{K_HEADER} must be an integer", param=K_HEADER, code="invalid_value"
+            ) from None
+    if atlas is None:
+        return NO_CONTROLS if k is None else Controls(k=k)
+    return Controls(k=k, debug=atlas.debug, tests=atlas.tests)
+
+
+def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:
+    if completion.suffix is None or group.settings.kind != "llama-server":
+        return False
+    if not isinstance(completion.prompt, str):
+        raise APIError(
+            400,
+            "a completion with `suffix` needs `prompt` to be one string",
+            param="prompt",
+            code="invalid_value",
+        )
+    return True
+
+
+def chat_prompt_text(messages: list[ChatMessage]) -> str:
+    """The text of chat messages, for an estimate of prompt tokens."""
+    parts: list[str] = []
+    for message in messages:
+        content = message.content
+        if isinstance(content, str):
+            parts.append(content)
+        elif isinstance(content, list):
+            parts.extend(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return "\n".join(parts)

@@ -1,0 +1,185 @@
+"""OpenAI-shaped errors and the one table that maps domain errors to HTTP.
+
+Errors from every layer below (engines, sandbox, strategies) are translated here and
+nowhere else."""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+import msgspec
+from litestar import Request, Response
+from litestar.exceptions import HTTPException
+
+from engines.errors import (
+    CapacityExceededError,
+    EngineError,
+    NoUpstreamConfiguredError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+    UpstreamTimeoutError,
+    UpstreamUnavailableError,
+)
+from gateway.strategies.errors import CallError, UnknownModelError
+from sandbox import InvalidTestsError
+
+logger = logging.getLogger(__name__)
+
+HOW_TO_CONFIGURE = (
+    "ATLAS has no upstream configured. Point it at a llama-server or any "
+    "OpenAI-compatible server: set ATLAS_UPSTREAM_URL=http://127.0.0.1:8080 "
+    "(optionally ATLAS_MODEL_NAME), or add a [[models]] table with upstreams = [...] "
+    "to the config file (see config/atlas.example.toml) and start with "
+    "`atlas serve --config FILE`."
+)
+
+
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    message: str
+    type: str
+    param: str | None = None
+    code: str | None = None
+
+
+class ErrorBody(msgspec.Struct, kw_only=True):
+    error: ErrorDetail
+
+
+class APIError(Exception):
+    """An error the gateway itself answers with, already in OpenAI terms."""
+
+    def __init__(
+        self,
+        status: int,
+        message: str,
+        *,
+        type: str = "invalid_request_error",
+        param: str | None = None,
+        code: str | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(message)
+        self.status = status
+        self.detail = ErrorDetail(message=message, type=type, param=param, code=code)
+        self.headers = headers or {}
+
+
+def error_bytes(detail: ErrorDetail) -> bytes:
+    return msgspec.json.encode(ErrorBody(error=detail))
+
+
+def to_api_error(exc: BaseException) -> APIError:
+    """The mapping table: every domain error gets its status, type and code here."""
+    match exc:
+        case APIError():
+            return exc
+        case NoUpstreamConfiguredError():
+            return APIError(503, HOW_TO_CONFIGURE, type="server_error", code="upstream_unavailable")
+        case CapacityExceededError():
+            return APIError(
+                429,
+                exc.message,
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers={"retry-after": str(exc.retry_after_s)},
+            )
+        case UpstreamUnavailableError():
+            return APIError(
+                503,
+                _tagged(exc),
+                type="server_error",
+                code="upstream_unavailable",
+                headers={"retry-after": "1"},
+            )
+        case UpstreamTimeoutError():
+            return APIError(504, _tagged(exc), type="server_error", code="upstream_timeout")
+        case UpstreamProtocolError():
+            return APIError(502, _tagged(exc), type="server_error", code="upstream_error")
+        case EngineError():
+            return APIError(502, _tagged(exc), type="server_error", code="upstream_error")
+        case UnknownModelError():
+            return APIError(404, exc.message, param=exc.param, code=exc.code)
+        case CallError():
+            return APIError(400, exc.message, param=exc.param, code=exc.code)
+        case HTTPException():
+            return _from_litestar(exc)
+        case InvalidTestsError():
+            return APIError(
+                400, f"invalid atlas.tests: {exc}", param="atlas.tests", code="invalid_value"
+            )
+    logger.exception("unhandled error", exc_info=exc)
+    return APIError(
+        500, "internal error in the ATLAS gateway", type="server_error", code="internal_error"
+    )
+
+
+def _tagged(exc: EngineError) -> str:
+    # Say where the failure came from so clients can tell upstream from gateway errors.
+    return f"upstream {exc.upstream}: {exc.message}" if exc.upstream else exc.message
+
+
+def _from_litestar(exc: HTTPException) -> APIError:
+    status = exc.status_code
+    if status == 413:
+        return APIError(
+            413,
+            "request body is larger than the configured limit (server.max_body_bytes)",
+            code="request_too_large",
+        )
+    if status == 404:
+        return APIError(404, "no such endpoint", code="not_found")
+    if status == 405:
+        return APIError(405, "method not allowed on this endpoint", code="method_not_allowed")
+    if status == 401:
+        return APIError(401, str(exc.detail), type="invalid_request_error", code="invalid_api_key")
+    kind = "invalid_request_error" if status < 500 else "server_error"
+    return APIError(status, str(exc.detail), type=kind)
+
+
+def upstream_rejection(exc: UpstreamRejectedError) -> Response[bytes]:
+    """Pass an upstream 4xx through, rewriting llama-server's integer `code` to OpenAI's shape."""
+    return Response(
+        content=_openai_error_body(exc),
+        status_code=exc.status,
+        media_type="application/json",
+        headers=_retry_after(exc.headers),
+    )
+
+
+def _retry_after(headers: dict[str, str]) -> dict[str, str]:
+    return {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
+
+
+def _openai_error_body(exc: UpstreamRejectedError) -> bytes:
+    try:
+        data: Any = msgspec.json.decode(exc.body)
+    except msgspec.DecodeError:
+        data = None
+    error = data.get("error") if isinstance(data, dict) else None
+    if not isinstance(error, dict):
+        text = exc.body[:500].decode("utf-8", "replace").strip() or exc.message
+        return error_bytes(ErrorDetail(message=text, type="invalid_request_error"))
+    llama_type = error.get("type")
+    code = error.get("code")
+    if llama_type == "exceed_context_size_error":
+        llama_type, code = "invalid_request_error", "context_length_exceeded"
+    detail = ErrorDetail(
+        message=str(error.get("message") or exc.message),
+        type=str(llama_type or "invalid_request_error"),
+        param=error.get("param") if isinstance(error.get("param"), str) else None,
+        code=code if isinstance(code, str) else None,
+    )
+    return error_bytes(detail)
+
+
+def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    if isinstance(exc, UpstreamRejectedError):
+        return upstream_rejection(exc)
+    api_error = to_api_error(exc)
+    return Response(
+        content=error_bytes(api_error.detail),
+        status_code=api_error.status,
+        media_type="application/json",
+        headers=api_error.headers,
+    )

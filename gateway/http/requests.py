@@ -1,0 +1,101 @@
+"""Small steps shared by the API handlers: decode, authenticate, watch the client."""
+
+from __future__ import annotations
+
+import asyncio
+import hmac
+import re
+from collections.abc import Awaitable, Mapping
+from typing import Any, TypeVar
+
+import msgspec
+from litestar import Request, Response
+from litestar.connection import ASGIConnection
+from litestar.handlers.base import BaseRouteHandler
+
+from gateway.http.errors import APIError
+
+T = TypeVar("T")
+MAX_N = 16
+_PATH = re.compile(r" - at `\$\.?(?P<path>[^`]*)`$")
+
+
+class ClientDisconnectedError(Exception):
+    """The client went away before its answer was ready."""
+
+
+def decode_request[T](raw: bytes, schema: type[T]) -> T:
+    if not raw:
+        raise APIError(
+            400, "the request body is empty; expected a JSON object", code="invalid_json"
+        )
+    try:
+        return msgspec.json.decode(raw, type=schema)
+    except msgspec.ValidationError as exc:
+        message = str(exc)
+        match = _PATH.search(message)
+        param = match.group("path") if match and match.group("path") else None
+        raise APIError(
+            400, f"invalid request: {message}", param=param, code="invalid_value"
+        ) from None
+    except msgspec.DecodeError as exc:
+        raise APIError(
+            400, f"the request body is not valid JSON: {exc}", code="invalid_json"
+        ) from None
+
+
+def check_n(n: int) -> None:
+    if not 1 <= n <= MAX_N:
+        raise APIError(
+            400, f"n must be between 1 and {MAX_N}, got {n}", param="n", code="invalid_value"
+        )
+
+
+def master_key_guard(master_key: str | None) -> Any:
+    """A litestar guard that accepts only `Authorization: Bearer <master key>`."""
+    expected = f"Bearer {master_key}".encode() if master_key else None
+
+    # async: litestar runs a sync guard in a worker thread, a hop on every request.
+    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
+        if expected is None:
+            return
+        given = connection.headers.get("authorization", "").encode()
+        if not hmac.compare_digest(given, expected):
+            raise APIError(
+                401,
+                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
+                code="invalid_api_key",
+            )
+
+    return guard
+
+
+async def until_disconnect[T](request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
+    """Run `work`, cancelling it at once if the client disconnects (so upstream slots free up)."""
+    task = asyncio.ensure_future(work)
+    watcher = asyncio.ensure_future(_wait_for_disconnect(request))
+    try:
+        await asyncio.wait((task, watcher), return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        watcher.cancel()
+    if task.done():
+        return task.result()
+    task.cancel()
+    await asyncio.gather(task, return_exceptions=True)
+    raise ClientDisconnectedError
+
+
+async def _wait_for_disconnect(request: Request[Any, Any, Any]) -> None:
+    # The body is already read, so the next ASGI message can only be the disconnect.
+    while True:
+        message = await request.receive()
+        if message["type"] == "http.disconnect":
+            return
+
+
+def json_response(content: bytes, headers: Mapping[str, str] | None = None) -> Response[bytes]:
+    return Response(content=content, media_type="application/json", headers=headers)
+
+
+def sse_headers(extra: Mapping[str, str] | None = None) -> dict[str, str]:
+    return {"cache-control": "no-cache", "x-accel-buffering": "no", **(extra or {})}

@@ -1,0 +1,32 @@
+"""POST /v1/chat/completions: decode, resolve the model, build the call, answer."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+
+from gateway.http.answer import answer
+from gateway.http.calls import chat_call
+from gateway.http.middleware import MODEL_SCOPE_KEY
+from gateway.http.requests import check_n, decode_request
+from gateway.http.schemas import ChatCompletionRequest
+from gateway.http.state import ServicesRef
+from gateway.telemetry.request_ids import request_id_var
+
+PATH = "/v1/chat/completions"
+
+
+def chat_handler(ref: ServicesRef) -> Any:
+    @post(PATH, status_code=200)
+    async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
+        services = ref.get()
+        raw = await request.body()
+        chat = decode_request(raw, ChatCompletionRequest)
+        check_n(chat.n)
+        group = services.model(chat.model)
+        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        call = chat_call(chat, raw, group, request.headers, request_id_var.get())
+        return await answer(request, services, call)
+
+    return chat_completions

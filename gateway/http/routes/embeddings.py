@@ -1,0 +1,46 @@
+"""POST /v1/embeddings, served by the model's embedding upstreams (never a generation server)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from litestar import Request, Response, post
+
+from gateway.http.errors import APIError
+from gateway.http.middleware import MODEL_SCOPE_KEY
+from gateway.http.requests import decode_request, json_response, until_disconnect
+from gateway.http.schemas import EmbeddingRequest
+from gateway.http.state import ServicesRef
+from gateway.strategies.upstream_call import upstream_bodies
+from gateway.telemetry.request_ids import request_id_var
+
+PATH = "/v1/embeddings"
+
+
+def embeddings_handler(ref: ServicesRef) -> Any:
+    @post(PATH, status_code=200)
+    async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
+        services = ref.get()
+        raw = await request.body()
+        embedding = decode_request(raw, EmbeddingRequest)
+        group = services.model(embedding.model)
+        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        if not group.embedding.upstreams:
+            raise APIError(
+                400,
+                f"model {group.name!r} has no embedding upstream; add "
+                "embedding_upstreams to its [[models]] table",
+                param="model",
+                code="embeddings_not_configured",
+            )
+        changes = {"model": group.settings.upstream_model} if group.settings.upstream_model else {}
+        body = upstream_bodies(raw, n=1, seed=None, changes=changes, drop=())[0]
+        reply = await until_disconnect(
+            request,
+            services.dispatcher.post_json(
+                group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
+            ),
+        )
+        return json_response(reply.body)
+
+    return embeddings

@@ -1,0 +1,67 @@
+"""What best-of-k knows about its candidates while it runs, and what it decided."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+from engines.errors import EngineError
+from gateway.strategies.base import LabelledCode, Lessons, TestSource
+from gateway.strategies.best_of_k.verification import Code, GeneratedResult
+from gateway.strategies.views import Usage
+
+
+@dataclass(slots=True)
+class Candidate:
+    index: int
+    seed: int
+    data: dict[str, Any] | None = None
+    content: str = ""
+    code: Code | None = None
+    usage: Usage = field(default_factory=Usage)
+    error: EngineError | None = None
+    order: int = -1
+    trusted_passed: int | None = None
+    generated: GeneratedResult | None = None
+    scores: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class Outcome:
+    winner: Candidate
+    selection: str
+    candidates: list[Candidate]
+    tests_source: str
+    tests_count: int
+    verified: int
+    total: Usage
+    early_stop: bool = False
+
+    def completed(self) -> list[Candidate]:
+        return [c for c in self.candidates if c.data is not None]
+
+    def lessons(self, problem: str) -> Lessons | None:
+        """Every candidate with a complete verdict, labelled passed or failed."""
+        labelled = tuple(LabelledCode(code, passed) for code, passed in self._labels())
+        if not labelled:
+            return None
+        return Lessons(problem, self._source(), labelled)
+
+    def _source(self) -> TestSource:
+        if self.tests_source == "generated":
+            return "generated"
+        return "request" if self.tests_source.startswith("request") else "prompt"
+
+    def _labels(self) -> list[tuple[str, bool]]:
+        if self.tests_count == 0:
+            return []
+        labelled = []
+        for candidate in self.candidates:
+            if candidate.code is None:
+                continue
+            if self.tests_source == "generated" and candidate.generated is not None:
+                passed = len(candidate.generated.passed) == self.tests_count
+                labelled.append((candidate.code.source, passed))
+            elif self.tests_source != "generated" and candidate.trusted_passed is not None:
+                labelled.append((candidate.code.source, candidate.trusted_passed == self.tests_count))
+        return labelled

@@ -1,0 +1,35 @@
+"""Candidates and test-writing requests sent to the model's generation upstreams."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from engines.dispatch import Dispatcher
+from gateway.strategies.best_of_k.ports import Purpose
+from gateway.strategies.model import ModelGroup
+
+PATH = "/v1/chat/completions"
+
+
+class UpstreamGenerator:
+    """best-of-k's Generator over one model group, for one client request."""
+
+    def __init__(self, dispatcher: Dispatcher, group: ModelGroup, request_id: str) -> None:
+        self._dispatcher = dispatcher
+        self._group = group
+        self._headers = group.upstream_headers(request_id)
+        self._upstream_model = group.settings.upstream_model
+
+    async def complete(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
+        if self._upstream_model:
+            body = {**body, "model": self._upstream_model}
+        reply = await self._dispatcher.post_json(
+            self._group.generation,
+            PATH,
+            msgspec.json.encode(body),
+            {**self._headers, "x-atlas-purpose": purpose},
+        )
+        data: dict[str, Any] = msgspec.json.decode(reply.body)
+        return data

@@ -1,0 +1,333 @@
+"""Best-of-k: fan out k candidates, verify them in the sandbox, return the winner.
+
+The flow reads top to bottom in `execute`: start the k candidate requests (and,
+when no trusted tests exist, the test-writing requests); verify each candidate
+as it arrives; stop early once one passes every trusted test; otherwise wait for
+all, score consensus on generated tests, and select.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import Counter
+from collections.abc import Awaitable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from config import BestOfKSettings
+from engines.errors import EngineError, UpstreamProtocolError, UpstreamRejectedError
+from gateway.strategies.base import Message
+from gateway.strategies.best_of_k.candidates import Candidate, Outcome
+from gateway.strategies.best_of_k.ports import Generator, Ranker, UsageCounter, Verifier
+from gateway.strategies.best_of_k.selection import Evidence, select
+from gateway.strategies.best_of_k.testgen import (
+    entry_point_of,
+    generated_tests,
+    parse_asserts,
+    test_request_messages,
+)
+from gateway.strategies.best_of_k.verification import TrustedTests, extract_code, trusted_tests
+from gateway.strategies.views import Usage, first_message_text
+
+logger = logging.getLogger(__name__)
+
+CANDIDATE_DROPPED = ("atlas", "n", "stream", "stream_options")
+TEST_SEED_OFFSET = 1_000_003  # test-writing requests use other seeds than candidates
+
+
+@dataclass(slots=True)
+class _Run:
+    """Mutable state of one execution; the tasks it owns are cancelled on exit."""
+
+    candidates: list[Candidate]
+    tasks: dict[asyncio.Task[Any], tuple[str, Candidate | None]] = field(default_factory=dict)
+    finished: int = 0
+    total: Usage = field(default_factory=Usage)
+
+
+@dataclass(frozen=True, slots=True)
+class Collaborators:
+    generator: Generator
+    verifier: Verifier
+    tokens: UsageCounter
+    ranker: Ranker | None = None
+
+
+class BestOfK:
+    """One best-of-k search over a chat request (`body`: the client's decoded JSON)."""
+
+    def __init__(
+        self,
+        body: dict[str, Any],
+        messages: Sequence[Message],
+        request_tests: object,
+        *,
+        k: int,
+        settings: BestOfKSettings,
+        seed: int | None,
+        tools: Collaborators,
+    ) -> None:
+        self._k = k
+        self._settings = settings
+        self._seed = seed
+        self._generator = tools.generator
+        self._verifier = tools.verifier
+        self._tokens = tools.tokens
+        self._ranker = tools.ranker
+        self._body = self._candidate_body(body)
+        self.prompt = problem_text(messages)
+        self._entry_point = entry_point_of(self.prompt)
+        # Parsed now so that malformed request tests are a 400 before any work starts.
+        self.trusted: TrustedTests = trusted_tests(request_tests, self.prompt, self._entry_point)
+        self.progress = "starting"
+        self._test_weights: list[float] = []
+
+    def _candidate_body(self, body: dict[str, Any]) -> dict[str, Any]:
+        body = {k: v for k, v in body.items() if k not in CANDIDATE_DROPPED}
+        # A client temperature of 0 would make every candidate the same answer.
+        if not body.get("temperature"):
+            body["temperature"] = self._settings.temperature(self._k)
+        return body
+
+    @property
+    def seed_base(self) -> int:
+        return self._seed if self._seed is not None else self._settings.seed_base
+
+    async def execute(self) -> Outcome:
+        run = _Run([Candidate(i, self.seed_base + i) for i in range(self._k)])
+        try:
+            for candidate in run.candidates:
+                self._spawn(run, self._generate(candidate), "candidate", candidate)
+            tests_task = self._maybe_generate_tests(run)
+            early = await self._collect(run)
+            completed = [c for c in run.candidates if c.data is not None]
+            if not completed:
+                raise _all_failed(run.candidates)
+            contenders = self._contenders(completed)
+            generated = 0
+            if tests_task is not None and len(contenders) > 1:
+                generated = await self._verify_generated(contenders, await tests_task)
+            return await self._decide(run, completed, early, generated)
+        finally:
+            await _cancel(run.tasks)
+
+    def _spawn(self, run: _Run, work: Awaitable[Any], kind: str, cand: Candidate | None) -> None:
+        task = asyncio.ensure_future(work)
+        run.tasks[task] = (kind, cand)
+
+    def _maybe_generate_tests(self, run: _Run) -> asyncio.Task[list[str]] | None:
+        """Model-written tests, requested alongside the candidates: the only signal when
+        nothing else exists, and the consensus tie-breaker among trusted-test passers."""
+        if not self._verifier.available or not self._settings.test_request_count(self._k):
+            return None
+        task = asyncio.ensure_future(self._write_tests())
+        run.tasks[task] = ("tests", None)
+        return task
+
+    def _contenders(self, completed: list[Candidate]) -> list[Candidate]:
+        """The candidates consensus must choose among: those with code, tied at the top
+        of the trusted-test count."""
+        with_code = [c for c in completed if c.code is not None]
+        if not self.trusted.tests or not with_code:
+            return with_code
+        best = max(c.trusted_passed or 0 for c in with_code)
+        return [c for c in with_code if (c.trusted_passed or 0) == best]
+
+    async def _collect(self, run: _Run) -> bool:
+        """Wait for candidates and their trusted checks. Once one passes every trusted
+        test, cancel the candidates still being generated (early stop), finish checking
+        those already here, and return True."""
+        trusted = self.trusted.tests if self._verifier.available else []
+        stopped = False
+        while True:
+            waiting = [t for t, (kind, _) in run.tasks.items() if kind in ("candidate", "verify")]
+            if not waiting:
+                return stopped
+            done, _ = await asyncio.wait(waiting, return_when=asyncio.FIRST_COMPLETED)
+            for task in done:
+                kind, candidate = run.tasks.pop(task)
+                assert candidate is not None
+                if kind == "candidate":
+                    self._arrived(run, candidate, task)
+                    if trusted and candidate.code is not None:
+                        check = self._verifier.trusted(candidate.code, trusted)
+                        self._spawn(run, check, "verify", candidate)
+                else:
+                    candidate.trusted_passed = task.result()
+                    if candidate.trusted_passed == len(trusted) and not stopped:
+                        stopped = True
+                        _stop_generating(run)
+            self.progress = f"candidates {run.finished}/{self._k}"
+
+    def _arrived(self, run: _Run, candidate: Candidate, task: asyncio.Task[Any]) -> None:
+        run.finished += 1
+        error = task.exception()
+        if error is not None:
+            if not isinstance(error, EngineError):
+                raise error
+            candidate.error = error
+            return
+        candidate.order = run.finished
+        if candidate.data is not None:
+            run.total = run.total.plus(candidate.usage)
+
+    async def _generate(self, candidate: Candidate) -> None:
+        data = await self._generator.complete({**self._body, "seed": candidate.seed}, "candidate")
+        candidate.content = first_message_text(data)
+        candidate.code = extract_code(candidate.content, self._entry_point)
+        candidate.usage = await self._usage(data, candidate.content)
+        candidate.data = data
+
+    async def _usage(self, data: dict[str, Any], content: str) -> Usage:
+        try:
+            return msgspec.convert(data["usage"], Usage)
+        except (KeyError, msgspec.ValidationError):
+            return await self._tokens.usage(self.prompt, [content])
+
+    async def _write_tests(self) -> list[str]:
+        """Ask the model for asserts; failed requests are skipped, not fatal."""
+        count = self._settings.test_request_count(self._k)
+        messages = test_request_messages(self.prompt, self._entry_point)
+        body = {**self._body, "messages": messages}
+        results = await asyncio.gather(
+            *(
+                self._generator.complete(
+                    {**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}, "tests"
+                )
+                for i in range(count)
+            ),
+            return_exceptions=True,
+        )
+        written: Counter[str] = Counter()
+        for result in results:
+            if isinstance(result, EngineError):
+                logger.info("a test-writing request failed: %s", result.message)
+                continue
+            if isinstance(result, BaseException):
+                raise result
+            written.update(parse_asserts(first_message_text(result)))
+        # Most often written first: they survive the cap and weigh more in CodeT's score.
+        ranked = written.most_common()
+        self._test_weights = [float(n) for _, n in ranked]
+        return [a for a, _ in ranked]
+
+    async def _verify_generated(self, contenders: list[Candidate], asserts: list[str]) -> int:
+        tests, n_asserts = generated_tests(asserts, self._entry_point)
+        if not n_asserts:
+            return 0
+        self.progress = f"verifying {len(contenders)} candidates on {n_asserts} generated tests"
+        results = await asyncio.gather(
+            *(
+                self._verifier.generated(c.code, tests, n_asserts)
+                for c in contenders
+                if c.code is not None
+            )
+        )
+        for candidate, result in zip(contenders, results, strict=True):
+            candidate.generated = result
+        return n_asserts
+
+    async def _decide(
+        self, run: _Run, completed: list[Candidate], early: bool, generated: int
+    ) -> Outcome:
+        if not self._verifier.available or not any(c.code for c in completed):
+            first = min(completed, key=lambda c: c.order)
+            method = "first" if self._verifier.available else "unverified"
+            return self._outcome(run, first, method, generated, early=early)
+        evidence = [_evidence(c) for c in completed]
+        await self._rank(self._contenders(completed), evidence)
+        chosen = select(evidence, self._test_weights)
+        winner = next(c for c in completed if c.index == chosen.winner)
+        return self._outcome(run, winner, chosen.method, generated, early=early, evidence=evidence)
+
+    async def _rank(self, completed: list[Candidate], evidence: list[Evidence]) -> None:
+        if self._ranker is None or len(completed) < 2:
+            return
+        codes = [(c.index, c.code.source) for c in completed if c.code is not None]
+        try:
+            energies = await self._ranker(self.prompt, codes)
+        except Exception:  # the ranker is an optimisation: selection goes on without it
+            logger.exception("ranker failed; selecting without it")
+            return
+        for item in evidence:
+            item.energy = energies.get(item.index)
+
+    def _outcome(
+        self,
+        run: _Run,
+        winner: Candidate,
+        method: str,
+        generated: int,
+        *,
+        early: bool = False,
+        evidence: list[Evidence] | None = None,
+    ) -> Outcome:
+        if self.trusted.tests and self._verifier.available:
+            source, count = self.trusted.source, len(self.trusted.tests)
+            verified = sum(1 for c in run.candidates if c.trusted_passed == count)
+        else:
+            source, count = ("generated" if generated else "none"), generated
+            verified = sum(
+                1
+                for c in run.candidates
+                if c.generated is not None and generated and len(c.generated.passed) == generated
+            )
+        scores = {e.index: e.scores for e in evidence or []}
+        for candidate in run.candidates:
+            candidate.scores = scores.get(candidate.index, {})
+        return Outcome(winner, method, run.candidates, source, count, verified, run.total, early)
+
+
+def _evidence(candidate: Candidate) -> Evidence:
+    generated = candidate.generated
+    return Evidence(
+        index=candidate.index,
+        order=candidate.order,
+        length=len(candidate.content),
+        has_code=candidate.code is not None,
+        trusted_passed=candidate.trusted_passed or 0,
+        generated_passed=generated.passed if generated else frozenset(),
+        outputs=generated.outputs if generated and generated.outputs else None,
+    )
+
+
+def problem_text(messages: Sequence[Message]) -> str:
+    """The task best-of-k solves: the last user message's text (parts joined as they are)."""
+    text: str | None = None
+    for message in messages:
+        if message.role == "user":
+            content = message.content
+            if isinstance(content, list):
+                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            text = content if isinstance(content, str) else None
+    return text or ""
+
+
+def _all_failed(candidates: list[Candidate]) -> EngineError:
+    errors = [c.error for c in candidates if c.error is not None]
+    rejected = [e for e in errors if isinstance(e, UpstreamRejectedError)]
+    if rejected and len(rejected) == len(errors):
+        return rejected[0]  # the request itself is refused: pass the 4xx through
+    causes = sorted({f"{e.upstream or 'upstream'}: {e.message}" for e in errors})
+    return UpstreamProtocolError(
+        f"all {len(candidates)} candidate requests failed: " + "; ".join(causes)[:1500]
+    )
+
+
+def _stop_generating(run: _Run) -> None:
+    """Early stop: cancel the candidate requests still in flight, so upstream slots free."""
+    for task, (kind, candidate) in list(run.tasks.items()):
+        if kind == "candidate":
+            task.cancel()
+            run.tasks[task] = ("cancelled", candidate)
+
+
+async def _cancel(tasks: dict[asyncio.Task[Any], Any]) -> None:
+    for task in tasks:
+        task.cancel()
+    if tasks:
+        # Shielded: a cancelled caller must not interrupt the clean-up of its upstream calls.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))

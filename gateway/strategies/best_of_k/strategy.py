@@ -1,0 +1,96 @@
+"""The best-of-k strategy: k candidates verified in the sandbox; the winner answers, as
+JSON or replayed as a stream with progress comments while the candidates run."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
+from typing import Any
+
+import msgspec
+
+from config import BestOfKSettings
+from engines.dispatch import Dispatcher
+from engines.errors import EngineError
+from gateway.strategies.base import Answer, Call, Comment, End, Event, EventStream, Failure
+from gateway.strategies.best_of_k.generator import UpstreamGenerator
+from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
+from gateway.strategies.best_of_k.ports import Ranker, UsageCounter, Verifier
+from gateway.strategies.best_of_k.winner import outcome_headers, winner_chunks, winner_json
+from gateway.strategies.model import ModelGroup
+
+# Comment lines at least this often keep proxies and clients from timing out.
+MAX_PROGRESS_INTERVAL_S = 10.0
+
+
+@dataclass(frozen=True, slots=True)
+class BestOfKTools:
+    """What every best-of-k request shares, built once by the composition root."""
+
+    dispatcher: Dispatcher
+    verifier: Verifier
+    tokens: UsageCounter
+    ranker_for: Callable[[ModelGroup], Ranker | None]
+    keepalive_s: float
+
+
+class BestOfKStrategy:
+    def __init__(self, tools: BestOfKTools, k: int, settings: BestOfKSettings) -> None:
+        self._tools = tools
+        self._k = k
+        self._settings = settings
+
+    def _search(self, call: Call) -> BestOfK:
+        body: dict[str, Any] = msgspec.json.decode(call.body)
+        collaborators = Collaborators(
+            generator=UpstreamGenerator(self._tools.dispatcher, call.model, call.request_id),
+            verifier=self._tools.verifier,
+            tokens=self._tools.tokens,
+            ranker=self._tools.ranker_for(call.model),
+        )
+        return BestOfK(
+            body,
+            call.messages,
+            call.controls.tests,
+            k=self._k,
+            settings=self._settings,
+            seed=call.seed,
+            tools=collaborators,
+        )
+
+    async def run(self, call: Call) -> Answer:
+        search = self._search(call)
+        outcome = await search.execute()
+        return Answer(
+            winner_json(outcome, call.controls.debug),
+            outcome.total,
+            outcome_headers(outcome, self._k),
+            outcome.lessons(search.prompt),
+        )
+
+    async def stream(self, call: Call) -> EventStream:
+        search = self._search(call)  # malformed request tests fail here, before any byte
+        headers = {"x-atlas-route": "best-of-k", "x-atlas-k": str(self._k)}
+        return EventStream(headers, self._events(search, call.include_usage))
+
+    async def _events(self, search: BestOfK, include_usage: bool) -> AsyncIterator[Event]:
+        interval = min(self._tools.keepalive_s, MAX_PROGRESS_INTERVAL_S)
+        task = asyncio.ensure_future(search.execute())
+        try:
+            yield Comment(f"atlas best-of-k k={self._k}")
+            while not (await asyncio.wait({task}, timeout=interval))[0]:
+                yield Comment(f"atlas {search.progress}")
+            try:
+                outcome = task.result()
+            except EngineError as exc:
+                yield Failure(exc)
+                return
+            summary = " ".join(f"{k}={v}" for k, v in outcome_headers(outcome, self._k).items())
+            yield Comment(f"atlas {summary}")
+            for chunk in winner_chunks(outcome, include_usage):
+                yield chunk
+            yield End(outcome.total, outcome.lessons(search.prompt))
+        finally:
+            task.cancel()
+            await asyncio.shield(asyncio.gather(task, return_exceptions=True))

@@ -1,0 +1,134 @@
+"""Verifying candidates in the sandbox: which tests apply, and what each candidate did.
+
+Trust order: tests supplied with the request, then examples extracted from the
+prompt (both "trusted": a candidate that passes them all ends the search), then
+tests the model writes (weaker: used for consensus, never for early stop).
+"""
+
+from __future__ import annotations
+
+import ast
+import logging
+from dataclasses import dataclass
+
+from gateway.strategies.best_of_k.testgen import probe_output
+from sandbox import (
+    CodeBlock,
+    Limits,
+    Sandbox,
+    SandboxError,
+    TestCase,
+    Verdict,
+    extract_code_blocks,
+    extract_prompt_tests,
+    parse_request_tests,
+)
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedTests:
+    tests: list[TestCase]
+    source: str  # "request", "prompt", "request+prompt" or "none"
+
+
+@dataclass(frozen=True, slots=True)
+class Code:
+    language: str
+    source: str
+
+
+@dataclass(frozen=True, slots=True)
+class GeneratedResult:
+    passed: frozenset[int]
+    outputs: tuple[str, ...]
+
+
+def trusted_tests(request_tests: object, prompt: str, entry_point: str | None) -> TrustedTests:
+    supplied = parse_request_tests(request_tests)
+    examples = extract_prompt_tests(prompt, entry_point) if prompt else []
+    source = (
+        "+".join(name for name, tests in (("request", supplied), ("prompt", examples)) if tests)
+        or "none"
+    )
+    return TrustedTests(supplied + examples, source)
+
+
+def extract_code(content: str, entry_point: str | None) -> Code | None:
+    """The code of an answer: the fenced block defining the entry point, else the longest."""
+    blocks = [b for b in extract_code_blocks(content) if b.language is not None]
+    if not blocks:
+        return _bare_python(content)
+    if entry_point:
+        defining = [b for b in blocks if f"def {entry_point}" in b.code]
+        if defining:
+            return _code(max(defining, key=lambda b: len(b.code)))
+    return _code(max(blocks, key=lambda b: len(b.code)))
+
+
+def _code(block: CodeBlock) -> Code:
+    assert block.language is not None
+    return Code(block.language, block.code)
+
+
+def _bare_python(content: str) -> Code | None:
+    # Some models answer with bare code; accept it only if it parses and defines something.
+    try:
+        tree = ast.parse(content)
+    except SyntaxError:
+        return None
+    defines = any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body)
+    return Code("python", content) if defines else None
+
+
+class SandboxVerifier:
+    """Runs candidates in the sandbox; a sandbox failure is logged and counts as a failure."""
+
+    def __init__(self, sandbox: Sandbox | None, limits: Limits | None = None) -> None:
+        self._sandbox = sandbox
+        self._limits = limits
+
+    @property
+    def available(self) -> bool:
+        return self._sandbox is not None and self._sandbox.availability.available
+
+    def availability(self) -> dict[str, object]:
+        """For /ready: whether candidates can be verified, and why not."""
+        if self._sandbox is None:
+            return {"available": False, "reason": "sandbox disabled or not started"}
+        state = self._sandbox.availability
+        return {
+            "available": state.available,
+            "backend": state.backend,
+            "reason": state.reason,
+            "languages": state.languages,
+        }
+
+    async def _check(self, code: Code, tests: list[TestCase]) -> Verdict | None:
+        assert self._sandbox is not None
+        try:
+            return await self._sandbox.check(code.source, tests, code.language, self._limits)
+        except SandboxError as exc:
+            logger.warning("sandbox could not check a candidate: %s", exc)
+            return None
+
+    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
+        """How many trusted tests the candidate passes."""
+        verdict = await self._check(code, tests)
+        return 0 if verdict is None else verdict.passed_count
+
+    async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
+        """Pass set over the generated asserts, and outputs from their probes."""
+        if code.language != "python":
+            return GeneratedResult(frozenset(), ())
+        verdict = await self._check(code, tests)
+        if verdict is None or not verdict.tests:
+            return GeneratedResult(frozenset(), ())
+        results = verdict.tests
+        passed = frozenset(i for i, r in enumerate(results[:n_asserts]) if r.passed)
+        outputs = tuple(probe_output(r.reason) for r in results[n_asserts:])
+        if all(o.startswith("!") for o in outputs):
+            # Nothing ran (a candidate that does not load): no behaviour to cluster on.
+            outputs = ()
+        return GeneratedResult(passed, outputs)

@@ -1,0 +1,92 @@
+"""Turning a best-of-k outcome into what the client receives: JSON with headers, or a
+faithful chunk stream replaying the winner (role, content, tool calls, finish, usage)."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import msgspec
+
+from gateway.strategies.base import Chunk
+from gateway.strategies.best_of_k.candidates import Outcome
+from gateway.strategies.views import Usage, first_choice
+
+PIECE_CHARS = 64
+
+
+def outcome_headers(outcome: Outcome, k: int) -> dict[str, str]:
+    return {
+        "x-atlas-route": "best-of-k",
+        "x-atlas-k": str(k),
+        "x-atlas-candidates": str(len(outcome.completed())),
+        "x-atlas-verified": str(outcome.verified),
+        "x-atlas-selection": outcome.selection,
+        "x-atlas-tests": f"{outcome.tests_source}:{outcome.tests_count}",
+        "x-atlas-total-prompt-tokens": str(outcome.total.prompt_tokens),
+        "x-atlas-total-completion-tokens": str(outcome.total.completion_tokens),
+        "x-atlas-total-tokens": str(outcome.total.total_tokens),
+    }
+
+
+def debug_report(outcome: Outcome) -> dict[str, Any]:
+    return {
+        "selection": outcome.selection,
+        "winner": outcome.winner.index,
+        "early_stop": outcome.early_stop,
+        "tests": {"source": outcome.tests_source, "count": outcome.tests_count},
+        "candidates": [
+            {
+                "index": c.index,
+                "seed": c.seed,
+                "completed": c.data is not None,
+                "error": c.error.message if c.error else None,
+                "language": c.code.language if c.code else None,
+                "trusted_passed": c.trusted_passed,
+                "generated_passed": sorted(c.generated.passed) if c.generated else None,
+                "scores": c.scores,
+            }
+            for c in outcome.candidates
+        ],
+    }
+
+
+def winner_json(outcome: Outcome, debug: bool) -> bytes:
+    data = dict(outcome.winner.data or {})
+    data.setdefault("usage", msgspec.to_builtins(outcome.winner.usage))
+    if debug:
+        data["atlas"] = debug_report(outcome)
+    return msgspec.json.encode(data)
+
+
+def winner_chunks(outcome: Outcome, include_usage: bool) -> Iterator[Chunk]:
+    """The winner as chat.completion.chunk events (without the final [DONE])."""
+    data = outcome.winner.data or {}
+    base = {
+        "id": data.get("id", "chatcmpl-atlas"),
+        "object": "chat.completion.chunk",
+        "created": data.get("created", int(time.time())),
+        "model": data.get("model", ""),
+    }
+    if "system_fingerprint" in data:
+        base["system_fingerprint"] = data["system_fingerprint"]
+    choice = first_choice(data)
+    message = choice.get("message") or {}
+
+    def chunk(delta: dict[str, Any], finish: str | None = None) -> Chunk:
+        body = {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": finish}]}
+        return Chunk(msgspec.json.encode(body))
+
+    yield chunk({"role": "assistant", "content": ""})
+    content = message.get("content") or ""
+    for start in range(0, len(content), PIECE_CHARS):
+        yield chunk({"content": content[start : start + PIECE_CHARS]})
+    for index, call in enumerate(message.get("tool_calls") or []):
+        yield chunk({"tool_calls": [{**call, "index": index}]})
+    yield chunk({}, choice.get("finish_reason") or "stop")
+    if include_usage:
+        usage = msgspec.to_builtins(
+            outcome.winner.usage if outcome.winner.usage.total_tokens else Usage()
+        )
+        yield Chunk(msgspec.json.encode({**base, "choices": [], "usage": usage}))

@@ -1,0 +1,65 @@
+"""Which strategy answers a call: pass-through (k=1) or best-of-k.
+
+k comes from the client (`"atlas": {"k": n}` or `x-atlas-k`), capped by the model's
+strategy settings, else from the model's strategy. Only chat calls that look like a
+code task run best-of-k unless the client forced it: tool calls and prose answers
+cannot be verified.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+
+from config import BestOfKSettings
+from gateway.strategies.base import Call, Strategy
+from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
+from gateway.strategies.errors import InvalidCallError
+from gateway.strategies.passthrough import PassThrough
+
+# A request that asks for code: best-of-k only helps when candidates can be run.
+# Alternatives of literals and bounded classes: linear time on any prompt.
+_CODE_REQUEST = re.compile(
+    r"```|\bdef \w+\(|\bfunction\b|\bclass \w+|\bimplement|\bwrite (a|an|the)? ?(python|"
+    r"program|function|script|code)|\bcode\b|\bpython\b|\bjavascript\b|\bc\+\+|\breturns?\b",
+    re.IGNORECASE,
+)
+
+
+def requested_k(call: Call, settings: BestOfKSettings) -> tuple[int, bool]:
+    """(k, forced): the client's override, capped by config, or the model's default."""
+    forced = call.controls.k
+    if forced is None:
+        return settings.k, False
+    if forced < 1:
+        raise InvalidCallError("atlas.k must be at least 1", param="atlas.k", code="invalid_value")
+    return min(forced, settings.max_k), True
+
+
+def use_best_of_k(call: Call, k: int, forced: bool) -> bool:
+    if k <= 1:
+        return False
+    if call.n > 1:
+        raise InvalidCallError(
+            "n > 1 cannot be combined with best-of-k (atlas.k > 1)", param="n", code="invalid_value"
+        )
+    if forced:
+        return True
+    return not call.has_tools and bool(_CODE_REQUEST.search(call.prompt_text))
+
+
+@dataclass(frozen=True, slots=True)
+class Strategies:
+    """The process's strategies, built once by the composition root."""
+
+    pass_through: PassThrough
+    best_of_k: BestOfKTools
+
+    def choose(self, call: Call) -> Strategy:
+        if call.endpoint != "chat":
+            return self.pass_through
+        settings = call.model.best_of_k
+        k, forced = requested_k(call, settings)
+        if use_best_of_k(call, k, forced):
+            return BestOfKStrategy(self.best_of_k, k, settings)
+        return self.pass_through

@@ -1,0 +1,264 @@
+"""SSE relay: one or more upstream streams become one faithful OpenAI event stream.
+
+Each upstream stream is read by its own task into a queue, so the relay can
+send keep-alive comments while the upstream is quiet without cancelling a read
+half-way, and n > 1 choices interleave as they arrive.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import AsyncIterator, Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any, cast
+
+import msgspec
+
+from engines.dispatch import Dispatcher
+from engines.errors import EngineError, UpstreamProtocolError
+from engines.pool import UpstreamPool
+from engines.sse import sse_events
+from gateway.strategies.base import Chunk, Comment, End, Event, Failure
+from gateway.strategies.tokens import TokenCounter
+from gateway.strategies.upstream_call import UpstreamCall
+from gateway.strategies.views import ChunkView, Usage
+
+logger = logging.getLogger(__name__)
+
+KEEPALIVE = Comment("keep-alive")
+QUEUE_SIZE = 256
+
+
+@dataclass(slots=True)
+class StreamPlan:
+    pool: UpstreamPool
+    path: str
+    bodies: list[bytes]
+    headers: Mapping[str, str]
+    include_usage: bool
+    keepalive_s: float
+    prompt_text: str
+    # Rewrites each upstream payload (llama-server /infill to OpenAI chunks).
+    translate: Callable[[str], str | None] | None = None
+    usage_template: dict[str, Any] = field(default_factory=dict)
+
+
+@dataclass(slots=True)
+class _Opened:
+    index: int
+
+
+@dataclass(slots=True)
+class _Event:
+    index: int
+    kind: str
+    data: str
+
+
+@dataclass(slots=True)
+class _End:
+    index: int
+
+
+@dataclass(slots=True)
+class _Failed:
+    index: int
+    error: EngineError
+
+
+_Item = _Opened | _Event | _End | _Failed
+
+
+async def _read_upstream(
+    dispatcher: Dispatcher, plan: StreamPlan, index: int, queue: asyncio.Queue[_Item]
+) -> None:
+    try:
+        async with dispatcher.stream(plan.pool, plan.path, plan.bodies[index], plan.headers) as (
+            upstream,
+            response,
+        ):
+            await queue.put(_Opened(index))
+            async for kind, data in sse_events(response, upstream.url):
+                if '"timings"' in data:
+                    dispatcher.observe_reply(upstream.url, data.encode())
+                await queue.put(_Event(index, kind, data))
+        await queue.put(_End(index))
+    except EngineError as exc:
+        await queue.put(_Failed(index, exc))
+
+
+@dataclass(slots=True)
+class _Tally:
+    """What the relay saw, for usage when the upstream reports none."""
+
+    usage: list[Usage | None]
+    texts: list[list[str]]
+    template: dict[str, Any] | None = None
+    failed: bool = False
+
+
+async def relay(
+    dispatcher: Dispatcher, plan: StreamPlan, tokens: TokenCounter
+) -> AsyncIterator[Event | None]:
+    """Yield None once every upstream accepted (errors before that raise), then events."""
+    n = len(plan.bodies)
+    queue: asyncio.Queue[_Item] = asyncio.Queue(QUEUE_SIZE)
+    tasks = [asyncio.create_task(_read_upstream(dispatcher, plan, i, queue)) for i in range(n)]
+    tally = _Tally(usage=[None] * n, texts=[[] for _ in range(n)])
+    try:
+        early = await _wait_until_open(queue, n)
+        yield None
+        async for event in _pump(queue, early, plan, n, tally):
+            yield event
+        if tally.failed:
+            return
+        usage = await _final_usage(plan, tally, tokens)
+        if plan.include_usage:
+            yield _usage_chunk(tally.template or plan.usage_template, usage)
+        yield End(usage)
+    finally:
+        for task in tasks:
+            task.cancel()
+        # Shielded so that a repeated cancellation of this generator (anyio cancel
+        # scopes re-deliver it) does not cancel the readers' own clean-up again.
+        await asyncio.shield(asyncio.gather(*tasks, return_exceptions=True))
+
+
+async def open_relay(
+    dispatcher: Dispatcher,
+    call: UpstreamCall,
+    tokens: TokenCounter,
+    *,
+    keepalive_s: float,
+    include_usage: bool,
+    usage_template: dict[str, Any],
+    translate: Callable[[str], str | None] | None = None,
+) -> AsyncIterator[Event]:
+    """The relay of a pass-through call, already past its first step: once this returns,
+    the upstream accepted, so every earlier failure got a proper HTTP status."""
+    plan = StreamPlan(
+        pool=call.pool,
+        path=call.path,
+        bodies=call.bodies,
+        headers=call.headers,
+        include_usage=include_usage,
+        keepalive_s=keepalive_s,
+        prompt_text=call.prompt_text,
+        translate=translate,
+        usage_template=usage_template,
+    )
+    events = relay(dispatcher, plan, tokens)
+    await anext(events)
+    # Past the primer only events follow; no wrapper generator on the hot path.
+    return cast(AsyncIterator[Event], events)
+
+
+async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
+    opened, early = 0, list[_Item]()
+    while opened < n:
+        item = await queue.get()
+        if isinstance(item, _Failed):
+            raise item.error
+        if isinstance(item, _Opened):
+            opened += 1
+        else:
+            early.append(item)
+    return early
+
+
+async def _pump(
+    queue: asyncio.Queue[_Item], early: list[_Item], plan: StreamPlan, n: int, tally: _Tally
+) -> AsyncIterator[Event]:
+    ended = 0
+    while ended < n:
+        if early:
+            item = early.pop(0)
+        else:
+            try:
+                async with asyncio.timeout(plan.keepalive_s):
+                    item = await queue.get()
+            except TimeoutError:
+                yield KEEPALIVE
+                continue
+        if isinstance(item, _End):
+            ended += 1
+        elif isinstance(item, _Failed):
+            tally.failed = True
+            yield Failure(item.error)
+            return
+        elif isinstance(item, _Event):
+            if item.kind == "error":
+                tally.failed = True
+                yield Failure(UpstreamProtocolError(f"upstream stream error: {item.data}"))
+                return
+            chunk = _render(item, plan, n, tally)
+            if chunk:
+                yield chunk
+
+
+def _render(item: _Item, plan: StreamPlan, n: int, tally: _Tally) -> Chunk | None:
+    if not isinstance(item, _Event) or item.data == "[DONE]":
+        return None
+    data = item.data
+    if plan.translate is not None:
+        translated = plan.translate(item.data)
+        if translated is None:
+            return None
+        data = translated
+    try:
+        view = msgspec.json.decode(data, type=ChunkView)
+    except msgspec.DecodeError:
+        logger.warning("upstream sent an event that is not a JSON chunk; passed through")
+        return Chunk(data.encode())
+    if view.usage is not None:
+        tally.usage[item.index] = view.usage
+    choices = view.choices or []
+    for choice in choices:
+        text = choice.delta.content if choice.delta is not None else choice.text
+        if text:
+            tally.texts[item.index].append(text)
+    if not choices and view.usage is not None:
+        return None  # the usage chunk is re-sent once, at the end, if the client asked
+    if n == 1:
+        if tally.template is None:
+            tally.template = _template(msgspec.json.decode(data))
+        return Chunk(data.encode())
+    return _reindex(data, item.index, tally)
+
+
+def _reindex(data: str, index: int, tally: _Tally) -> Chunk:
+    chunk: dict[str, Any] = msgspec.json.decode(data)
+    for choice in chunk.get("choices") or ():
+        choice["index"] = index
+    chunk.pop("usage", None)
+    if tally.template is None:
+        tally.template = _template(chunk)
+    return Chunk(msgspec.json.encode(chunk))
+
+
+def _template(chunk: Any) -> dict[str, Any]:
+    if not isinstance(chunk, dict):
+        return {}
+    return {
+        k: chunk[k]
+        for k in ("id", "object", "created", "model", "system_fingerprint")
+        if k in chunk
+    }
+
+
+async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) -> Usage:
+    if all(u is not None for u in tally.usage):
+        reported = [u for u in tally.usage if u is not None]
+        prompt = reported[0].prompt_tokens
+        completion = sum(u.completion_tokens for u in reported)
+        return Usage(
+            prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
+        )
+    return await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
+
+
+def _usage_chunk(template: dict[str, Any], usage: Usage) -> Chunk:
+    chunk = {**template, "choices": [], "usage": msgspec.to_builtins(usage)}
+    return Chunk(msgspec.json.encode(chunk))
+

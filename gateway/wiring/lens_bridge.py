@@ -1,0 +1,141 @@
+"""The Geometric Lens in the request path: embeddings from the model's embedding
+upstream, energies as the best-of-k ranker, and verified candidates as training data.
+
+Imported only when `[lens] enabled = true`: it brings torch, which a gateway that
+does not use the Lens should not pay for at start-up.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import logging
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import msgspec
+import redis.asyncio as aioredis
+
+from config import LensConfig
+from engines.dispatch import Dispatcher
+from gateway.strategies.base import Lessons
+from gateway.strategies.best_of_k.ports import Ranker
+from gateway.strategies.model import ModelGroup
+from lens import (
+    CachedEmbedder,
+    CheckpointStore,
+    EmbeddingCache,
+    Example,
+    ExampleStore,
+    LensService,
+    LensSettings,
+    feature_text,
+    make_example,
+)
+
+logger = logging.getLogger(__name__)
+EMBEDDINGS_PATH = "/v1/embeddings"
+
+
+class UpstreamEmbedder:
+    """lens.Embedder over a model group's embedding upstreams (OpenAI /v1/embeddings)."""
+
+    def __init__(self, dispatcher: Dispatcher, group: ModelGroup) -> None:
+        self._dispatcher = dispatcher
+        self._group = group
+
+    @property
+    def model_id(self) -> str:
+        return self._group.settings.upstream_model or self._group.name
+
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
+        body = msgspec.json.encode({"model": self.model_id, "input": list(texts)})
+        reply = await self._dispatcher.post_json(
+            self._group.embedding,
+            EMBEDDINGS_PATH,
+            body,
+            {**self._group.upstream_headers("lens"), "x-atlas-purpose": "lens"},
+        )
+        data: dict[str, Any] = msgspec.json.decode(reply.body)
+        rows = sorted(data.get("data") or [], key=lambda row: row.get("index", 0))
+        return [list(map(float, row["embedding"])) for row in rows]
+
+
+def problem_id(prompt: str) -> str:
+    return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+class LensBridge:
+    """Owns the LensService and the Redis client; one per gateway process."""
+
+    def __init__(self, config: LensConfig, dispatcher: Dispatcher) -> None:
+        self._config = config
+        self._dispatcher = dispatcher
+        self._redis = aioredis.Redis.from_url(config.redis_url or "", decode_responses=False)
+        settings = LensSettings(
+            dim=config.dim,
+            checkpoint_dir=str(Path(config.checkpoint_dir).expanduser()),
+            train_every=config.train_every,
+            source_weights={"request": 1.0, "prompt": 1.0, "generated": config.generated_weight},
+        )
+        self._cache = EmbeddingCache(self._redis, prefix=settings.redis_prefix)
+        self.service = LensService(
+            settings,
+            checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
+            store=ExampleStore(
+                self._redis, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
+            ),
+        )
+        self._background: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        await self.service.start()
+
+    async def aclose(self) -> None:
+        for task in list(self._background):
+            task.cancel()
+        await asyncio.gather(*self._background, return_exceptions=True)
+        await self.service.close()
+        await self._redis.aclose()
+
+    def _embedder(self, group: ModelGroup) -> CachedEmbedder:
+        return CachedEmbedder(UpstreamEmbedder(self._dispatcher, group), self._cache)
+
+    def ranker(self, group: ModelGroup) -> Ranker | None:
+        if not group.embedding.upstreams:
+            return None
+        embedder = self._embedder(group)
+
+        async def rank(problem: str, codes: list[tuple[int, str]]) -> dict[int, float]:
+            vectors = await embedder.embed([feature_text(problem, code) for _, code in codes])
+            scores = await self.service.score(vectors)
+            return {index: score.energy for (index, _), score in zip(codes, scores, strict=True)}
+
+        return rank
+
+    def record_later(self, group: ModelGroup, lessons: Lessons) -> None:
+        """Turn the verdicts into training examples in the background: never on the hot path."""
+        if not self._config.record or not group.embedding.upstreams:
+            return
+        task = asyncio.create_task(self._record(group, lessons))
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
+
+    async def _record(self, group: ModelGroup, lessons: Lessons) -> None:
+        try:
+            vectors = await self._embedder(group).embed(
+                [feature_text(lessons.problem, item.code) for item in lessons.labelled]
+            )
+            examples: list[Example] = [
+                make_example(
+                    vector,
+                    passed=item.passed,
+                    test_source=lessons.source,
+                    problem_id=problem_id(lessons.problem),
+                )
+                for vector, item in zip(vectors, lessons.labelled, strict=True)
+            ]
+            await self.service.record(examples)
+        except Exception:  # training data is best effort; the answer was already sent
+            logger.exception("lens: could not record training examples")

@@ -1,0 +1,231 @@
+"""The composition root: the only module that knows every package. It builds the
+collaborators of one gateway process whole, inside the app's lifespan, and closes
+whatever it opened, in reverse order, even when a later step fails."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import AsyncIterator
+from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
+
+from config import ModelSettings, SandboxSettings, Settings, UpstreamSettings
+from engines.client import ClientLimits, UpstreamClient
+from engines.dispatch import Dispatcher
+from engines.errors import NoUpstreamConfiguredError
+from engines.health import HealthChecker
+from engines.install import installed_stack
+from engines.managed import ManagedEngines
+from engines.pool import Upstream, UpstreamPool
+from engines.replay import ReplayDataset, ReplayServer
+from gateway.strategies.best_of_k.strategy import BestOfKTools
+from gateway.strategies.best_of_k.verification import SandboxVerifier
+from gateway.strategies.choose import Strategies
+from gateway.strategies.errors import UnknownModelError
+from gateway.strategies.model import ModelGroup, best_of_k_settings
+from gateway.strategies.passthrough import PassThrough
+from gateway.strategies.tokens import TokenCounter
+from gateway.telemetry.metrics import Metrics
+from gateway.wiring.feedback import GatewayFeedback
+from gateway.wiring.lens_bridge import LensBridge
+from sandbox import Limits, Sandbox, SandboxConfig
+
+logger = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True, slots=True)
+class Services:
+    settings: Settings
+    metrics: Metrics
+    dispatcher: Dispatcher
+    models: dict[str, ModelGroup]
+    # llama-server processes this gateway owns ([[engines]]); empty when none.
+    engines: ManagedEngines
+    replays: dict[str, ReplayServer]
+    verifier: SandboxVerifier
+    # The Geometric Lens ([lens] enabled = true): ranker and training data.
+    lens: LensBridge | None
+    strategies: Strategies
+    feedback: GatewayFeedback
+
+    def model(self, name: str) -> ModelGroup:
+        if not self.models:
+            raise NoUpstreamConfiguredError("no upstream configured")
+        group = self.models.get(name)
+        if group is None:
+            raise UnknownModelError(
+                f"The model {name!r} does not exist. Known models: "
+                f"{', '.join(sorted(self.models))}",
+                param="model",
+                code="model_not_found",
+            )
+        return group
+
+
+@asynccontextmanager
+async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
+    async with AsyncExitStack() as stack:
+        http = _http_client(settings)
+        stack.push_async_callback(http.aclose)
+        replays = {
+            m.name: await _start_replay(stack, m.name, m.dataset)
+            for m in settings.models
+            if m.engine == "replay" and m.dataset
+        }
+        stack_files = installed_stack() if settings.engines else None
+        engines = ManagedEngines(
+            settings.engines, installed_binary=stack_files.binary if stack_files else None
+        )
+        collector = engines.collector()
+        metrics.registry.register(collector)
+        stack.callback(metrics.registry.unregister, collector)
+        models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
+        dispatcher = _dispatcher(settings, http, metrics, engines)
+        verifier = await _open_verifier(stack, settings.sandbox)
+        lens = await _open_lens(stack, settings, dispatcher)
+        stack.push_async_callback(engines.aclose)
+        await engines.start()
+        health = _health_checker(settings, http, models)
+        health.start()
+        stack.push_async_callback(health.stop)
+        yield _assemble(settings, metrics, dispatcher, models, engines, verifier, lens, replays)
+
+
+def _assemble(
+    settings: Settings,
+    metrics: Metrics,
+    dispatcher: Dispatcher,
+    models: dict[str, ModelGroup],
+    engines: ManagedEngines,
+    verifier: SandboxVerifier,
+    lens: LensBridge | None,
+    replays: dict[str, ReplayServer],
+) -> Services:
+    tokens = TokenCounter()
+    keepalive_s = settings.server.keepalive_interval_s
+    strategies = Strategies(
+        pass_through=PassThrough(dispatcher, tokens, keepalive_s=keepalive_s),
+        best_of_k=BestOfKTools(
+            dispatcher=dispatcher,
+            verifier=verifier,
+            tokens=tokens,
+            ranker_for=lens.ranker if lens is not None else lambda _: None,
+            keepalive_s=keepalive_s,
+        ),
+    )
+    return Services(
+        settings=settings,
+        metrics=metrics,
+        dispatcher=dispatcher,
+        models=models,
+        engines=engines,
+        replays=replays,
+        verifier=verifier,
+        lens=lens,
+        strategies=strategies,
+        feedback=GatewayFeedback(metrics, lens),
+    )
+
+
+def _http_client(settings: Settings) -> UpstreamClient:
+    up = settings.upstream
+    return UpstreamClient(
+        ClientLimits(
+            connect_timeout_s=up.connect_timeout_s,
+            read_timeout_s=up.read_timeout_s,
+            max_connections=up.max_connections,
+            keepalive_s=up.keepalive_s,
+        )
+    )
+
+
+async def _start_replay(stack: AsyncExitStack, name: str, dataset: str) -> ReplayServer:
+    server = ReplayServer(ReplayDataset.load(dataset), model=name)
+    await server.start()
+    stack.push_async_callback(server.stop)
+    return server
+
+
+def _dispatcher(
+    settings: Settings, http: UpstreamClient, metrics: Metrics, engines: ManagedEngines
+) -> Dispatcher:
+    return Dispatcher(
+        http,
+        total_timeout_s=settings.upstream.total_timeout_s,
+        observer=lambda model, url, outcome: metrics.upstream_requests.labels(
+            model, url, outcome
+        ).inc(),
+        reply_observer=engines.record_reply,
+    )
+
+
+async def _open_verifier(stack: AsyncExitStack, settings: SandboxSettings) -> SandboxVerifier:
+    if settings.backend == "disabled":
+        logger.warning("sandbox disabled: best-of-k candidates will not be verified")
+        return SandboxVerifier(None)
+    limits = Limits(
+        wall_time_s=settings.wall_time_s,
+        cpu_time_s=settings.cpu_time_s,
+        memory_mb=settings.memory_mb,
+        per_test_s=settings.per_test_s,
+    )
+    sandbox = await Sandbox.create(
+        SandboxConfig(
+            backend=settings.backend, max_concurrency=settings.max_concurrency, limits=limits
+        )
+    )
+    stack.push_async_callback(sandbox.close)
+    if not sandbox.availability.available:
+        logger.warning(
+            "sandbox unavailable (%s): verification is skipped", sandbox.availability.reason
+        )
+    return SandboxVerifier(sandbox, limits)
+
+
+async def _open_lens(
+    stack: AsyncExitStack, settings: Settings, dispatcher: Dispatcher
+) -> LensBridge | None:
+    if not settings.lens.enabled:
+        return None
+    lens = LensBridge(settings.lens, dispatcher)
+    stack.push_async_callback(lens.aclose)
+    await lens.start()
+    return lens
+
+
+def _health_checker(
+    settings: Settings, http: UpstreamClient, models: dict[str, ModelGroup]
+) -> HealthChecker:
+    checked = [(g.generation, g.settings.health_path) for g in models.values()]
+    checked += [(g.embedding, g.settings.health_path) for g in models.values()]
+    up = settings.upstream
+    return HealthChecker(
+        http, checked, interval_s=up.health_interval_s, timeout_s=up.health_timeout_s
+    )
+
+
+def _group(
+    model: ModelSettings,
+    settings: Settings,
+    engines: ManagedEngines,
+    replays: dict[str, ReplayServer],
+) -> ModelGroup:
+    def pool(entries: tuple[UpstreamSettings, ...], engine_names: tuple[str, ...]) -> UpstreamPool:
+        return engines.build_pool(
+            model.name,
+            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
+            engine_names,
+            queue_timeout_s=settings.upstream.queue_timeout_s,
+            max_queue=settings.upstream.max_queue,
+        )
+
+    generation = model.generation_upstreams()
+    if model.name in replays:
+        # The replay server was started first, so its loopback URL is known here.
+        generation = (UpstreamSettings(url=replays[model.name].url, max_in_flight=1024),)
+    return ModelGroup(
+        model,
+        pool(generation, model.engines),
+        pool(model.embedding_upstream_settings(), model.embedding_engines),
+        best_of_k_settings(model.strategy),
+    )

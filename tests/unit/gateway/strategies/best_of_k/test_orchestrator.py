@@ -1,0 +1,228 @@
+"""best-of-k's search driven by in-memory fakes of its four collaborators: fast, no
+nsjail, no server. The same flows run against real nsjail and a real upstream in
+tests/integration/test_best_of_k.py."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+
+from config import BestOfKSettings
+from engines.errors import EngineError, UpstreamProtocolError, UpstreamRejectedError
+from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
+from gateway.strategies.best_of_k.verification import Code, GeneratedResult
+from gateway.strategies.views import Usage
+from sandbox import TestCase
+
+PROMPT = "Write a Python function add(a, b) that returns the sum of a and b."
+GOOD = "```python\ndef add(a, b):\n    return a + b\n```"
+BAD = "```python\ndef add(a, b):\n    return a - b\n```"
+PROSE = "I cannot help with that."
+
+
+@dataclass(frozen=True)
+class Msg:
+    role: str
+    content: str | list[dict[str, Any]] | None
+
+
+def completion(content: str, usage: dict[str, int] | None = None) -> dict[str, Any]:
+    data: dict[str, Any] = {
+        "id": "chatcmpl-1",
+        "object": "chat.completion",
+        "choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+    }
+    if usage is not None:
+        data["usage"] = usage
+    return data
+
+
+@dataclass
+class FakeGenerator:
+    """Answers by seed offset (seed - base); records what was asked and what was cancelled."""
+
+    answers: dict[int, str | EngineError]
+    base: int = 0
+    delays: dict[int, float] = field(default_factory=dict)
+    asserts: str = ""
+    bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
+    cancelled: list[int] = field(default_factory=list)
+
+    async def complete(self, body: dict[str, Any], purpose: str) -> dict[str, Any]:
+        self.bodies.append((purpose, body))
+        if purpose == "tests":
+            return completion(f"```python\n{self.asserts}\n```")
+        offset = body["seed"] - self.base
+        try:
+            await asyncio.sleep(self.delays.get(offset, 0))
+        except asyncio.CancelledError:
+            self.cancelled.append(offset)
+            raise
+        answer = self.answers[offset]
+        if isinstance(answer, EngineError):
+            raise answer
+        return completion(answer, {"prompt_tokens": 10, "completion_tokens": 5, "total_tokens": 15})
+
+
+@dataclass
+class FakeVerifier:
+    """A candidate passes a test when its source has the test's expected text in it."""
+
+    available: bool = True
+    # generated assert index -> code fragment that makes it pass
+    generated_rules: dict[int, str] = field(default_factory=dict)
+    checked: list[str] = field(default_factory=list)
+
+    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
+        self.checked.append(code.source)
+        return len(tests) if "a + b" in code.source else 0
+
+    async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
+        passed = frozenset(i for i, frag in self.generated_rules.items() if frag in code.source)
+        return GeneratedResult(passed, ())
+
+
+class FakeTokens:
+    async def usage(self, prompt_text: str, completion_texts: Iterable[str]) -> Usage:
+        completion = sum(len(t.split()) for t in completion_texts)
+        return Usage(prompt_tokens=1, completion_tokens=completion, total_tokens=1 + completion)
+
+
+def search(
+    generator: FakeGenerator,
+    verifier: FakeVerifier | None = None,
+    *,
+    k: int,
+    tests: object = None,
+    body: dict[str, Any] | None = None,
+    seed: int | None = None,
+    settings: BestOfKSettings | None = None,
+    ranker: Any = None,
+    prompt: str = PROMPT,
+) -> BestOfK:
+    return BestOfK(
+        body or {"model": "coder", "messages": [{"role": "user", "content": prompt}]},
+        [Msg("system", "be brief"), Msg("user", prompt)],
+        tests,
+        k=k,
+        settings=settings or BestOfKSettings(k=1, max_k=20, test_requests=2),
+        seed=seed,
+        tools=Collaborators(
+            generator=generator,
+            verifier=verifier or FakeVerifier(),
+            tokens=FakeTokens(),
+            ranker=ranker,
+        ),
+    )
+
+
+async def test_the_candidate_passing_the_request_tests_wins() -> None:
+    generator = FakeGenerator({0: BAD, 1: GOOD, 2: BAD})
+    outcome = await search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute()
+    assert outcome.winner.index == 1
+    assert outcome.selection.startswith("tests")
+    assert (outcome.tests_source, outcome.tests_count, outcome.verified) == ("request", 1, 1)
+    # Usage adds up every completed candidate's reported usage.
+    assert outcome.total == Usage(prompt_tokens=30, completion_tokens=15, total_tokens=45)
+
+
+async def test_early_stop_cancels_the_candidates_still_generating() -> None:
+    generator = FakeGenerator({0: GOOD, 1: BAD, 2: BAD}, delays={1: 30, 2: 30})
+    outcome = await asyncio.wait_for(
+        search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute(), 5
+    )
+    assert outcome.early_stop and outcome.winner.index == 0
+    assert sorted(generator.cancelled) == [1, 2]
+    assert len(outcome.completed()) == 1
+
+
+async def test_seeds_temperature_and_dropped_fields_of_candidate_requests() -> None:
+    generator = FakeGenerator({0: GOOD, 1: GOOD}, base=40)
+    body = {
+        "model": "coder",
+        "messages": [{"role": "user", "content": PROMPT}],
+        "temperature": 0,
+        "stream": True,
+        "stream_options": {"include_usage": True},
+        "atlas": {"k": 2},
+        "n": 1,
+        "top_k": 7,
+    }
+    await search(generator, k=2, body=body, seed=40, tests=["assert add(1, 2) == 3"]).execute()
+    candidates = [b for purpose, b in generator.bodies if purpose == "candidate"]
+    assert sorted(b["seed"] for b in candidates) == [40, 41]
+    for sent in candidates:
+        assert sent["temperature"] == 0.6  # a client temperature of 0 would repeat one answer
+        assert sent["top_k"] == 7  # fields the gateway does not read are kept
+        assert not {"stream", "stream_options", "atlas", "n"} & set(sent)
+
+
+async def test_all_candidates_failing_is_one_error_naming_the_causes() -> None:
+    failure = UpstreamProtocolError("answered 500", upstream="http://u1")
+    generator = FakeGenerator({0: failure, 1: failure})
+    with pytest.raises(UpstreamProtocolError, match="all 2 candidate requests failed.*answered 500"):
+        await search(generator, k=2).execute()
+
+
+async def test_all_candidates_refused_passes_the_4xx_through() -> None:
+    refused = UpstreamRejectedError("refused", upstream="http://u1", status=400, body=b"{}")
+    generator = FakeGenerator({0: refused, 1: refused})
+    with pytest.raises(UpstreamRejectedError):
+        await search(generator, k=2).execute()
+
+
+async def test_without_a_sandbox_the_first_completed_candidate_is_unverified() -> None:
+    generator = FakeGenerator({0: BAD, 1: GOOD}, delays={0: 0.05})
+    outcome = await search(generator, FakeVerifier(available=False), k=2, tests=[]).execute()
+    assert outcome.selection == "unverified" and outcome.winner.index == 1
+    assert not any(purpose == "tests" for purpose, _ in generator.bodies)
+
+
+async def test_consensus_on_generated_tests_when_no_trusted_tests_exist() -> None:
+    other = "```python\ndef add(a, b):\n    return b + a + 0\n```"
+    generator = FakeGenerator(
+        {0: BAD, 1: GOOD, 2: GOOD, 3: other},
+        asserts="assert add(1, 2) == 3\nassert add(0, 0) == 0\nassert add(2, 2) == 4",
+    )
+    verifier = FakeVerifier(generated_rules={0: "a + b", 1: "return", 2: "a + b"})
+    outcome = await search(generator, verifier, k=4, prompt="def add(a, b): ...").execute()
+    assert outcome.tests_source == "generated" and outcome.tests_count == 3
+    assert outcome.winner.index in (1, 2)
+    assert outcome.selection.startswith("codet")
+    lessons = outcome.lessons("def add(a, b): ...")
+    assert lessons is not None and lessons.source == "generated"
+    assert sorted(item.passed for item in lessons.labelled) == [False, False, True, True]
+
+
+async def test_the_ranker_breaks_a_tie_and_a_failing_ranker_is_skipped() -> None:
+    generator = FakeGenerator({0: GOOD, 1: GOOD.replace("a + b", "a + b  # sum")})
+
+    async def prefer_second(problem: str, codes: list[tuple[int, str]]) -> dict[int, float]:
+        assert problem == PROMPT
+        return {index: (0.0 if index == 1 else 1.0) for index, _ in codes}
+
+    async def broken(problem: str, codes: list[tuple[int, str]]) -> dict[int, float]:
+        raise RuntimeError("embedding sidecar down")
+
+    settings = BestOfKSettings(k=1, test_requests=1)
+    tests = ["assert add(1, 2) == 3"]
+    ranked = await search(generator, k=2, tests=tests, ranker=prefer_second, settings=settings)\
+        .execute()
+    assert ranked.winner.index == 1 and "lens" in ranked.selection
+    fallback = await search(
+        FakeGenerator({0: GOOD, 1: GOOD.replace("a + b", "a + b  # sum")}),
+        k=2, tests=tests, ranker=broken, settings=settings,
+    ).execute()
+    assert "lens" not in fallback.selection
+
+
+async def test_answers_without_code_are_never_verified() -> None:
+    generator = FakeGenerator({0: PROSE, 1: PROSE})
+    verifier = FakeVerifier()
+    outcome = await search(generator, verifier, k=2, tests=["assert add(1, 2) == 3"]).execute()
+    assert outcome.selection == "first" and verifier.checked == []
+    assert outcome.lessons(PROMPT) is None
