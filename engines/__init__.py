@@ -1,0 +1,119 @@
+"""Engines: everything between the gateway and llama-server.
+
+The public face of the package; other packages import from here:
+
+- the transport seam (`UpstreamTransport`, `RawStream`, `RawReply`) and its aiohttp
+  implementation (`UpstreamClient`, `ClientLimits`);
+- upstream groups (`Upstream`, `UpstreamPool`), the failover `Dispatcher`, SSE reading
+  (`sse_events`) and background `HealthChecker`;
+- the domain errors, which know nothing of HTTP status;
+- managed llama-server processes (`ManagedEngines`, `ManagedEngine`), installing
+  llama-server (`installed_stack`, `add_engines_commands`) and the replay upstream.
+
+Modules inside the package import their siblings directly (`from engines.pool import
+...`), never this module, so the import graph stays free of cycles.
+
+Names are loaded on first use: `import engines.errors` alone stays cheap, and
+`from engines import Dispatcher` costs what importing `engines.dispatch` costs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from engines.client import ClientLimits, UpstreamClient
+    from engines.dispatch import Dispatcher, UpstreamReply
+    from engines.errors import (
+        CapacityExceededError,
+        EngineError,
+        NoUpstreamConfiguredError,
+        UpstreamProtocolError,
+        UpstreamRejectedError,
+        UpstreamTimeoutError,
+        UpstreamUnavailableError,
+    )
+    from engines.health import HealthChecker
+    from engines.install import InstalledStack, add_engines_commands, installed_stack
+    from engines.managed import ManagedEngines
+    from engines.pool import Upstream, UpstreamPool
+    from engines.replay import ReplayDataset, ReplayRecord, ReplayServer, last_user_text
+    from engines.sse import sse_events
+    from engines.supervisor import ManagedEngine
+    from engines.transport import RawReply, RawStream, UpstreamTransport
+
+# Public name -> the module that defines it.
+_HOMES: dict[str, str] = {
+    "ClientLimits": "engines.client",
+    "UpstreamClient": "engines.client",
+    "Dispatcher": "engines.dispatch",
+    "UpstreamReply": "engines.dispatch",
+    "CapacityExceededError": "engines.errors",
+    "EngineError": "engines.errors",
+    "NoUpstreamConfiguredError": "engines.errors",
+    "UpstreamProtocolError": "engines.errors",
+    "UpstreamRejectedError": "engines.errors",
+    "UpstreamTimeoutError": "engines.errors",
+    "UpstreamUnavailableError": "engines.errors",
+    "HealthChecker": "engines.health",
+    "InstalledStack": "engines.install",
+    "add_engines_commands": "engines.install",
+    "installed_stack": "engines.install",
+    "ManagedEngines": "engines.managed",
+    "Upstream": "engines.pool",
+    "UpstreamPool": "engines.pool",
+    "ReplayDataset": "engines.replay",
+    "ReplayRecord": "engines.replay",
+    "ReplayServer": "engines.replay",
+    "last_user_text": "engines.replay",
+    "sse_events": "engines.sse",
+    "ManagedEngine": "engines.supervisor",
+    "RawReply": "engines.transport",
+    "RawStream": "engines.transport",
+    "UpstreamTransport": "engines.transport",
+}
+
+
+def __getattr__(name: str) -> object:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value  # later look-ups no longer come here
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})
+
+
+__all__ = [
+    "CapacityExceededError",
+    "ClientLimits",
+    "Dispatcher",
+    "EngineError",
+    "HealthChecker",
+    "InstalledStack",
+    "ManagedEngine",
+    "ManagedEngines",
+    "NoUpstreamConfiguredError",
+    "RawReply",
+    "RawStream",
+    "ReplayDataset",
+    "ReplayRecord",
+    "ReplayServer",
+    "Upstream",
+    "UpstreamClient",
+    "UpstreamPool",
+    "UpstreamProtocolError",
+    "UpstreamRejectedError",
+    "UpstreamReply",
+    "UpstreamTimeoutError",
+    "UpstreamTransport",
+    "UpstreamUnavailableError",
+    "add_engines_commands",
+    "installed_stack",
+    "last_user_text",
+    "sse_events",
+]

@@ -13,9 +13,6 @@ from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-import aiohttp
-
-from engines.client import UpstreamClient, translate_errors
 from engines.errors import (
     EngineError,
     UpstreamProtocolError,
@@ -24,6 +21,7 @@ from engines.errors import (
     UpstreamUnavailableError,
 )
 from engines.pool import Upstream, UpstreamPool
+from engines.transport import RawStream, UpstreamTransport
 
 logger = logging.getLogger(__name__)
 
@@ -62,13 +60,13 @@ def _outcome(exc: BaseException | None) -> str:
 class Dispatcher:
     def __init__(
         self,
-        client: UpstreamClient,
+        transport: UpstreamTransport,
         *,
         total_timeout_s: float = 900.0,
         observer: Observer | None = None,
         reply_observer: ReplyObserver | None = None,
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._total_timeout_s = total_timeout_s
         self._observer = observer
         self._reply_observer = reply_observer
@@ -128,14 +126,11 @@ class Dispatcher:
         body: bytes,
         headers: Mapping[str, str],
     ) -> UpstreamReply:
-        session = self._client.session
         try:
             async with asyncio.timeout(self._total_timeout_s):
-                with translate_errors(upstream.url):
-                    async with session.post(
-                        upstream.url + path, data=body, headers=headers
-                    ) as response:
-                        content = await response.read()
+                reply = await self._transport.post(
+                    upstream.url + path, body, headers, upstream=upstream.url
+                )
         except TimeoutError:
             raise UpstreamTimeoutError(
                 f"no answer within {self._total_timeout_s:g} s", upstream=upstream.url
@@ -143,23 +138,23 @@ class Dispatcher:
         except UpstreamUnavailableError as exc:
             pool.mark(upstream, False, exc.message)
             raise
-        return _check_status(pool, upstream, response.status, content, response)
+        return _check_status(pool, upstream, reply.status, reply.body, reply.headers)
 
     @asynccontextmanager
     async def stream(
         self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
-    ) -> AsyncIterator[tuple[Upstream, aiohttp.ClientResponse]]:
+    ) -> AsyncIterator[tuple[Upstream, RawStream]]:
         """Open a streaming request; failover happens only before the caller sees a byte."""
-        upstream, response = await self._first_success(
+        upstream, stream = await self._first_success(
             pool, lambda upstream: self._open(pool, upstream, path, body, headers)
         )
         try:
-            yield upstream, response
+            yield upstream, stream
         finally:
             pool.release(upstream)
             # Synchronous: closing an unfinished response drops the connection,
             # so llama-server stops generating for a client that left.
-            response.close()
+            stream.close()
 
     async def _open(
         self,
@@ -168,23 +163,21 @@ class Dispatcher:
         path: str,
         body: bytes,
         headers: Mapping[str, str],
-    ) -> aiohttp.ClientResponse:
+    ) -> RawStream:
         try:
-            with translate_errors(upstream.url):
-                response: aiohttp.ClientResponse = await self._client.session.post(
-                    upstream.url + path, data=body, headers=headers
-                )
+            stream = await self._transport.open_stream(
+                upstream.url + path, body, headers, upstream=upstream.url
+            )
         except UpstreamUnavailableError as exc:
             pool.mark(upstream, False, exc.message)
             raise
-        if response.status >= 400:
+        if stream.status >= 400:
             try:
-                with translate_errors(upstream.url):
-                    content = await response.read()
+                content = await stream.read()
             finally:
-                response.close()
-            _check_status(pool, upstream, response.status, content, response)
-        return response
+                stream.close()
+            _check_status(pool, upstream, stream.status, content, stream.headers)
+        return stream
 
 
 def _check_status(
@@ -192,15 +185,15 @@ def _check_status(
     upstream: Upstream,
     status: int,
     content: bytes,
-    response: aiohttp.ClientResponse,
+    headers: Mapping[str, str],
 ) -> UpstreamReply:
-    content_type = response.headers.get("content-type", "application/json")
+    content_type = headers.get("content-type", "application/json")
     if status < 400:
         if upstream.healthy is not True:
             pool.mark(upstream, True)
         return UpstreamReply(upstream.url, status, content, content_type)
     if status < 500:
-        passed = {k: response.headers[k] for k in PASSED_HEADERS if k in response.headers}
+        passed = {k: headers[k] for k in PASSED_HEADERS if k in headers}
         raise UpstreamRejectedError(
             f"upstream refused the request with {status}",
             upstream=upstream.url,

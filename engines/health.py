@@ -6,10 +6,9 @@ import asyncio
 import logging
 from collections.abc import Sequence
 
-import aiohttp
-
-from engines.client import UpstreamClient
+from engines.errors import EngineError
 from engines.pool import Upstream, UpstreamPool
+from engines.transport import UpstreamTransport
 
 logger = logging.getLogger(__name__)
 
@@ -19,13 +18,13 @@ class HealthChecker:
 
     def __init__(
         self,
-        client: UpstreamClient,
+        transport: UpstreamTransport,
         pools: Sequence[tuple[UpstreamPool, str]],
         *,
         interval_s: float = 5.0,
         timeout_s: float = 2.0,
     ) -> None:
-        self._client = client
+        self._transport = transport
         self._pools = pools
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -42,13 +41,13 @@ class HealthChecker:
         )
 
     async def _check(self, pool: UpstreamPool, upstream: Upstream, path: str) -> None:
-        timeout = aiohttp.ClientTimeout(total=self._timeout_s)
         try:
-            async with self._client.session.get(upstream.url + path, timeout=timeout) as response:
-                status = response.status
-                await response.read()
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            self._set(pool, upstream, False, f"health check failed: {type(exc).__name__}")
+            status = await self._transport.get(upstream.url + path, self._timeout_s)
+        except EngineError as exc:
+            # Named by the low-level failure (ClientConnectorError, TimeoutError) that the
+            # transport chained, as /ready has always shown it.
+            cause = exc.__cause__ or exc
+            self._set(pool, upstream, False, f"health check failed: {type(cause).__name__}")
             return
         if status == 200:
             self._set(pool, upstream, True, None)

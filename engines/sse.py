@@ -1,23 +1,21 @@
-"""Reading server-sent events from an upstream response."""
+"""Reading server-sent events from an upstream stream."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from typing import Literal
 
-import aiohttp
-
-from engines.client import iter_lines
+from engines.transport import RawStream
 
 EventKind = Literal["data", "error"]
 
 
-async def sse_events(
-    response: aiohttp.ClientResponse, upstream: str
-) -> AsyncIterator[tuple[EventKind, str]]:
-    """Yield (kind, payload) for each event; llama-server reports failures as `error:` lines."""
+async def sse_events(stream: RawStream, upstream: str) -> AsyncIterator[tuple[EventKind, str]]:
+    """Yield (kind, payload) for each event; llama-server reports failures as `error:` lines.
+
+    `upstream` is kept for the call shape: the stream tags its own errors."""
     data: list[str] = []
-    async for line in iter_lines(response, upstream):
+    async for line in stream.lines():
         if not line:
             if data:
                 yield "data", "\n".join(data)

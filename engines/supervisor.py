@@ -3,7 +3,9 @@
     stopped --ensure_ready()--> starting --/health 200--> ready
     starting --exits or deadline--> failed (first start) | starting again (a restart)
     ready --process exits--> starting (after a back-off) | failed (too many crashes)
-    any --stop()--> stopping --> stopped
+    starting | ready --stop()--> stopping --> stopped;  failed --stop()--> stopped
+
+`_NEXT` holds exactly these changes and `_set_state` refuses any other.
 
 The supervisor task is the only writer of the state and of the process handle while it
 runs; `stop()` cancels it first and then ends the process group (SIGTERM, a grace
@@ -40,6 +42,29 @@ class EngineState(enum.StrEnum):
     READY = "ready"
     STOPPING = "stopping"
     FAILED = "failed"
+
+
+# Every state change the supervisor makes, and no other. starting -> starting is each
+# new attempt (`_start_once`) after ensure_ready() or a crash already said "starting".
+_NEXT: dict[EngineState, frozenset[EngineState]] = {
+    EngineState.STOPPED: frozenset({EngineState.STARTING}),
+    EngineState.STARTING: frozenset(
+        {EngineState.STARTING, EngineState.READY, EngineState.FAILED, EngineState.STOPPING}
+    ),
+    EngineState.READY: frozenset({EngineState.STARTING, EngineState.FAILED, EngineState.STOPPING}),
+    EngineState.STOPPING: frozenset({EngineState.STOPPED}),
+    EngineState.FAILED: frozenset({EngineState.STOPPED}),
+}
+
+
+class EngineStateError(RuntimeError):
+    """A state change outside `_NEXT`: a bug in the supervisor, never an engine failure."""
+
+    def __init__(self, engine: str, old: EngineState, new: EngineState) -> None:
+        super().__init__(f"engine {engine!r}: {old} -> {new} is not an allowed state change")
+        self.engine = engine
+        self.old = old
+        self.new = new
 
 
 class EngineStartError(Exception):
@@ -234,6 +259,8 @@ class ManagedEngine:
         self._set_state(EngineState.FAILED, reason)
 
     def _set_state(self, state: EngineState, error: str | None = None) -> None:
+        if state not in _NEXT[self._state]:
+            raise EngineStateError(self.name, self._state, state)
         self._state = state
         if error is not None:
             self.last_error = error
@@ -258,10 +285,20 @@ class ManagedEngine:
             logger.debug("[%s] %s", self.name, line)
 
     async def _drain_output(self) -> None:
-        if self._reader is not None:
-            with contextlib.suppress(TimeoutError, asyncio.CancelledError):
-                async with asyncio.timeout(1.0):
-                    await asyncio.shield(self._reader)
+        if self._reader is None:
+            return
+        try:
+            async with asyncio.timeout(1.0):
+                await asyncio.shield(self._reader)
+        except TimeoutError:
+            pass
+        except asyncio.CancelledError:
+            # The reader was cancelled: its output so far is all there is. But when stop()
+            # cancels the supervisor here, go on being cancelled: swallowing it would let
+            # the supervisor restart the engine after stopping -> stopped.
+            task = asyncio.current_task()
+            if task is not None and task.cancelling():
+                raise
 
     async def _terminate(self) -> None:
         proc, self._proc = self._proc, None
@@ -340,4 +377,4 @@ async def _health_ok(host: str, port: int) -> bool:
     return len(parts) >= 2 and parts[1] == b"200"
 
 
-__all__ = ["EngineStartError", "EngineState", "ManagedEngine", "StateListener"]
+__all__ = ["EngineStartError", "EngineState", "EngineStateError", "ManagedEngine", "StateListener"]
