@@ -1,27 +1,43 @@
-"""Typed settings and their loader. Imports nothing else of ATLAS."""
+"""Typed settings and their loader. Imports nothing else of ATLAS.
 
-from config.loader import ConfigError, load_settings, masked
+Each setting is defined once, here: `sandbox/` and `lens/` take `SandboxSettings`,
+`SandboxLimits` and `LensSettings` as they are.
+"""
+
+from config.errors import ConfigError
+from config.lens import LensSettings
+from config.loader import load_settings, masked
+from config.sandbox import SandboxLimits, SandboxSettings
 from config.settings import (
-    BestOfKSettings,
-    LensConfig,
     ModelSettings,
-    SandboxSettings,
     ServerSettings,
     Settings,
     UpstreamClientSettings,
     UpstreamSettings,
 )
+from config.strategy import (
+    STRATEGY_TYPES,
+    BestOfKSettings,
+    PassThroughSettings,
+    StrategySettings,
+    best_of_k_settings,
+)
 
 __all__ = [
+    "STRATEGY_TYPES",
     "BestOfKSettings",
     "ConfigError",
-    "LensConfig",
+    "LensSettings",
     "ModelSettings",
+    "PassThroughSettings",
+    "SandboxLimits",
     "SandboxSettings",
     "ServerSettings",
     "Settings",
+    "StrategySettings",
     "UpstreamClientSettings",
     "UpstreamSettings",
+    "best_of_k_settings",
     "load_settings",
     "masked",
 ]

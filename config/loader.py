@@ -11,7 +11,10 @@ from typing import Any
 
 import msgspec
 
+from config.errors import ConfigError
+from config.legacy import upgrade
 from config.settings import Settings
+from config.strategy import STRATEGY_TYPES
 
 # Environment variable -> (section, key, type). Secrets and ports live here so
 # they never have to be written into a file.
@@ -29,11 +32,8 @@ ENV_MODEL_NAME = "ATLAS_MODEL_NAME"
 DEFAULT_MODEL_NAME = "default"
 
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
+_STRATEGY = re.compile(r"models\[\d+\]\.strategy")
 SECRET_KEYS = frozenset({"master_key", "api_key"})
-
-
-class ConfigError(ValueError):
-    """The configuration is invalid; the message names the offending key."""
 
 
 def load_settings(
@@ -53,6 +53,7 @@ def load_settings(
         raw.update(fallback_models)
     for section, values in (overrides or {}).items():
         raw.setdefault(section, {}).update({k: v for k, v in values.items() if v is not None})
+    raw = upgrade(raw)
     try:
         return msgspec.convert(raw, Settings, strict=True)
     except msgspec.ValidationError as exc:
@@ -92,11 +93,30 @@ def _explain(exc: msgspec.ValidationError) -> str:
     message = str(exc)
     text, _, where = message.partition(" - at `$")
     where = where.rstrip("`").removeprefix(".")
+    if _STRATEGY.fullmatch(where.removesuffix(".type")):
+        return _explain_strategy(text, where)
     unknown = _UNKNOWN_FIELD.fullmatch(text)
     if unknown:
         key = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
         return f"{key}: unknown key (see config/atlas.example.toml for the known ones)"
     return f"{where}: {text}" if where else text
+
+
+def _explain_strategy(text: str, where: str) -> str:
+    # A tagged union reports a bad tag as "Invalid value 'x'" or a missing field: say
+    # which key it is and what it may be.
+    valid = f"(valid types: {', '.join(STRATEGY_TYPES)})"
+    if where.endswith(".type"):
+        value = text.removeprefix("Invalid value ")
+        if value != text:
+            return f"{where}: unknown strategy type {value} {valid}"
+        return f"{where}: {text} {valid}"
+    if text == "Object missing required field `type`":
+        return f"{where}.type: missing {valid}"
+    unknown = _UNKNOWN_FIELD.fullmatch(text)
+    if unknown:
+        return f"{where}.{unknown.group(1)}: unknown key for this strategy type"
+    return f"{where}: {text}"
 
 
 def masked(settings: Settings) -> dict[str, Any]:
@@ -116,3 +136,6 @@ def _mask(node: Any) -> None:
     elif isinstance(node, list):
         for item in node:
             _mask(item)
+
+
+__all__ = ["ConfigError", "load_settings", "masked"]

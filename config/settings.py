@@ -13,13 +13,15 @@ from urllib.parse import urlsplit
 import msgspec
 
 from config.engines import EngineSettings, check_engine_references
+from config.lens import LensSettings
+from config.sandbox import SandboxSettings
+from config.strategy import PassThroughSettings, StrategySettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 
 UpstreamKind = Literal["llama-server", "openai"]
-SandboxBackend = Literal["nsjail", "unsafe-subprocess", "disabled"]
 
 
 def validate_http_url(url: str) -> str:
@@ -98,36 +100,6 @@ class UpstreamSettings(_Frozen, frozen=True):
             raise ValueError("max_in_flight must be at least 1")
 
 
-class BestOfKSettings(_Frozen, frozen=True):
-    """How many candidates to generate and how, for one model."""
-
-    # k for requests that do not ask; 1 means plain pass-through.
-    k: int = 1
-    # Cap for the per-request override ("atlas": {"k": n} or the x-atlas-k header).
-    max_k: int = 20
-    # Candidate i gets seed seed_base + i; a client-supplied seed replaces the base.
-    seed_base: int = 0
-    temperature_small_k: float = 0.6  # used when k <= 5
-    temperature_large_k: float = 0.8
-    # Model calls asking for test cases when neither the request nor the prompt has
-    # any; 0 means automatic: k // 4, at least 2 and at most 10.
-    test_requests: int = 0
-
-    def __post_init__(self) -> None:
-        if not 1 <= self.k <= self.max_k:
-            raise ValueError("k must be between 1 and max_k")
-        if self.max_k > 128:
-            raise ValueError("max_k must be at most 128")
-        if not 0 <= self.test_requests <= 128:
-            raise ValueError("test_requests must be between 0 and 128")
-
-    def temperature(self, k: int) -> float:
-        return self.temperature_small_k if k <= 5 else self.temperature_large_k
-
-    def test_request_count(self, k: int) -> int:
-        return self.test_requests or min(10, max(2, k // 4))
-
-
 class ModelSettings(_Frozen, frozen=True):
     name: str
     upstreams: tuple[str | UpstreamSettings, ...] = ()
@@ -141,7 +113,8 @@ class ModelSettings(_Frozen, frozen=True):
     # Sent as a bearer token to upstreams that need one (hosted OpenAI-compatible APIs).
     api_key: str | None = None
     health_path: str = "/health"
-    best_of_k: BestOfKSettings = msgspec.field(default_factory=BestOfKSettings)
+    # [models.strategy] type = "pass_through" | "best_of_k"; see config/strategy.py.
+    strategy: StrategySettings = msgspec.field(default_factory=PassThroughSettings)
     # Names of [[engines]] (managed llama-server processes) serving this model, beside
     # or instead of upstream URLs.
     engines: tuple[str, ...] = ()
@@ -177,47 +150,11 @@ def _normalise(entries: tuple[str | UpstreamSettings, ...]) -> tuple[UpstreamSet
     )
 
 
-class SandboxSettings(_Frozen, frozen=True):
-    backend: SandboxBackend = "nsjail"
-    max_concurrency: int = 0  # 0 means one per CPU core
-    # Per candidate run. Tests of one function take milliseconds; a candidate stuck in a
-    # loop should not hold a sandbox slot for long (HumanEval's own limit is 3 s).
-    wall_time_s: float = 5.0
-    cpu_time_s: int = 3
-    memory_mb: int = 512
-    # One test inside a run: a candidate hanging on one input fails only that test.
-    per_test_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.max_concurrency < 0:
-            raise ValueError("max_concurrency must not be negative")
-
-
-class LensConfig(_Frozen, frozen=True):
-    """The Geometric Lens: ranks verified candidates and learns from their verdicts."""
-
-    enabled: bool = False
-    redis_url: str | None = None  # or ATLAS_REDIS_URL; required when enabled
-    checkpoint_dir: str = "~/.cache/atlas/lens"
-    dim: int = 896  # the embedding width of the models' embedding upstreams
-    train_every: int = 200  # new examples that start a background training run
-    record: bool = True  # store verified candidates as training examples
-    generated_weight: float = 0.3  # weight of verdicts from model-written tests
-
-    def __post_init__(self) -> None:
-        if self.enabled and not self.redis_url:
-            raise ValueError("redis_url (or ATLAS_REDIS_URL) is required when enabled")
-        if self.dim < 1 or self.train_every < 1:
-            raise ValueError("dim and train_every must be positive")
-        if not 0 <= self.generated_weight <= 1:
-            raise ValueError("generated_weight must be between 0 and 1")
-
-
 class Settings(_Frozen, frozen=True):
     server: ServerSettings = msgspec.field(default_factory=ServerSettings)
     upstream: UpstreamClientSettings = msgspec.field(default_factory=UpstreamClientSettings)
     sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
-    lens: LensConfig = msgspec.field(default_factory=LensConfig)
+    lens: LensSettings = msgspec.field(default_factory=LensSettings)
     models: tuple[ModelSettings, ...] = ()
     # llama-server processes ATLAS starts and owns; models name them in `engines`.
     engines: tuple[EngineSettings, ...] = ()

@@ -47,8 +47,9 @@ def _atomic_write(path: Path, write: Any) -> None:
 
 
 class CheckpointStore:
-    def __init__(self, directory: Path, keep: int = 5) -> None:
-        self.directory = Path(directory)
+    def __init__(self, directory: Path | str, keep: int = 5) -> None:
+        # LensSettings.checkpoint_dir defaults to a path under `~`.
+        self.directory = Path(directory).expanduser()
         self.keep = keep
 
     def versions(self) -> list[int]:

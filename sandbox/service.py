@@ -18,6 +18,7 @@ from sandbox.verdict import Program, RunResult, TestCase, TestResult, Verdict
 logger = logging.getLogger(__name__)
 
 SELF_CHECK_CODE = "print(6 * 7)\n"
+SELF_CHECK_MEMORY_MB = 256
 
 
 class Availability(msgspec.Struct, frozen=True, kw_only=True):
@@ -105,7 +106,10 @@ class Sandbox:
         python = self.toolchains.get("python")
         if not isinstance(python, Toolchain):
             return f"python toolchain unavailable: {python}"
-        limits = Limits(wall_time_s=self.config.self_check_timeout_s, cpu_time_s=5)
+        # Pinned, not Limits' defaults: changing the run defaults must never change
+        # whether the jail is reported available.
+        limits = Limits(wall_time_s=self.config.self_check_timeout_s, cpu_time_s=5,
+                        memory_mb=SELF_CHECK_MEMORY_MB)
         try:
             run = (await self._run_job(checker.program_job(
                 python, checker.Built({python.source_name: SELF_CHECK_CODE.encode()}, frozenset()),

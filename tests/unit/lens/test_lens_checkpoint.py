@@ -60,3 +60,13 @@ def test_failed_write_leaves_previous_checkpoint(tmp_path: Path) -> None:
         store.save(_model(1), {"bad": object()})  # meta that cannot be serialised
     assert store.latest_version() == 1
     assert not list(tmp_path.glob(".*tmp"))
+
+
+def test_a_home_relative_directory_is_expanded(tmp_path: Path,
+                                               monkeypatch: pytest.MonkeyPatch) -> None:
+    # LensSettings.checkpoint_dir defaults to ~/.cache/atlas/lens.
+    monkeypatch.setenv("HOME", str(tmp_path))
+    store = CheckpointStore("~/lens")
+    assert store.directory == tmp_path / "lens"
+    store.save(_model(0), {})
+    assert (tmp_path / "lens" / "latest").is_file()

@@ -63,7 +63,7 @@ def test_split_needs_two_problems() -> None:
         split_by_problem(to_data(synthetic_examples(1, 5, DIM), SETTINGS), 0.2, 0)
 
 def test_generated_tests_excluded_at_weight_zero() -> None:
-    settings = LensSettings(dim=DIM, source_weights={"generated": 0.0})
+    settings = LensSettings(dim=DIM, generated_weight=0.0)
     examples = synthetic_examples(2, 3, DIM) + synthetic_examples(2, 3, DIM, source="generated")
     assert len(to_data(examples, settings)) == 6
 

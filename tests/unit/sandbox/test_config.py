@@ -5,7 +5,8 @@ import os
 import msgspec
 import pytest
 
-from sandbox import Limits, SandboxConfig
+import config
+from sandbox import DEFAULT_COMPILE_LIMITS, DEFAULT_LIMITS, Limits, SandboxConfig
 
 
 def test_defaults_are_safe() -> None:
@@ -28,3 +29,12 @@ def test_config_decodes_from_settings_and_rejects_unknown_backends() -> None:
     assert config.limits.memory_mb == 64
     with pytest.raises(msgspec.ValidationError, match="backend"):
         msgspec.convert({"backend": "docker"}, SandboxConfig)
+
+
+def test_the_sandbox_takes_configs_structs_and_defaults() -> None:
+    # One definition: what the gateway's [sandbox] table decodes to is what Sandbox takes.
+    assert SandboxConfig is config.SandboxSettings and Limits is config.SandboxLimits
+    assert SandboxConfig().limits == DEFAULT_LIMITS == config.SandboxSettings().limits
+    assert SandboxConfig().compile_limits is DEFAULT_COMPILE_LIMITS
+    assert (DEFAULT_LIMITS.wall_time_s, DEFAULT_LIMITS.cpu_time_s, DEFAULT_LIMITS.memory_mb,
+            DEFAULT_LIMITS.per_test_s) == (5.0, 3, 512, 1.0)

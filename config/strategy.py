@@ -1,0 +1,94 @@
+"""How a model answers: one tagged `[models.strategy]` table (`type = "..."`).
+
+Variants, TensorZero style: `pass_through` forwards each request to one upstream;
+`best_of_k` generates k candidates, verifies them in the sandbox and returns the best.
+A client may force best-of-k on any model ("atlas": {"k": n} or x-atlas-k), up to the
+strategy's `max_k`. Imports nothing of ATLAS.
+"""
+
+from __future__ import annotations
+
+import msgspec
+
+MAX_K = 128
+
+
+class PassThroughSettings(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="pass_through",
+):
+    """Forward each request as it is, unless the client forces best-of-k."""
+
+    # Cap for a client-forced k ("atlas": {"k": n} or x-atlas-k); 1 forbids forcing.
+    max_k: int = 20
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.max_k <= MAX_K:
+            raise ValueError(f"max_k must be between 1 and {MAX_K}")
+
+
+class BestOfKSettings(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="best_of_k",
+):
+    """How many candidates to generate and how, for one model."""
+
+    k: int = 5  # for requests that do not ask; 1 means pass-through unless forced
+    # Cap for the per-request override ("atlas": {"k": n} or the x-atlas-k header).
+    max_k: int = 20
+    # Candidate i gets seed seed_base + i; a client-supplied seed replaces the base.
+    seed_base: int = 0
+    temperature_small_k: float = 0.6  # used when k <= 5
+    temperature_large_k: float = 0.8
+    # Model calls asking for test cases when neither the request nor the prompt has
+    # any; 0 means automatic: k // 4, at least 2 and at most 10.
+    test_requests: int = 0
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.k <= self.max_k:
+            raise ValueError("k must be between 1 and max_k")
+        if self.max_k > MAX_K:
+            raise ValueError(f"max_k must be at most {MAX_K}")
+        if not 0 <= self.test_requests <= MAX_K:
+            raise ValueError(f"test_requests must be between 0 and {MAX_K}")
+
+    def temperature(self, k: int) -> float:
+        return self.temperature_small_k if k <= 5 else self.temperature_large_k
+
+    def test_request_count(self, k: int) -> int:
+        return self.test_requests or min(10, max(2, k // 4))
+
+
+StrategySettings = PassThroughSettings | BestOfKSettings
+STRATEGY_TYPES: tuple[str, ...] = tuple(
+    sorted(str(c.__struct_config__.tag) for c in (PassThroughSettings, BestOfKSettings))
+)
+
+
+def best_of_k_settings(strategy: StrategySettings) -> BestOfKSettings:
+    """The best-of-k settings a request runs under when it gets k > 1.
+
+    For pass_through that is only a client-forced k: best-of-k's defaults with k = 1
+    (the model's own default stays pass-through) and the strategy's cap.
+    """
+    if isinstance(strategy, BestOfKSettings):
+        return strategy
+    return BestOfKSettings(k=1, max_k=strategy.max_k)
+
+
+__all__ = [
+    "MAX_K",
+    "STRATEGY_TYPES",
+    "BestOfKSettings",
+    "PassThroughSettings",
+    "StrategySettings",
+    "best_of_k_settings",
+]
