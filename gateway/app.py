@@ -11,7 +11,7 @@ from litestar import Litestar, Response, Router
 from litestar.exceptions import HTTPException
 
 from config import Settings
-from engines.errors import EngineError
+from engines import EngineError
 from gateway.http.errors import APIError, error_response
 from gateway.http.middleware import make_observability_middleware
 from gateway.http.requests import ClientDisconnectedError, master_key_guard

@@ -13,7 +13,7 @@ import msgspec
 
 from config import ConfigError, Settings, load_settings, masked
 from config.engines import embedded_default
-from engines.install import add_engines_commands, installed_stack
+from engines import add_engines_commands, installed_stack
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 

@@ -12,7 +12,7 @@ import msgspec
 from litestar import Request, Response
 from litestar.exceptions import HTTPException
 
-from engines.errors import (
+from engines import (
     CapacityExceededError,
     EngineError,
     NoUpstreamConfiguredError,

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Callable
 
-from engines.errors import EngineError
+from engines import EngineError
 from gateway.http.errors import error_bytes, to_api_error
 from gateway.strategies.base import Chunk, Comment, End, Event, Failure
 

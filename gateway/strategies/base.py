@@ -13,7 +13,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
-from engines.errors import EngineError
+from engines import EngineError
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.views import Usage
 

@@ -4,16 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from config import BestOfKSettings, ModelSettings, StrategySettings
-from engines.pool import UpstreamPool
-
-
-def best_of_k_settings(strategy: StrategySettings) -> BestOfKSettings:
-    """The best-of-k settings that apply when a request runs best-of-k on this model:
-    a pass-through model still lets clients ask for it, up to its max_k."""
-    if isinstance(strategy, BestOfKSettings):
-        return strategy
-    return BestOfKSettings(k=1, max_k=strategy.max_k)
+from config import BestOfKSettings, ModelSettings
+from engines import UpstreamPool
 
 
 @dataclass(frozen=True, slots=True)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engines.dispatch import Dispatcher
+from engines import Dispatcher
 from gateway.strategies.base import Answer, Call, EventStream
 from gateway.strategies.infill import INFILL_PATH, InfillTranslator, infill_body
 from gateway.strategies.relay import open_relay

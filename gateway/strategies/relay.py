@@ -15,10 +15,7 @@ from typing import Any, cast
 
 import msgspec
 
-from engines.dispatch import Dispatcher
-from engines.errors import EngineError, UpstreamProtocolError
-from engines.pool import UpstreamPool
-from engines.sse import sse_events
+from engines import Dispatcher, EngineError, UpstreamPool, UpstreamProtocolError, sse_events
 from gateway.strategies.base import Chunk, Comment, End, Event, Failure
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.upstream_call import UpstreamCall

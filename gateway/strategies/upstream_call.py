@@ -11,8 +11,7 @@ from typing import Any
 
 import msgspec
 
-from engines.dispatch import Dispatcher, UpstreamReply
-from engines.pool import UpstreamPool
+from engines import Dispatcher, UpstreamPool, UpstreamReply
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.views import CompletionView, Usage
 

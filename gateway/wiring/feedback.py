@@ -4,11 +4,15 @@ the usage ledger, router rewards and request traces hang here later."""
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from gateway.strategies.base import Lessons
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.views import Usage
 from gateway.telemetry.metrics import Metrics
-from gateway.wiring.lens_bridge import LensBridge
+
+if TYPE_CHECKING:  # the Lens brings torch: imported only when enabled
+    from gateway.wiring.lens_bridge import LensBridge
 
 
 class GatewayFeedback:

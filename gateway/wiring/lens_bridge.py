@@ -17,8 +17,8 @@ from typing import Any
 import msgspec
 import redis.asyncio as aioredis
 
-from config import LensConfig
-from engines.dispatch import Dispatcher
+from config import LensSettings
+from engines import Dispatcher
 from gateway.strategies.base import Lessons
 from gateway.strategies.best_of_k.ports import Ranker
 from gateway.strategies.model import ModelGroup
@@ -29,7 +29,6 @@ from lens import (
     Example,
     ExampleStore,
     LensService,
-    LensSettings,
     feature_text,
     make_example,
 )
@@ -69,16 +68,10 @@ def problem_id(prompt: str) -> str:
 class LensBridge:
     """Owns the LensService and the Redis client; one per gateway process."""
 
-    def __init__(self, config: LensConfig, dispatcher: Dispatcher) -> None:
-        self._config = config
+    def __init__(self, settings: LensSettings, dispatcher: Dispatcher) -> None:
+        self._config = settings
         self._dispatcher = dispatcher
-        self._redis = aioredis.Redis.from_url(config.redis_url or "", decode_responses=False)
-        settings = LensSettings(
-            dim=config.dim,
-            checkpoint_dir=str(Path(config.checkpoint_dir).expanduser()),
-            train_every=config.train_every,
-            source_weights={"request": 1.0, "prompt": 1.0, "generated": config.generated_weight},
-        )
+        self._redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=False)
         self._cache = EmbeddingCache(self._redis, prefix=settings.redis_prefix)
         self.service = LensService(
             settings,

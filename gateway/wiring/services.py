@@ -8,27 +8,41 @@ import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-from config import ModelSettings, SandboxSettings, Settings, UpstreamSettings
-from engines.client import ClientLimits, UpstreamClient
-from engines.dispatch import Dispatcher
-from engines.errors import NoUpstreamConfiguredError
-from engines.health import HealthChecker
-from engines.install import installed_stack
-from engines.managed import ManagedEngines
-from engines.pool import Upstream, UpstreamPool
-from engines.replay import ReplayDataset, ReplayServer
+from config import (
+    ModelSettings,
+    SandboxSettings,
+    Settings,
+    UpstreamSettings,
+    best_of_k_settings,
+)
+from engines import (
+    ClientLimits,
+    Dispatcher,
+    HealthChecker,
+    ManagedEngines,
+    NoUpstreamConfiguredError,
+    ReplayDataset,
+    ReplayServer,
+    Upstream,
+    UpstreamClient,
+    UpstreamPool,
+    installed_stack,
+)
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import SandboxVerifier
 from gateway.strategies.choose import Strategies
 from gateway.strategies.errors import UnknownModelError
-from gateway.strategies.model import ModelGroup, best_of_k_settings
+from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics
 from gateway.wiring.feedback import GatewayFeedback
-from gateway.wiring.lens_bridge import LensBridge
-from sandbox import Limits, Sandbox, SandboxConfig
+from sandbox import Sandbox
+
+if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
+    from gateway.wiring.lens_bridge import LensBridge
 
 logger = logging.getLogger(__name__)
 
@@ -163,23 +177,13 @@ async def _open_verifier(stack: AsyncExitStack, settings: SandboxSettings) -> Sa
     if settings.backend == "disabled":
         logger.warning("sandbox disabled: best-of-k candidates will not be verified")
         return SandboxVerifier(None)
-    limits = Limits(
-        wall_time_s=settings.wall_time_s,
-        cpu_time_s=settings.cpu_time_s,
-        memory_mb=settings.memory_mb,
-        per_test_s=settings.per_test_s,
-    )
-    sandbox = await Sandbox.create(
-        SandboxConfig(
-            backend=settings.backend, max_concurrency=settings.max_concurrency, limits=limits
-        )
-    )
+    sandbox = await Sandbox.create(settings)
     stack.push_async_callback(sandbox.close)
     if not sandbox.availability.available:
         logger.warning(
             "sandbox unavailable (%s): verification is skipped", sandbox.availability.reason
         )
-    return SandboxVerifier(sandbox, limits)
+    return SandboxVerifier(sandbox, settings.limits)
 
 
 async def _open_lens(
@@ -187,6 +191,8 @@ async def _open_lens(
 ) -> LensBridge | None:
     if not settings.lens.enabled:
         return None
+    from gateway.wiring.lens_bridge import LensBridge
+
     lens = LensBridge(settings.lens, dispatcher)
     stack.push_async_callback(lens.aclose)
     await lens.start()

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 
+import httpx
 import openai
 import pytest
 
@@ -223,3 +224,24 @@ def test_plain_completion(gateway: RunningGateway, upstream: ScriptedUpstream) -
     result = client(gateway).completions.create(model="coder", prompt="def f():")
     assert result.choices[0].text.startswith("Hello")
     assert upstream.requests_to("/v1/completions")
+
+
+def tokens_counted(gateway: RunningGateway, kind: str) -> float:
+    metrics = httpx.get(gateway.url + "/metrics").text
+    line = f'atlas_tokens_total{{kind="{kind}",model="coder"}} '
+    found = [row for row in metrics.splitlines() if row.startswith(line)]
+    return float(found[0].split()[-1]) if found else 0.0
+
+
+def test_completions_feed_the_token_metrics_like_chat(gateway: RunningGateway) -> None:
+    # One after-answer hook for every route and strategy: JSON and streams alike.
+    sdk = client(gateway)
+    sdk.completions.create(model="coder", prompt="def f():")
+    after_json = tokens_counted(gateway, "completion")
+    assert after_json > 0
+    list(sdk.completions.create(model="coder", prompt="def f():", stream=True))
+    after_stream = tokens_counted(gateway, "completion")
+    assert after_stream > after_json
+    sdk.completions.create(model="coder", prompt="x = ", suffix="\n")  # /infill, translated
+    assert tokens_counted(gateway, "completion") == after_stream + 4
+    assert tokens_counted(gateway, "prompt") > 0

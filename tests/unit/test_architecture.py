@@ -4,6 +4,8 @@ import cycles, no arrow against the layers, third-party libraries behind their p
 from __future__ import annotations
 
 import ast
+import subprocess
+import sys
 from collections import defaultdict
 from pathlib import Path
 
@@ -146,3 +148,9 @@ def test_third_party_libraries_stay_behind_their_package() -> None:
         for lib, files in third.items()
     }
     assert {lib: files for lib, files in outside.items() if files} == {}
+
+
+def test_the_gateway_starts_without_torch() -> None:
+    # torch takes over a second to import; only a gateway with the Lens enabled loads it.
+    probe = "import sys, gateway.app, gateway.cli; sys.exit('torch' in sys.modules)"
+    assert subprocess.run([sys.executable, "-c", probe], cwd=ROOT, check=False).returncode == 0

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines.errors import EngineError
+from engines import EngineError
 from gateway.strategies.base import LabelledCode, Lessons, TestSource
 from gateway.strategies.best_of_k.verification import Code, GeneratedResult
 from gateway.strategies.views import Usage
@@ -63,5 +63,6 @@ class Outcome:
                 passed = len(candidate.generated.passed) == self.tests_count
                 labelled.append((candidate.code.source, passed))
             elif self.tests_source != "generated" and candidate.trusted_passed is not None:
-                labelled.append((candidate.code.source, candidate.trusted_passed == self.tests_count))
+                passed = candidate.trusted_passed == self.tests_count
+                labelled.append((candidate.code.source, passed))
         return labelled

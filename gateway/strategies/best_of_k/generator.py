@@ -6,7 +6,7 @@ from typing import Any
 
 import msgspec
 
-from engines.dispatch import Dispatcher
+from engines import Dispatcher
 from gateway.strategies.best_of_k.ports import Purpose
 from gateway.strategies.model import ModelGroup
 

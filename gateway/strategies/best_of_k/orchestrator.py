@@ -18,7 +18,7 @@ from typing import Any
 import msgspec
 
 from config import BestOfKSettings
-from engines.errors import EngineError, UpstreamProtocolError, UpstreamRejectedError
+from engines import EngineError, UpstreamProtocolError, UpstreamRejectedError
 from gateway.strategies.base import Message
 from gateway.strategies.best_of_k.candidates import Candidate, Outcome
 from gateway.strategies.best_of_k.ports import Generator, Ranker, UsageCounter, Verifier

@@ -11,8 +11,7 @@ from typing import Any
 import msgspec
 
 from config import BestOfKSettings
-from engines.dispatch import Dispatcher
-from engines.errors import EngineError
+from engines import Dispatcher, EngineError
 from gateway.strategies.base import Answer, Call, Comment, End, Event, EventStream, Failure
 from gateway.strategies.best_of_k.generator import UpstreamGenerator
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
