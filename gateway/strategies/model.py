@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 from config import BestOfKSettings, ModelSettings
 from engines import UpstreamPool
@@ -18,6 +19,11 @@ class ModelGroup:
     @property
     def name(self) -> str:
         return self.settings.name
+
+    def model_changes(self) -> dict[str, Any]:
+        """The `model` an upstream must see, when it differs from the public name."""
+        upstream_model = self.settings.upstream_model
+        return {"model": upstream_model} if upstream_model else {}
 
     def upstream_headers(self, request_id: str) -> dict[str, str]:
         headers = {"content-type": "application/json", "x-request-id": request_id}

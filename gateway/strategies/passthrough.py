@@ -51,9 +51,7 @@ class PassThrough:
 
 def upstream_changes(call: Call) -> dict[str, Any]:
     """What the upstream must see differently from the client's body."""
-    changes: dict[str, Any] = {}
-    if call.model.settings.upstream_model:
-        changes["model"] = call.model.settings.upstream_model
+    changes = call.model.model_changes()
     if call.stream and not call.infill:
         # Always ask for usage so the gateway can count tokens; the usage chunk
         # reaches the client only if it asked for it.

@@ -33,8 +33,7 @@ def embeddings_handler(ref: ServicesRef) -> Any:
                 param="model",
                 code="embeddings_not_configured",
             )
-        changes = {"model": group.settings.upstream_model} if group.settings.upstream_model else {}
-        body = upstream_bodies(raw, n=1, seed=None, changes=changes, drop=())[0]
+        body = upstream_bodies(raw, n=1, seed=None, changes=group.model_changes(), drop=())[0]
         reply = await until_disconnect(
             request,
             services.dispatcher.post_json(

@@ -20,11 +20,11 @@ class UpstreamGenerator:
         self._dispatcher = dispatcher
         self._group = group
         self._headers = group.upstream_headers(request_id)
-        self._upstream_model = group.settings.upstream_model
+        self._model_changes = group.model_changes()
 
     async def complete(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
-        if self._upstream_model:
-            body = {**body, "model": self._upstream_model}
+        if self._model_changes:
+            body = {**body, **self._model_changes}
         reply = await self._dispatcher.post_json(
             self._group.generation,
             PATH,
