@@ -28,6 +28,7 @@ test: $(STAMP)
 
 lint: $(STAMP)
 	$(BIN)/ruff check gateway engines lens sandbox config tests bench
+	$(BIN)/ruff format --check gateway engines lens sandbox config tests bench
 	$(BIN)/mypy
 
 bench-overhead: $(STAMP)

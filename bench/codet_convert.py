@@ -97,7 +97,8 @@ def _valid_assert(statement: str, entry_point: str | None = None) -> bool:
     if isinstance(test, ast.Tuple | ast.Constant):  # `assert (x, "msg")`, `assert """..."""`
         return False
     return entry_point is None or any(
-        isinstance(node, ast.Name) and node.id == entry_point for node in ast.walk(test))
+        isinstance(node, ast.Name) and node.id == entry_point for node in ast.walk(test)
+    )
 
 
 def _assert_bodies(text: str) -> Iterator[str]:
@@ -111,7 +112,7 @@ def _assert_bodies(text: str) -> Iterator[str]:
         if _ASSERT_LINE.match(line):
             if body is not None:
                 yield "\n".join(body)
-            body = [line[len("assert"):]]
+            body = [line[len("assert") :]]
         elif body is None:
             return
         elif not line[:1].strip() or not _valid_assert("assert " + "\n".join(body).strip()):
@@ -122,8 +123,9 @@ def _assert_bodies(text: str) -> Iterator[str]:
         yield "\n".join(body)
 
 
-def extract_asserts(sample: str, entry_point: str | None = None,
-                    limit: int = MAX_ASSERTS) -> list[str]:
+def extract_asserts(
+    sample: str, entry_point: str | None = None, limit: int = MAX_ASSERTS
+) -> list[str]:
     """The first `limit` valid asserts of a test sample that continues `assert ` (those
     naming `entry_point`, when given), each `assert <text after the keyword, stripped>`."""
     found: list[str] = []
@@ -154,8 +156,13 @@ def _task_number(task_id: str) -> int:
     return int(task_id.rsplit("/", 1)[1])
 
 
-def build_record(problem: dict[str, Any], completions: list[str], test_samples: list[str],
-                 chat_prompt: str, truncate: bool = True) -> dict[str, Any]:
+def build_record(
+    problem: dict[str, Any],
+    completions: list[str],
+    test_samples: list[str],
+    chat_prompt: str,
+    truncate: bool = True,
+) -> dict[str, Any]:
     prompt = problem["prompt"]
     whole = truncate_completion if truncate else lambda p, c: (p + c).rstrip() + "\n"
     extracted = (extract_asserts(sample, problem["entry_point"]) for sample in test_samples)
@@ -169,15 +176,18 @@ def build_record(problem: dict[str, Any], completions: list[str], test_samples: 
     }
 
 
-def convert(variant: Variant, data_dir: Path = DATA_DIR,
-            truncate: bool = True) -> list[dict[str, Any]]:
+def convert(
+    variant: Variant, data_dir: Path = DATA_DIR, truncate: bool = True
+) -> list[dict[str, Any]]:
     """All 164 records of one variant, in task order; `truncate=False` keeps whatever
     followed the function in each completion (for checking against the reference)."""
-    problems = sorted(read_jsonl(data_dir / PROBLEMS_FILE),
-                      key=lambda p: _task_number(p["task_id"]))
+    problems = sorted(
+        read_jsonl(data_dir / PROBLEMS_FILE), key=lambda p: _task_number(p["task_id"])
+    )
     solutions, tests = (
         {row["prompt"]: parse_samples(row["samples"]) for row in read_jsonl(data_dir / name)}
-        for name in (SOLUTIONS_FILE, TESTS_FILE))
+        for name in (SOLUTIONS_FILE, TESTS_FILE)
+    )
     originals = humaneval_prompts() if variant == "b" else {}
     records = []
     for problem in problems:
@@ -186,8 +196,9 @@ def convert(variant: Variant, data_dir: Path = DATA_DIR,
         if prompt not in solutions or test_key not in tests:
             raise ValueError(f"{problem['task_id']}: no samples or test samples for its prompt")
         chat_prompt = originals[problem["task_id"]] if variant == "b" else prompt
-        records.append(build_record(problem, solutions[prompt], tests[test_key], chat_prompt,
-                                    truncate))
+        records.append(
+            build_record(problem, solutions[prompt], tests[test_key], chat_prompt, truncate)
+        )
     return records
 
 
@@ -202,12 +213,19 @@ def write_jsonl(records: list[dict[str, Any]], out: Path) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--variant", choices=("a", "b"), required=True,
-                        help="a: CodeT prompt (no examples); b: HumanEval prompt with examples")
+    parser.add_argument(
+        "--variant",
+        choices=("a", "b"),
+        required=True,
+        help="a: CodeT prompt (no examples); b: HumanEval prompt with examples",
+    )
     parser.add_argument("--out", type=Path, required=True, help="output JSON Lines file")
     parser.add_argument("--data", type=Path, default=DATA_DIR, help="the CodeT release folder")
-    parser.add_argument("--no-truncate", action="store_true",
-                        help="keep the text after the function (the README's reference figures)")
+    parser.add_argument(
+        "--no-truncate",
+        action="store_true",
+        help="keep the text after the function (the README's reference figures)",
+    )
     args = parser.parse_args(argv)
     records = convert(args.variant, args.data, truncate=not args.no_truncate)
     write_jsonl(records, args.out)

@@ -58,8 +58,9 @@ class Candidate:
         return f"{self.problem_id}#{self.index}"
 
 
-def plan_problems(verdicts: Mapping[str, Sequence[bool]], n: int, mixed_share: float,
-                  seed: int) -> list[str]:
+def plan_problems(
+    verdicts: Mapping[str, Sequence[bool]], n: int, mixed_share: float, seed: int
+) -> list[str]:
     """`n` problem ids in embedding order: mixed ones interleaved with uniform ones
     (all pass or all fail) so that about `mixed_share` of any prefix is mixed."""
     mixed = sorted(p for p, v in verdicts.items() if any(v) and not all(v))
@@ -76,8 +77,7 @@ def plan_problems(verdicts: Mapping[str, Sequence[bool]], n: int, mixed_share: f
     return order
 
 
-def pick_samples(verdicts: Sequence[bool], codes: Sequence[str], m: int,
-                 seed: int) -> list[int]:
+def pick_samples(verdicts: Sequence[bool], codes: Sequence[str], m: int, seed: int) -> list[int]:
     """Up to `m` sample indices with distinct code, half passing and half failing where the
     problem has enough of each (the short side is filled from the other), in index order."""
     seen: set[str] = set()
@@ -96,8 +96,9 @@ def pick_samples(verdicts: Sequence[bool], codes: Sequence[str], m: int,
     return sorted(passing[:n_pass] + failing[:n_fail])
 
 
-def candidates(dataset: Path, cache: VerdictCache, n: int, m: int, mixed_share: float,
-               seed: int) -> tuple[list[Candidate], dict[str, str]]:
+def candidates(
+    dataset: Path, cache: VerdictCache, n: int, m: int, mixed_share: float, seed: int
+) -> tuple[list[Candidate], dict[str, str]]:
     """The candidates to embed, in order, and each problem's prompt."""
     records = {r.id: r for r in load_records(dataset)}
     codes: dict[str, list[str]] = {}
@@ -106,15 +107,17 @@ def candidates(dataset: Path, cache: VerdictCache, n: int, m: int, mixed_share: 
         codes[pid] = [answer_code(s) for s in record.samples]
         known = [cache.get(cache_key(c, record.hidden_tests or "")) for c in codes[pid]]
         if any(v is None for v in known):
-            logger.warning("%s: %d samples without a verdict; skipped", pid,
-                           sum(v is None for v in known))
+            logger.warning(
+                "%s: %d samples without a verdict; skipped", pid, sum(v is None for v in known)
+            )
             continue
         verdicts[pid] = [bool(v) for v in known]
     out: list[Candidate] = []
     for pid in plan_problems(verdicts, n, mixed_share, seed):
         for i in pick_samples(verdicts[pid], codes[pid], m, seed):
-            out.append(Candidate(problem_id=pid, index=i, code=codes[pid][i],
-                                 passed=verdicts[pid][i]))
+            out.append(
+                Candidate(problem_id=pid, index=i, code=codes[pid][i], passed=verdicts[pid][i])
+            )
     prompts = {pid: _prompt(r.messages) for pid, r in records.items()}
     return out, prompts
 
@@ -143,32 +146,57 @@ def embed(client: httpx.Client, texts: list[str]) -> list[list[float]]:
 
 
 def build(args: argparse.Namespace) -> int:
-    todo, prompts = candidates(args.dataset, VerdictCache(args.passmatrix), args.problems,
-                               args.per_problem, args.mixed_share, args.seed)
+    todo, prompts = candidates(
+        args.dataset,
+        VerdictCache(args.passmatrix),
+        args.problems,
+        args.per_problem,
+        args.mixed_share,
+        args.seed,
+    )
     done = done_ids(args.out)
     todo = [c for c in todo if c.candidate_id not in done]
     logger.info("%d candidates to embed (%d already done)", len(todo), len(done))
     start, chars = time.monotonic(), 0
-    with httpx.Client(base_url=args.embed_url, timeout=EMBED_TIMEOUT_S) as client, \
-            args.out.open("a") as fh:
+    with (
+        httpx.Client(base_url=args.embed_url, timeout=EMBED_TIMEOUT_S) as client,
+        args.out.open("a") as fh,
+    ):
         for b in range(0, len(todo), args.batch):
-            batch = todo[b:b + args.batch]
+            batch = todo[b : b + args.batch]
             texts = [feature_text(prompts[c.problem_id], c.code) for c in batch]
             for c, vec in zip(batch, embed(client, texts), strict=True):
-                fh.write(json.dumps({"problem_id": c.problem_id, "passed": c.passed,
-                                     "candidate_id": c.candidate_id, "embedding": vec}) + "\n")
+                fh.write(
+                    json.dumps(
+                        {
+                            "problem_id": c.problem_id,
+                            "passed": c.passed,
+                            "candidate_id": c.candidate_id,
+                            "embedding": vec,
+                        }
+                    )
+                    + "\n"
+                )
             fh.flush()
             chars += sum(len(t) for t in texts)
             elapsed = time.monotonic() - start
-            logger.info("%d/%d embedded, %.1f s, %.0f chars/s, %.2f texts/s",
-                        b + len(batch), len(todo), elapsed, chars / elapsed,
-                        (b + len(batch)) / elapsed)
+            logger.info(
+                "%d/%d embedded, %.1f s, %.0f chars/s, %.2f texts/s",
+                b + len(batch),
+                len(todo),
+                elapsed,
+                chars / elapsed,
+                (b + len(batch)) / elapsed,
+            )
     return 0
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.lens_pool", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.lens_pool",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--dataset", type=Path, required=True)
     parser.add_argument("--passmatrix", type=Path, required=True)
     parser.add_argument("--embed-url", required=True)

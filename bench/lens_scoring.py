@@ -67,21 +67,35 @@ async def run(k: int, dim: int, iters: int) -> list[tuple[str, float, float]]:
         with torch.inference_mode():
             return model.energy(x)
 
-    rows = [("bare torch forward (baseline)", *_time_sync(bare, iters)),
-            ("score_batch from float lists", *_time_sync(
-                lambda: score_batch(model, to_matrix(floats, dim)), iters)),
-            ("score_batch from float32 bytes", *_time_sync(
-                lambda: score_batch(model, to_matrix(raw, dim)), iters))]
+    rows = [
+        ("bare torch forward (baseline)", *_time_sync(bare, iters)),
+        (
+            "score_batch from float lists",
+            *_time_sync(lambda: score_batch(model, to_matrix(floats, dim)), iters),
+        ),
+        (
+            "score_batch from float32 bytes",
+            *_time_sync(lambda: score_batch(model, to_matrix(raw, dim)), iters),
+        ),
+    ]
     with tempfile.TemporaryDirectory() as tmp:
         checkpoints = CheckpointStore(Path(tmp))
         checkpoints.save(model, {})
         service = LensService(settings, checkpoints=checkpoints)
         await service.start()
         try:
-            rows.append(("LensService.score, float lists", *await _time_async(
-                lambda: service.score(floats), iters)))
-            rows.append(("LensService.score, float32 bytes", *await _time_async(
-                lambda: service.score(raw), iters)))
+            rows.append(
+                (
+                    "LensService.score, float lists",
+                    *await _time_async(lambda: service.score(floats), iters),
+                )
+            )
+            rows.append(
+                (
+                    "LensService.score, float32 bytes",
+                    *await _time_async(lambda: service.score(raw), iters),
+                )
+            )
         finally:
             await service.close()
     return rows

@@ -35,13 +35,27 @@ def strip_hidden_tests(source: Path, target: Path) -> None:
 
 def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settings:
     return msgspec.convert(
-        {"server": {"log_level": "warning"},
-         # max_k at its ceiling so the benchmark can ask for k=100 (CodeT's setting);
-         # k = 1: best-of-k only when the benchmark forces k.
-         "models": [{"name": model, "engine": "replay", "dataset": str(dataset),
-                     "strategy": {"type": "best_of_k", "k": 1, "max_k": 128,
-                                  "test_requests": test_requests}}]},
-        Settings, strict=True)
+        {
+            "server": {"log_level": "warning"},
+            # max_k at its ceiling so the benchmark can ask for k=100 (CodeT's setting);
+            # k = 1: best-of-k only when the benchmark forces k.
+            "models": [
+                {
+                    "name": model,
+                    "engine": "replay",
+                    "dataset": str(dataset),
+                    "strategy": {
+                        "type": "best_of_k",
+                        "k": 1,
+                        "max_k": 128,
+                        "test_requests": test_requests,
+                    },
+                }
+            ],
+        },
+        Settings,
+        strict=True,
+    )
 
 
 @contextmanager

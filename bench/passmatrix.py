@@ -80,8 +80,9 @@ class VerdictCache:
 class HiddenTests:
     """Judges code against hidden tests: from the cache, else in the sandbox."""
 
-    def __init__(self, sandbox: Sandbox, cache: VerdictCache,
-                 limits: Limits = HIDDEN_LIMITS) -> None:
+    def __init__(
+        self, sandbox: Sandbox, cache: VerdictCache, limits: Limits = HIDDEN_LIMITS
+    ) -> None:
         self.sandbox = sandbox
         self.cache = cache
         self.limits = limits
@@ -93,7 +94,8 @@ class HiddenTests:
             return known
         for _ in range(JAIL_RETRIES + 1):
             verdict = await self.sandbox.check(
-                code, [TestCase(kind="assert", name="hidden", code=tests)], "python", self.limits)
+                code, [TestCase(kind="assert", name="hidden", code=tests)], "python", self.limits
+            )
             if verdict.error is None:
                 break
         else:
@@ -104,9 +106,12 @@ class HiddenTests:
         return verdict.passed
 
 
-async def pass_matrix(problems: Sequence[tuple[str, Sequence[str], str]], judge: HiddenTests,
-                      concurrency: int, progress: Callable[[int], object] | None = None,
-                      ) -> dict[str, list[bool]]:
+async def pass_matrix(
+    problems: Sequence[tuple[str, Sequence[str], str]],
+    judge: HiddenTests,
+    concurrency: int,
+    progress: Callable[[int], object] | None = None,
+) -> dict[str, list[bool]]:
     """{problem id: [sample passed]} for (id, sample answers, hidden tests) triples.
 
     `concurrency` workers share one queue; `progress(n)` is called as verdicts arrive."""

@@ -30,13 +30,16 @@ def running_max(values):
         result.append(best)
     return result
 """
-TESTS = [TestCase(kind="assert", code=code) for code in (
-    "assert running_max([]) == []",
-    "assert running_max([1]) == [1]",
-    "assert running_max([1, 3, 2]) == [1, 3, 3]",
-    "assert running_max([5, 4, 3]) == [5, 5, 5]",
-    "assert running_max([-1, 0, -2, 7]) == [-1, 0, 0, 7]",
-)]
+TESTS = [
+    TestCase(kind="assert", code=code)
+    for code in (
+        "assert running_max([]) == []",
+        "assert running_max([1]) == [1]",
+        "assert running_max([1, 3, 2]) == [1, 3, 3]",
+        "assert running_max([5, 4, 3]) == [5, 5, 5]",
+        "assert running_max([-1, 0, -2, 7]) == [-1, 0, 0, 7]",
+    )
+]
 
 
 async def measure(sandbox: Sandbox, concurrency: int, total: int) -> dict[str, float]:
@@ -55,25 +58,35 @@ async def measure(sandbox: Sandbox, concurrency: int, total: int) -> dict[str, f
     await asyncio.gather(*(worker() for _ in range(concurrency)))
     elapsed = time.perf_counter() - started
     latencies.sort()
-    return {"concurrency": concurrency, "n": total, "per_s": total / elapsed,
-            "p50_ms": 1000 * statistics.median(latencies),
-            "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))]}
+    return {
+        "concurrency": concurrency,
+        "n": total,
+        "per_s": total / elapsed,
+        "p50_ms": 1000 * statistics.median(latencies),
+        "p99_ms": 1000 * latencies[min(len(latencies) - 1, int(0.99 * len(latencies)))],
+    }
 
 
 def section(rows: list[dict[str, float]], load: float) -> str:
     lines = [
-        "## Sandbox", "",
+        "## Sandbox",
+        "",
         "`make bench-sandbox`: `sandbox.check()` of a 10-line Python function against 5 asserts,",
         "each verdict a fresh nsjail (all asserts in one jailed process). Target on 2 cores:",
-        ">= 40 verdicts/s, p50 <= 50 ms.", "",
+        ">= 40 verdicts/s, p50 <= 50 ms.",
+        "",
         f"Machine: {os.cpu_count()} CPUs, {platform.platform()}, Python {platform.python_version()}"
         f" (gateway); measured {time.strftime('%Y-%m-%d')}; 1-minute load average before the"
-        f" run: {load:.1f} (anything above 0 is other work competing for the 2 cores).", "",
+        f" run: {load:.1f} (anything above 0 is other work competing for the 2 cores).",
+        "",
         "| concurrency | verdicts | verdicts/s | p50 (ms) | p99 (ms) |",
         "|---:|---:|---:|---:|---:|",
     ]
-    lines += [f"| {r['concurrency']:.0f} | {r['n']:.0f} | {r['per_s']:.1f} | {r['p50_ms']:.1f} |"
-              f" {r['p99_ms']:.1f} |" for r in rows]
+    lines += [
+        f"| {r['concurrency']:.0f} | {r['n']:.0f} | {r['per_s']:.1f} | {r['p50_ms']:.1f} |"
+        f" {r['p99_ms']:.1f} |"
+        for r in rows
+    ]
     return "\n".join(lines) + "\n"
 
 
@@ -85,8 +98,9 @@ def write_docs(text: str) -> None:
     if start is None:
         new = old.rstrip("\n") + "\n\n" + text
     else:
-        end = next((i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")),
-                   len(lines))
+        end = next(
+            (i for i in range(start + 1, len(lines)) if lines[i].startswith("## ")), len(lines)
+        )
         tail = "".join(lines[end:])
         new = "".join(lines[:start]) + text + ("\n" + tail if tail else "")
     DOCS.parent.mkdir(parents=True, exist_ok=True)

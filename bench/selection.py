@@ -47,30 +47,53 @@ REQUEST_TIMEOUT_S = 900.0
 
 def add_bench_selection_command(bench_subparsers: Any) -> None:
     """Register `selection` under the gateway's `bench` command group."""
-    bench = bench_subparsers.add_parser("selection", help="best-of-k selection on replay data",
-                                        description=__doc__,
-                                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    bench.add_argument("--dataset", required=True,
-                       help="replay dataset (JSONL with hidden_tests), or codet-a / codet-b")
+    bench = bench_subparsers.add_parser(
+        "selection",
+        help="best-of-k selection on replay data",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    bench.add_argument(
+        "--dataset",
+        required=True,
+        help="replay dataset (JSONL with hidden_tests), or codet-a / codet-b",
+    )
     bench.add_argument("--k", type=_ks, default=(1, 5, 10), help="comma-separated k values")
-    bench.add_argument("--gateway-url", help="a running gateway's base URL (.../v1); default: "
-                       "start one in-process on a replay model for the dataset")
+    bench.add_argument(
+        "--gateway-url",
+        help="a running gateway's base URL (.../v1); default: "
+        "start one in-process on a replay model for the dataset",
+    )
     bench.add_argument("--model", default="replay", help="model name to request")
     bench.add_argument("--api-key", default=os.environ.get("ATLAS_API_KEY", "sk-bench"))
     bench.add_argument("--repeats", type=int, default=1, help="seed bases per k: 0, k, 2k, ...")
     bench.add_argument("--concurrency", type=int, default=8, help="requests in flight")
-    bench.add_argument("--sandbox-concurrency", type=int, default=os.cpu_count() or 1,
-                       help="jails running hidden tests at once")
+    bench.add_argument(
+        "--sandbox-concurrency",
+        type=int,
+        default=os.cpu_count() or 1,
+        help="jails running hidden tests at once",
+    )
     bench.add_argument("--out", type=Path, default=OUT_DIR / "selection")
     bench.add_argument("--limit", type=int, help="only the first N problems")
-    bench.add_argument("--test-requests", type=int, default=0,
-                       help="test-writing requests per problem for the in-process gateway "
-                            "(0: the gateway's automatic count; CodeT's setting is 100)")
+    bench.add_argument(
+        "--test-requests",
+        type=int,
+        default=0,
+        help="test-writing requests per problem for the in-process gateway "
+        "(0: the gateway's automatic count; CodeT's setting is 100)",
+    )
     bench.add_argument("--passmatrix", type=Path, help="verdict cache (default: next to dataset)")
-    bench.add_argument("--baseline-only", action="store_true",
-                       help="only the pass-matrix figures; send no requests")
-    bench.add_argument("--docs", action="store_true",
-                       help="write every result in --out to docs/benchmarks.md (selection)")
+    bench.add_argument(
+        "--baseline-only",
+        action="store_true",
+        help="only the pass-matrix figures; send no requests",
+    )
+    bench.add_argument(
+        "--docs",
+        action="store_true",
+        help="write every result in --out to docs/benchmarks.md (selection)",
+    )
     bench.set_defaults(func=run_selection_bench)
 
 
@@ -105,43 +128,77 @@ def load_records(path: Path, limit: int | None = None) -> list[ReplayRecord]:
     return records[:limit] if limit else records
 
 
-async def ask(client: openai.AsyncOpenAI, model: str, record: ReplayRecord, k: int,
-              seed: int) -> tuple[str, dict[str, str], int]:
+async def ask(
+    client: openai.AsyncOpenAI, model: str, record: ReplayRecord, k: int, seed: int
+) -> tuple[str, dict[str, str], int]:
     """(answer text, x-atlas-* headers, total tokens) for one request through the gateway."""
     raw = await client.chat.completions.with_raw_response.create(
-        model=model, messages=record.messages,  # type: ignore[arg-type]
-        seed=seed, extra_body={"atlas": {"k": k}})
+        model=model,
+        messages=record.messages,  # type: ignore[arg-type]
+        seed=seed,
+        extra_body={"atlas": {"k": k}},
+    )
     completion = raw.parse()
-    headers = {name.lower(): value for name, value in raw.headers.items()
-               if name.lower().startswith("x-atlas-")}
+    headers = {
+        name.lower(): value
+        for name, value in raw.headers.items()
+        if name.lower().startswith("x-atlas-")
+    }
     tokens = completion.usage.total_tokens if completion.usage else 0
     if "x-atlas-total-tokens" in headers:
         tokens = int(headers["x-atlas-total-tokens"])
     return completion.choices[0].message.content or "", headers, tokens
 
 
-async def one_request(client: openai.AsyncOpenAI, judge: HiddenTests, model: str,
-                      record: ReplayRecord, k: int, repeat: int) -> Outcome:
+async def one_request(
+    client: openai.AsyncOpenAI,
+    judge: HiddenTests,
+    model: str,
+    record: ReplayRecord,
+    k: int,
+    repeat: int,
+) -> Outcome:
     seed = repeat * k
     started = time.perf_counter()
     try:
         content, headers, tokens = await ask(client, model, record, k, seed)
     except openai.APIError as exc:
         logger.warning("%s k=%d seed=%d: request failed: %s", record.id, k, seed, exc)
-        return Outcome(problem=record.id, k=k, repeat=repeat, seed=seed, passed=False,
-                       latency_s=time.perf_counter() - started, error=str(exc)[:200])
+        return Outcome(
+            problem=record.id,
+            k=k,
+            repeat=repeat,
+            seed=seed,
+            passed=False,
+            latency_s=time.perf_counter() - started,
+            error=str(exc)[:200],
+        )
     latency = time.perf_counter() - started
     passed = await judge.passed(answer_code(content), record.hidden_tests or "")
-    return Outcome(problem=record.id, k=k, repeat=repeat, seed=seed, passed=passed,
-                   latency_s=latency, tokens=tokens, headers=headers)
+    return Outcome(
+        problem=record.id,
+        k=k,
+        repeat=repeat,
+        seed=seed,
+        passed=passed,
+        latency_s=latency,
+        tokens=tokens,
+        headers=headers,
+    )
 
 
-async def run_k(client: openai.AsyncOpenAI, judge: HiddenTests, args: argparse.Namespace,
-                records: list[ReplayRecord], k: int) -> tuple[list[Outcome], float]:
+async def run_k(
+    client: openai.AsyncOpenAI,
+    judge: HiddenTests,
+    args: argparse.Namespace,
+    records: list[ReplayRecord],
+    k: int,
+) -> tuple[list[Outcome], float]:
     jobs = [(record, repeat) for repeat in range(args.repeats) for record in records]
     slots = asyncio.Semaphore(max(1, args.concurrency))
     outcomes: list[Outcome] = []
     with tqdm(total=len(jobs), desc=f"k={k}", unit="req") as bar:
+
         async def run(record: ReplayRecord, repeat: int) -> None:
             async with slots:
                 outcomes.append(await one_request(client, judge, args.model, record, k, repeat))
@@ -154,20 +211,29 @@ async def run_k(client: openai.AsyncOpenAI, judge: HiddenTests, args: argparse.N
     return sorted(outcomes, key=lambda o: (o.repeat, o.problem)), time.perf_counter() - started
 
 
-async def compute_matrix(records: list[ReplayRecord], judge: HiddenTests,
-                         concurrency: int) -> dict[str, list[bool]]:
+async def compute_matrix(
+    records: list[ReplayRecord], judge: HiddenTests, concurrency: int
+) -> dict[str, list[bool]]:
     total = sum(len(r.samples) for r in records)
     with tqdm(total=total, desc="pass matrix", unit="sample") as bar:
-        return await pass_matrix([(r.id, r.samples, r.hidden_tests or "") for r in records],
-                                 judge, concurrency * 2, bar.update)
+        return await pass_matrix(
+            [(r.id, r.samples, r.hidden_tests or "") for r in records],
+            judge,
+            concurrency * 2,
+            bar.update,
+        )
 
 
 def baseline(matrix: dict[str, list[bool]], ks: tuple[int, ...]) -> dict[str, Any]:
     n = min(len(row) for row in matrix.values())
-    return {"problems": len(matrix), "samples_per_problem": n,
-            "mixed_problems": mixed_problems(matrix),
-            "oracle_pass_at_k": {str(k): mean_pass_at_k(matrix, k)
-                                 for k in sorted(set(ks) | set(BASELINE_KS)) if k <= n}}
+    return {
+        "problems": len(matrix),
+        "samples_per_problem": n,
+        "mixed_problems": mixed_problems(matrix),
+        "oracle_pass_at_k": {
+            str(k): mean_pass_at_k(matrix, k) for k in sorted(set(ks) | set(BASELINE_KS)) if k <= n
+        },
+    }
 
 
 async def bench(args: argparse.Namespace) -> dict[str, Any]:
@@ -178,35 +244,51 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
         raise RuntimeError(f"sandbox unavailable: {sandbox.availability.reason}")
     cache = VerdictCache(args.passmatrix or default_cache)
     judge = HiddenTests(sandbox, cache)
-    result: dict[str, Any] = {"dataset": args.dataset, "path": str(dataset),
-                              "repeats": args.repeats, "date": time.strftime("%Y-%m-%d"),
-                              "cpus": os.cpu_count()}
+    result: dict[str, Any] = {
+        "dataset": args.dataset,
+        "path": str(dataset),
+        "repeats": args.repeats,
+        "date": time.strftime("%Y-%m-%d"),
+        "cpus": os.cpu_count(),
+    }
     try:
         matrix = await compute_matrix(records, judge, args.sandbox_concurrency)
         result["baseline"] = baseline(matrix, args.k)
         result["gateway"] = None if args.baseline_only else args.gateway_url or "in-process"
-        result["rows"] = [] if args.baseline_only else await _gateway_rows(
-            args, dataset, records, judge, matrix)
+        result["rows"] = (
+            [] if args.baseline_only else await _gateway_rows(args, dataset, records, judge, matrix)
+        )
     finally:
         cache.close()
     return result
 
 
-async def _gateway_rows(args: argparse.Namespace, dataset: Path, records: list[ReplayRecord],
-                        judge: HiddenTests, matrix: dict[str, list[bool]]) -> list[dict[str, Any]]:
+async def _gateway_rows(
+    args: argparse.Namespace,
+    dataset: Path,
+    records: list[ReplayRecord],
+    judge: HiddenTests,
+    matrix: dict[str, list[bool]],
+) -> list[dict[str, Any]]:
     from bench.local_gateway import local_gateway
 
     with ExitStack() as stack:
         url = args.gateway_url or stack.enter_context(
-            local_gateway(dataset, args.model, args.test_requests))
-        client = openai.AsyncOpenAI(base_url=url, api_key=args.api_key, max_retries=0,
-                                    timeout=REQUEST_TIMEOUT_S)
+            local_gateway(dataset, args.model, args.test_requests)
+        )
+        client = openai.AsyncOpenAI(
+            base_url=url, api_key=args.api_key, max_retries=0, timeout=REQUEST_TIMEOUT_S
+        )
         rows = []
         async with client:
             for k in args.k:
                 outcomes, wall = await run_k(client, judge, args, records, k)
-                rows.append({**summarise(k, outcomes, matrix, wall),
-                             "outcomes": [asdict(o) for o in outcomes]})
+                rows.append(
+                    {
+                        **summarise(k, outcomes, matrix, wall),
+                        "outcomes": [asdict(o) for o in outcomes],
+                    }
+                )
         return rows
 
 

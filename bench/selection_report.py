@@ -13,8 +13,11 @@ from typing import Any
 from bench.passk import mean_pass_at_k
 from bench.report import write_section
 
-REFERENCE = ("CodeT README (all 16,400 samples, untruncated)", 0.221,
-             {"2": 0.308, "5": 0.420, "10": 0.504, "100": 0.738})
+REFERENCE = (
+    "CodeT README (all 16,400 samples, untruncated)",
+    0.221,
+    {"2": 0.308, "5": 0.420, "10": 0.504, "100": 0.738},
+)
 DOC_KS = ("1", "2", "5", "10", "100")
 SELECTION_INTRO = """\
 ## Selection (best-of-k on replay data)
@@ -64,7 +67,7 @@ def _int_header(outcome: Outcome, name: str) -> int | None:
 
 
 def best_of_k_status(k: int, outcomes: list[Outcome]) -> str:
-    """"active" once the gateway answers with x-atlas-k = k; else why the row is pending."""
+    """ "active" once the gateway answers with x-atlas-k = k; else why the row is pending."""
     if k == 1:
         return "pass-through"
     seen = Counter(o.headers.get("x-atlas-k", "missing") for o in outcomes if o.error is None)
@@ -73,8 +76,9 @@ def best_of_k_status(k: int, outcomes: list[Outcome]) -> str:
     return "pending (x-atlas-k " + (", ".join(sorted(seen)) or "missing") + ")"
 
 
-def summarise(k: int, outcomes: list[Outcome], matrix: dict[str, list[bool]],
-              wall_s: float) -> dict[str, Any]:
+def summarise(
+    k: int, outcomes: list[Outcome], matrix: dict[str, list[bool]], wall_s: float
+) -> dict[str, Any]:
     """One k's row: gateway figures next to what the pass matrix says is possible."""
     answered = [o for o in outcomes if o.error is None]
     n = min(len(row) for row in matrix.values())
@@ -85,7 +89,9 @@ def summarise(k: int, outcomes: list[Outcome], matrix: dict[str, list[bool]],
 
     candidates = sum(_int_header(o, "x-atlas-candidates") or 1 for o in answered)
     return {
-        "k": k, "status": best_of_k_status(k, outcomes), "requests": len(outcomes),
+        "k": k,
+        "status": best_of_k_status(k, outcomes),
+        "requests": len(outcomes),
         "errors": len(outcomes) - len(answered),
         "raw_pass_at_1": mean_pass_at_k(matrix, 1),
         "atlas_pass_at_1": _mean(o.passed for o in outcomes),
@@ -113,9 +119,11 @@ def _pct(value: float | None) -> str:
 
 
 def rows_table(rows: list[dict[str, Any]]) -> str:
-    lines = ["| k | best-of-k | raw pass@1 | ATLAS pass@1 | oracle pass@k | oracle (seeds sent) |"
-             " requests | errors | candidates | verified | tokens | wall (s) | selection |",
-             "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"]
+    lines = [
+        "| k | best-of-k | raw pass@1 | ATLAS pass@1 | oracle pass@k | oracle (seeds sent) |"
+        " requests | errors | candidates | verified | tokens | wall (s) | selection |",
+        "|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|",
+    ]
     for r in rows:
         atlas = _pct(r["atlas_pass_at_1"])
         if r["status"].startswith("pending"):
@@ -125,31 +133,42 @@ def rows_table(rows: list[dict[str, Any]]) -> str:
             f"| {r['k']} | {r['status']} | {_pct(r['raw_pass_at_1'])} | {atlas} |"
             f" {_pct(r['oracle_pass_at_k'])} | {_pct(r['oracle_offered'])} | {r['requests']} |"
             f" {r['errors']} | {r['candidates']} | {r['verified']} | {r['tokens']:,} |"
-            f" {r['wall_s']:.1f} | {selection} |")
+            f" {r['wall_s']:.1f} | {selection} |"
+        )
     return "\n".join(lines)
 
 
 def baseline_table(results: list[dict[str, Any]]) -> str:
-    lines = ["| dataset | problems | samples each | raw pass@1 | "
-             + " | ".join(f"oracle pass@{k}" for k in DOC_KS[1:]) + " | mixed problems |",
-             "|---|---:|---:|" + "---:|" * len(DOC_KS) + "---:|"]
+    lines = [
+        "| dataset | problems | samples each | raw pass@1 | "
+        + " | ".join(f"oracle pass@{k}" for k in DOC_KS[1:])
+        + " | mixed problems |",
+        "|---|---:|---:|" + "---:|" * len(DOC_KS) + "---:|",
+    ]
     for result in results:
         b = result["baseline"]
         oracle = b["oracle_pass_at_k"]
-        lines.append(f"| {result['dataset']} | {b['problems']} | {b['samples_per_problem']} | "
-                     + " | ".join(_pct(oracle.get(k)) for k in DOC_KS)
-                     + f" | {b['mixed_problems']} |")
+        lines.append(
+            f"| {result['dataset']} | {b['problems']} | {b['samples_per_problem']} | "
+            + " | ".join(_pct(oracle.get(k)) for k in DOC_KS)
+            + f" | {b['mixed_problems']} |"
+        )
     name, raw, ref = REFERENCE
-    lines.append(f"| {name} | 164 | 100 | {_pct(raw)} | "
-                 + " | ".join(_pct(ref.get(k)) for k in DOC_KS[1:]) + " | 121 |")
+    lines.append(
+        f"| {name} | 164 | 100 | {_pct(raw)} | "
+        + " | ".join(_pct(ref.get(k)) for k in DOC_KS[1:])
+        + " | 121 |"
+    )
     return "\n".join(lines)
 
 
 def result_markdown(result: dict[str, Any]) -> str:
     b = result["baseline"]
-    head = (f"#### {result['dataset']}: {b['problems']} problems x {b['samples_per_problem']}"
-            f" samples, repeats {result['repeats']}, gateway {result['gateway'] or 'not used'}"
-            f" ({result['date']}, {result['cpus']} CPUs)\n")
+    head = (
+        f"#### {result['dataset']}: {b['problems']} problems x {b['samples_per_problem']}"
+        f" samples, repeats {result['repeats']}, gateway {result['gateway'] or 'not used'}"
+        f" ({result['date']}, {result['cpus']} CPUs)\n"
+    )
     if not result["rows"]:
         return head + "\nBaseline only (no requests sent).\n\n" + baseline_table([result]) + "\n"
     return head + "\n" + rows_table(result["rows"]) + "\n"
@@ -183,8 +202,12 @@ def docs_section(results: list[dict[str, Any]]) -> str:
         key = result["dataset"]
         if key not in full or result["baseline"]["problems"] > full[key]["baseline"]["problems"]:
             full[key] = result
-    parts = [SELECTION_INTRO, "### Baselines from the pass matrix (no gateway)\n",
-             baseline_table(list(full.values())), ""]
+    parts = [
+        SELECTION_INTRO,
+        "### Baselines from the pass matrix (no gateway)\n",
+        baseline_table(list(full.values())),
+        "",
+    ]
     with_rows = [r for r in results if r["rows"]]
     parts.append("### Through the gateway\n")
     if not with_rows:
@@ -192,7 +215,9 @@ def docs_section(results: list[dict[str, Any]]) -> str:
     for result in with_rows:
         parts += [result_markdown(result)]
     if any(row["status"].startswith("pending") for r in with_rows for row in r["rows"]):
-        parts.append("Rows marked *pending*: the gateway answered without best-of-k"
-                     " (`x-atlas-k` missing or 1), so those k > 1 figures are pass-through,"
-                     " not selection.\n")
+        parts.append(
+            "Rows marked *pending*: the gateway answered without best-of-k"
+            " (`x-atlas-k` missing or 1), so those k > 1 figures are pass-through,"
+            " not selection.\n"
+        )
     return "\n".join(parts)

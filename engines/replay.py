@@ -89,14 +89,21 @@ class ReplayDataset:
         found = self.records.get(key)
         if found is None and embedded:
             inside = [r for k, r in self.records.items() if k in key]
-            found = max(inside, key=lambda r: len(normalise(last_user_text(r.messages) or "")),
-                        default=None)
+            found = max(
+                inside, key=lambda r: len(normalise(last_user_text(r.messages) or "")), default=None
+            )
         return found
 
 
 def _error(status: int, message: str) -> web.Response:
-    body = {"error": {"message": message, "type": "invalid_request_error", "param": None,
-                      "code": "replay_no_match" if status == 404 else None}}
+    body = {
+        "error": {
+            "message": message,
+            "type": "invalid_request_error",
+            "param": None,
+            "code": "replay_no_match" if status == 404 else None,
+        }
+    }
     return web.json_response(body, status=status)
 
 
@@ -146,13 +153,22 @@ class ReplayServer:
         usage = self._usage(body, answer)
         if body.get("stream"):
             return await self._stream(request, body, answer, usage)
-        return web.json_response({
-            "id": f"chatcmpl-replay-{time.monotonic_ns()}", "object": "chat.completion",
-            "created": int(time.time()), "model": self.model,
-            "choices": [{"index": 0, "finish_reason": "stop",
-                         "message": {"role": "assistant", "content": answer}}],
-            "usage": usage,
-        })
+        return web.json_response(
+            {
+                "id": f"chatcmpl-replay-{time.monotonic_ns()}",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": self.model,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": answer},
+                    }
+                ],
+                "usage": usage,
+            }
+        )
 
     def _pick(self, body: dict[str, Any], purpose: str) -> str | web.Response:
         record = self.dataset.match(body.get("messages") or [], embedded=purpose == "tests")
@@ -166,26 +182,39 @@ class ReplayServer:
 
     def _usage(self, body: dict[str, Any], answer: str) -> dict[str, int]:
         prompt_text = "\n".join(
-            str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict))
+            str(m.get("content", "")) for m in body.get("messages") or [] if isinstance(m, dict)
+        )
         prompt = len(self._encoding.encode(prompt_text, disallowed_special=()))
         completion = len(self._encoding.encode(answer, disallowed_special=()))
-        return {"prompt_tokens": prompt, "completion_tokens": completion,
-                "total_tokens": prompt + completion}
+        return {
+            "prompt_tokens": prompt,
+            "completion_tokens": completion,
+            "total_tokens": prompt + completion,
+        }
 
-    async def _stream(self, request: web.Request, body: dict[str, Any], answer: str,
-                      usage: dict[str, int]) -> web.StreamResponse:
+    async def _stream(
+        self, request: web.Request, body: dict[str, Any], answer: str, usage: dict[str, int]
+    ) -> web.StreamResponse:
         response = web.StreamResponse(headers={"content-type": "text/event-stream"})
         await response.prepare(request)
-        base = {"id": f"chatcmpl-replay-{time.monotonic_ns()}", "object": "chat.completion.chunk",
-                "created": int(time.time()), "model": self.model}
+        base = {
+            "id": f"chatcmpl-replay-{time.monotonic_ns()}",
+            "object": "chat.completion.chunk",
+            "created": int(time.time()),
+            "model": self.model,
+        }
         deltas: list[dict[str, Any]] = [{"role": "assistant", "content": ""}]
-        deltas += [{"content": answer[i:i + STREAM_PIECE_CHARS]}
-                   for i in range(0, len(answer), STREAM_PIECE_CHARS)]
+        deltas += [
+            {"content": answer[i : i + STREAM_PIECE_CHARS]}
+            for i in range(0, len(answer), STREAM_PIECE_CHARS)
+        ]
         for delta in deltas:
-            await _send(response, {**base, "choices": [
-                {"index": 0, "delta": delta, "finish_reason": None}]})
-        await _send(response, {**base, "choices": [
-            {"index": 0, "delta": {}, "finish_reason": "stop"}]})
+            await _send(
+                response, {**base, "choices": [{"index": 0, "delta": delta, "finish_reason": None}]}
+            )
+        await _send(
+            response, {**base, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]}
+        )
         if (body.get("stream_options") or {}).get("include_usage"):
             await _send(response, {**base, "choices": [], "usage": usage})
         await response.write(b"data: [DONE]\n\n")

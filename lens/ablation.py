@@ -93,8 +93,14 @@ def load_pool(path: Path) -> list[Example]:
         except msgspec.DecodeError as exc:
             raise ValueError(f"{path}:{lineno}: {exc}") from None
         vec = _row_vector(row, path.parent, lineno)
-        rows.append(Example(embedding=array("f", vec).tobytes(), passed=row.passed,
-                            test_source=row.test_source, problem_id=row.problem_id))
+        rows.append(
+            Example(
+                embedding=array("f", vec).tobytes(),
+                passed=row.passed,
+                test_source=row.test_source,
+                problem_id=row.problem_id,
+            )
+        )
     if not rows:
         raise ValueError(f"{path}: empty pool")
     if len({r.dim for r in rows}) != 1:
@@ -119,8 +125,12 @@ def write_pool(path: Path, examples: Sequence[Example]) -> None:
     enc = msgspec.json.Encoder()
     with path.open("wb") as fh:
         for ex in examples:
-            row = PoolRow(problem_id=ex.problem_id, passed=ex.passed, embedding=ex.vector(),
-                          test_source=ex.test_source)
+            row = PoolRow(
+                problem_id=ex.problem_id,
+                passed=ex.passed,
+                embedding=ex.vector(),
+                test_source=ex.test_source,
+            )
             fh.write(enc.encode(row) + b"\n")
 
 
@@ -135,8 +145,11 @@ def fold_problems(problems: Sequence[str], k: int, seed: int) -> list[set[str]]:
 def held_figures(model: LensModel, data: LabelledData, alpha: float | None = None) -> Held:
     e = energies(model, data.x, alpha)
     labels = data.y.tolist()
-    return Held(auc=energy_auc(e, labels), energy_gap=energy_gap(e, labels),
-                picks=pick_stats(e, labels, data.problems))
+    return Held(
+        auc=energy_auc(e, labels),
+        energy_gap=energy_gap(e, labels),
+        picks=pick_stats(e, labels, data.problems),
+    )
 
 
 def _subset(data: LabelledData, problems: set[str]) -> LabelledData:
@@ -144,12 +157,14 @@ def _subset(data: LabelledData, problems: set[str]) -> LabelledData:
     return data.subset(torch.nonzero(mask).squeeze(1))
 
 
-def run_fold(fold: int, data: LabelledData, test_problems: set[str],
-             settings: LensSettings) -> tuple[FoldResult, list[CurvePoint]]:
+def run_fold(
+    fold: int, data: LabelledData, test_problems: set[str], settings: LensSettings
+) -> tuple[FoldResult, list[CurvePoint]]:
     """Train on the other folds for all epochs; report the epoch the inner split picks."""
     test = _subset(data, test_problems)
     train, inner_val = split_by_problem(
-        _subset(data, set(data.problems) - test_problems), settings.val_fraction, settings.seed)
+        _subset(data, set(data.problems) - test_problems), settings.val_fraction, settings.seed
+    )
     model = new_model(settings)
     curve: list[CurvePoint] = []
     best: tuple[float, int, dict[str, torch.Tensor]] = (-1.0, 0, {})
@@ -157,9 +172,15 @@ def run_fold(fold: int, data: LabelledData, test_problems: set[str],
     def on_epoch(epoch: int, m: LensModel) -> None:
         nonlocal best
         h = held_figures(m, test)
-        curve.append(CurvePoint(epoch=epoch, auc=h.auc, pass_rate=h.picks.lens_pass_rate,
-                                first_pick_accuracy=h.picks.mixed_lens,
-                                energy_gap=h.energy_gap))
+        curve.append(
+            CurvePoint(
+                epoch=epoch,
+                auc=h.auc,
+                pass_rate=h.picks.lens_pass_rate,
+                first_pick_accuracy=h.picks.mixed_lens,
+                energy_gap=h.energy_gap,
+            )
+        )
         inner = evaluate(m, inner_val)[0]
         if inner > best[0]:
             best = (inner, epoch, copy.deepcopy(m.state_dict()))
@@ -174,24 +195,36 @@ def run_fold(fold: int, data: LabelledData, test_problems: set[str],
         train_metric(model, train, settings)
         metric_held = held_figures(model, test, settings.metric_alpha)
     return FoldResult(
-        fold=fold, test_examples=len(test), test_problems=len(test_problems),
-        selected_epoch=best[1], held=held_figures(model, test), metric_held=metric_held,
+        fold=fold,
+        test_examples=len(test),
+        test_problems=len(test_problems),
+        selected_epoch=best[1],
+        held=held_figures(model, test),
+        metric_held=metric_held,
         pass_energies=[x for x, y in zip(e, labels, strict=True) if y],
         fail_energies=[x for x, y in zip(e, labels, strict=True) if not y],
     ), curve
 
 
-def run_ablation(examples: Sequence[Example], settings: LensSettings, *, folds: int = 5,
-                 ) -> tuple[list[FoldResult], list[CurvePoint]]:
+def run_ablation(
+    examples: Sequence[Example],
+    settings: LensSettings,
+    *,
+    folds: int = 5,
+) -> tuple[list[FoldResult], list[CurvePoint]]:
     torch.set_num_threads(settings.torch_threads)
     data = to_data(examples, settings)
     results: list[FoldResult] = []
     curves: list[list[CurvePoint]] = []
     for i, test_problems in enumerate(fold_problems(data.problems, folds, settings.seed)):
         result, curve = run_fold(i, data, test_problems, settings)
-        logger.info("lens ablation: fold %d AUC %.4f, mixed pick %.3f vs random %.3f",
-                    i, result.held.auc, result.held.picks.mixed_lens,
-                    result.held.picks.mixed_random)
+        logger.info(
+            "lens ablation: fold %d AUC %.4f, mixed pick %.3f vs random %.3f",
+            i,
+            result.held.auc,
+            result.held.picks.mixed_lens,
+            result.held.picks.mixed_random,
+        )
         results.append(result)
         curves.append(curve)
     return results, mean_curve(curves)
@@ -201,9 +234,13 @@ def mean_curve(curves: Sequence[Sequence[CurvePoint]]) -> list[CurvePoint]:
     out = []
     for points in zip(*curves, strict=True):
         n = len(points)
-        out.append(CurvePoint(
-            epoch=points[0].epoch, auc=sum(p.auc for p in points) / n,
-            pass_rate=sum(p.pass_rate for p in points) / n,
-            first_pick_accuracy=sum(p.first_pick_accuracy for p in points) / n,
-            energy_gap=sum(p.energy_gap for p in points) / n))
+        out.append(
+            CurvePoint(
+                epoch=points[0].epoch,
+                auc=sum(p.auc for p in points) / n,
+                pass_rate=sum(p.pass_rate for p in points) / n,
+                first_pick_accuracy=sum(p.first_pick_accuracy for p in points) / n,
+                energy_gap=sum(p.energy_gap for p in points) / n,
+            )
+        )
     return out

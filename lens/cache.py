@@ -37,8 +37,9 @@ async def hash_texts(model_id: str, texts: Sequence[str]) -> list[str]:
 class EmbeddingCache:
     """float32 vectors in Redis under PREFIX + 'emb:' + sha256(model id, text)."""
 
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "lens:",
-                 ttl_s: int | None = 7 * 24 * 3600) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "lens:", ttl_s: int | None = 7 * 24 * 3600
+    ) -> None:
         self._redis = client
         self._prefix = prefix + "emb:"
         self._ttl = ttl_s
@@ -50,8 +51,9 @@ class EmbeddingCache:
         raw = await self._redis.mget(keys)
         return [None if v is None else array("f", v).tolist() for v in raw]
 
-    async def put_many(self, model_id: str, texts: Sequence[str],
-                       vectors: Sequence[Sequence[float]]) -> None:
+    async def put_many(
+        self, model_id: str, texts: Sequence[str], vectors: Sequence[Sequence[float]]
+    ) -> None:
         if len(texts) != len(vectors):
             raise ValueError("texts and vectors differ in length")
         keys = [self._prefix + h for h in await hash_texts(model_id, texts)]
@@ -64,8 +66,9 @@ class EmbeddingCache:
 class CachedEmbedder:
     """An Embedder that asks the cache first and sends only the misses, in batches."""
 
-    def __init__(self, inner: Embedder, cache: EmbeddingCache,
-                 batch_size: int = DEFAULT_BATCH) -> None:
+    def __init__(
+        self, inner: Embedder, cache: EmbeddingCache, batch_size: int = DEFAULT_BATCH
+    ) -> None:
         self._inner = inner
         self._cache = cache
         self._batch = batch_size
@@ -79,7 +82,7 @@ class CachedEmbedder:
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         fresh: dict[str, list[float]] = {}
         for start in range(0, len(missing), self._batch):
-            chunk = missing[start:start + self._batch]
+            chunk = missing[start : start + self._batch]
             vectors = await self._inner.embed(chunk)
             if len(vectors) != len(chunk):
                 raise ValueError(f"embedder returned {len(vectors)} vectors for {len(chunk)} texts")

@@ -65,18 +65,24 @@ class CheckpointStore:
         """Write the next version and point `latest` at it; returns the version."""
         self.directory.mkdir(parents=True, exist_ok=True)
         version = max(self.versions(), default=0) + 1
-        payload = {"format": FORMAT, "version": version, "created_at": time.time(),
-                   "config": model_config(model), "meta": msgspec.to_builtins(meta),
-                   "state_dict": model.state_dict()}
+        payload = {
+            "format": FORMAT,
+            "version": version,
+            "created_at": time.time(),
+            "config": model_config(model),
+            "meta": msgspec.to_builtins(meta),
+            "state_dict": model.state_dict(),
+        }
         _atomic_write(self.path(version), lambda fh: torch.save(payload, fh))
-        _atomic_write(self.directory / "latest",
-                      lambda fh: fh.write(self.path(version).name.encode()))
+        _atomic_write(
+            self.directory / "latest", lambda fh: fh.write(self.path(version).name.encode())
+        )
         self._prune(version)
         logger.info("lens: saved checkpoint v%d in %s", version, self.directory)
         return version
 
     def _prune(self, newest: int) -> None:
-        for version in self.versions()[:-self.keep]:
+        for version in self.versions()[: -self.keep]:
             if version != newest:
                 self.path(version).unlink(missing_ok=True)
 

@@ -74,10 +74,13 @@ def _settings(args: argparse.Namespace) -> LensSettings:
 async def _with_service(args: argparse.Namespace, train: bool) -> dict[str, Any]:
     settings = _settings(args)
     client = aioredis.Redis.from_url(args.redis_url)
-    service = LensService(settings, checkpoints=CheckpointStore(
-        Path(settings.checkpoint_dir), settings.keep_checkpoints),
-        store=ExampleStore(client, prefix=settings.redis_prefix,
-                           max_examples=settings.store_max_examples))
+    service = LensService(
+        settings,
+        checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
+        store=ExampleStore(
+            client, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
+        ),
+    )
     try:
         await service.start()
         result = service.status()
@@ -102,8 +105,9 @@ def run_lens_status(args: argparse.Namespace) -> int:
 
 
 def run_synth_pool(args: argparse.Namespace) -> int:
-    examples = synthetic_examples(args.problems, args.per_problem, args.dim,
-                                  separation=args.separation, seed=args.seed)
+    examples = synthetic_examples(
+        args.problems, args.per_problem, args.dim, separation=args.separation, seed=args.seed
+    )
     write_pool(args.out, examples)
     print(f"wrote {len(examples)} candidates of {args.problems} problems to {args.out}")
     return 0
@@ -111,8 +115,9 @@ def run_synth_pool(args: argparse.Namespace) -> int:
 
 def run_lens_bench(args: argparse.Namespace) -> int:
     examples = load_pool(args.dataset)
-    settings = LensSettings(dim=examples[0].dim, epochs=args.epochs, seed=args.seed,
-                            metric_correction=args.metric)
+    settings = LensSettings(
+        dim=examples[0].dim, epochs=args.epochs, seed=args.seed, metric_correction=args.metric
+    )
     results, curve = run_ablation(examples, settings, folds=args.folds)
     report = write_report(args.out, str(args.dataset), settings, results, curve)
     print(json.dumps(report["summary"], indent=2))

@@ -29,8 +29,10 @@ def _cut(text: str, limit: int) -> str:
 
 def feature_text(problem: str, code: str) -> str:
     """The text embedded for a candidate `code` answering `problem`."""
-    return (f"### Problem\n{_cut(problem, MAX_PROBLEM_CHARS)}\n\n"
-            f"### Candidate solution\n{_cut(code, MAX_CODE_CHARS)}\n")
+    return (
+        f"### Problem\n{_cut(problem, MAX_PROBLEM_CHARS)}\n\n"
+        f"### Candidate solution\n{_cut(code, MAX_CODE_CHARS)}\n"
+    )
 
 
 def content_hash(model_id: str, text: str) -> str:

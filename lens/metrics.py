@@ -57,8 +57,9 @@ class PickStats(msgspec.Struct, frozen=True, kw_only=True):
     mixed_worst: float  # highest-energy pick
 
 
-def pick_stats(energies: Sequence[float], labels: Sequence[bool],
-               problems: Sequence[str]) -> PickStats:
+def pick_stats(
+    energies: Sequence[float], labels: Sequence[bool], problems: Sequence[str]
+) -> PickStats:
     groups: dict[str, list[tuple[float, bool]]] = defaultdict(list)
     for e, y, p in zip(energies, labels, problems, strict=True):
         groups[p].append((e, y))
@@ -78,7 +79,8 @@ def pick_stats(energies: Sequence[float], labels: Sequence[bool],
             random_mixed += n_pass / len(cands)
     n = len(groups)
     return PickStats(
-        problems=n, mixed_problems=mixed,
+        problems=n,
+        mixed_problems=mixed,
         lens_pass_rate=lens_all / n if n else 0.0,
         mixed_lens=lens_mixed / mixed if mixed else 0.0,
         mixed_random=random_mixed / mixed if mixed else 0.0,

@@ -52,8 +52,9 @@ class DiagonalMetric(nn.Module):
 class LensModel(nn.Module):
     """C(x) plus Platt scaling p = sigmoid(bias - scale * energy), and optionally G(x)."""
 
-    def __init__(self, dim: int, hidden: Sequence[int] = (512, 128), *,
-                 with_metric: bool = False) -> None:
+    def __init__(
+        self, dim: int, hidden: Sequence[int] = (512, 128), *, with_metric: bool = False
+    ) -> None:
         super().__init__()
         self.dim = dim
         self.hidden = tuple(hidden)
@@ -69,15 +70,21 @@ class LensModel(nn.Module):
     def p_correct(self, energy: torch.Tensor) -> torch.Tensor:
         return torch.sigmoid(self.logit(energy))
 
-    def correct(self, x: torch.Tensor, alpha: float, *, create_graph: bool = False,
-                ) -> torch.Tensor:
+    def correct(
+        self,
+        x: torch.Tensor,
+        alpha: float,
+        *,
+        create_graph: bool = False,
+    ) -> torch.Tensor:
         """x + dx with dx = -alpha G(x)^-1 grad C(x); needs the metric."""
         if self.metric is None:
             raise ValueError("this model has no metric network")
         with torch.enable_grad():
             x_req = x.detach().requires_grad_(True)
-            grad = torch.autograd.grad(self.energy(x_req).sum(), x_req,
-                                       create_graph=create_graph)[0]
+            grad = torch.autograd.grad(self.energy(x_req).sum(), x_req, create_graph=create_graph)[
+                0
+            ]
         metric: torch.Tensor = self.metric(x)
         return x - alpha * grad / metric
 

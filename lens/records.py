@@ -31,13 +31,21 @@ class Example(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def make_example(
-    embedding: Sequence[float], *, passed: bool, test_source: TestSource, problem_id: str,
-    tenant: str = "", created_at: float | None = None,
+    embedding: Sequence[float],
+    *,
+    passed: bool,
+    test_source: TestSource,
+    problem_id: str,
+    tenant: str = "",
+    created_at: float | None = None,
 ) -> Example:
     """Build an Example from a float vector, packing it as float32 bytes."""
     return Example(
-        embedding=array("f", embedding).tobytes(), passed=passed, test_source=test_source,
-        problem_id=problem_id, tenant=tenant,
+        embedding=array("f", embedding).tobytes(),
+        passed=passed,
+        test_source=test_source,
+        problem_id=problem_id,
+        tenant=tenant,
         created_at=time.time() if created_at is None else created_at,
     )
 

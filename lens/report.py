@@ -47,12 +47,16 @@ def summarize(results: Sequence[FoldResult]) -> Summary:
     lens, rand = _pooled(helds, "mixed_lens"), _pooled(helds, "mixed_random")
     metric = [r.metric_held for r in results if r.metric_held is not None]
     return Summary(
-        folds=len(results), examples=sum(r.test_examples for r in results),
+        folds=len(results),
+        examples=sum(r.test_examples for r in results),
         problems=sum(r.test_problems for r in results),
         mixed_problems=sum(h.picks.mixed_problems for h in helds),
-        auc_mean=statistics.fmean(aucs), auc_std=statistics.pstdev(aucs),
+        auc_mean=statistics.fmean(aucs),
+        auc_std=statistics.pstdev(aucs),
         energy_gap_mean=statistics.fmean(h.energy_gap for h in helds),
-        mixed_lens=lens, mixed_random=rand, mixed_worst=_pooled(helds, "mixed_worst"),
+        mixed_lens=lens,
+        mixed_random=rand,
+        mixed_worst=_pooled(helds, "mixed_worst"),
         lens_minus_random_pp=100 * (lens - rand),
         auc_target_met=statistics.fmean(aucs) >= AUC_TARGET,
         pick_target_met=100 * (lens - rand) >= PICK_TARGET_PP,
@@ -69,30 +73,42 @@ def histogram(values: Sequence[float], lo: float, hi: float, bins: int = 30) -> 
     return counts
 
 
-def write_report(out_dir: Path, dataset: str, settings: Any, results: Sequence[FoldResult],
-                 curve: Sequence[CurvePoint]) -> dict[str, Any]:
+def write_report(
+    out_dir: Path,
+    dataset: str,
+    settings: Any,
+    results: Sequence[FoldResult],
+    curve: Sequence[CurvePoint],
+) -> dict[str, Any]:
     """Write ablation.json (and PNGs when matplotlib is there); returns the JSON object."""
     out_dir.mkdir(parents=True, exist_ok=True)
     passing = [e for r in results for e in r.pass_energies]
     failing = [e for r in results for e in r.fail_energies]
     lo, hi = min(passing + failing, default=0.0), max(passing + failing, default=1.0)
     report: dict[str, Any] = {
-        "dataset": dataset, "settings": msgspec.to_builtins(settings),
+        "dataset": dataset,
+        "settings": msgspec.to_builtins(settings),
         "summary": msgspec.to_builtins(summarize(results)),
-        "folds": [msgspec.to_builtins(msgspec.structs.replace(r, pass_energies=[],
-                                                              fail_energies=[]))
-                  for r in results],
+        "folds": [
+            msgspec.to_builtins(msgspec.structs.replace(r, pass_energies=[], fail_energies=[]))
+            for r in results
+        ],
         "learning_curve": msgspec.to_builtins(list(curve)),
-        "energy_histogram": {"lo": lo, "hi": hi, "pass": histogram(passing, lo, hi),
-                             "fail": histogram(failing, lo, hi)},
+        "energy_histogram": {
+            "lo": lo,
+            "hi": hi,
+            "pass": histogram(passing, lo, hi),
+            "fail": histogram(failing, lo, hi),
+        },
         "plots": write_plots(out_dir, curve, passing, failing),
     }
     (out_dir / "ablation.json").write_bytes(msgspec.json.format(msgspec.json.encode(report)))
     return report
 
 
-def write_plots(out_dir: Path, curve: Sequence[CurvePoint], passing: Sequence[float],
-                failing: Sequence[float]) -> list[str]:
+def write_plots(
+    out_dir: Path, curve: Sequence[CurvePoint], passing: Sequence[float], failing: Sequence[float]
+) -> list[str]:
     try:
         import matplotlib
 
@@ -103,8 +119,12 @@ def write_plots(out_dir: Path, curve: Sequence[CurvePoint], passing: Sequence[fl
         return []
     epochs = [p.epoch for p in curve]
     fig, axes = plt.subplots(1, 3, figsize=(13, 3.8))
-    for ax, key, title in zip(axes, ("auc", "first_pick_accuracy", "energy_gap"),
-                              ("held-out AUC", "pick pass rate", "energy gap"), strict=True):
+    for ax, key, title in zip(
+        axes,
+        ("auc", "first_pick_accuracy", "energy_gap"),
+        ("held-out AUC", "pick pass rate", "energy gap"),
+        strict=True,
+    ):
         ax.plot(epochs, [getattr(p, key) for p in curve], marker=".")
         if key == "first_pick_accuracy":
             ax.plot(epochs, [p.pass_rate for p in curve], marker=".")

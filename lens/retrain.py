@@ -46,9 +46,12 @@ def scoring_alpha(model: LensModel, settings: LensSettings) -> float | None:
 
 
 def _warm_start(current: LensModel | None, settings: LensSettings) -> LensModel:
-    fits = (current is not None and current.dim == settings.dim
-            and current.hidden == tuple(settings.hidden)
-            and (current.metric is not None) == settings.metric_correction)
+    fits = (
+        current is not None
+        and current.dim == settings.dim
+        and current.hidden == tuple(settings.hidden)
+        and (current.metric is not None) == settings.metric_correction
+    )
     if current is not None and fits:
         return copy.deepcopy(current)
     if current is not None:
@@ -56,20 +59,24 @@ def _warm_start(current: LensModel | None, settings: LensSettings) -> LensModel:
     return new_model(settings)
 
 
-def train_candidate(current: LensModel | None, examples: Sequence[Example],
-                    settings: LensSettings, should_stop: StopFlag | None = None) -> Candidate:
+def train_candidate(
+    current: LensModel | None,
+    examples: Sequence[Example],
+    settings: LensSettings,
+    should_stop: StopFlag | None = None,
+) -> Candidate:
     """Train a candidate from the serving model; blocking, run it in a worker thread."""
     torch.set_num_threads(settings.torch_threads)
-    train, val = split_by_problem(to_data(examples, settings), settings.val_fraction,
-                                  settings.seed)
+    train, val = split_by_problem(to_data(examples, settings), settings.val_fraction, settings.seed)
     model = _warm_start(current, settings)
     metrics = train_model(model, train, val, settings, should_stop=should_stop)
     fit_platt(model, val)
     if model.metric is not None:
         train_metric(model, train, settings)
     cand_auc = evaluate(model, val, scoring_alpha(model, settings))[0]
-    cur_auc = None if current is None else evaluate(
-        current, val, scoring_alpha(current, settings))[0]
+    cur_auc = (
+        None if current is None else evaluate(current, val, scoring_alpha(current, settings))[0]
+    )
     return Candidate(model=model, metrics=metrics, candidate_auc=cand_auc, current_auc=cur_auc)
 
 

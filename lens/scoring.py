@@ -26,8 +26,11 @@ def to_matrix(embeddings: Sequence[Vector], dim: int) -> torch.Tensor:
     return torch.frombuffer(buf, dtype=torch.float32).reshape(len(embeddings), dim)
 
 
-def score_batch(model: LensModel, x: torch.Tensor, alpha: float | None = None,
-                ) -> list[LensScore]:
+def score_batch(
+    model: LensModel,
+    x: torch.Tensor,
+    alpha: float | None = None,
+) -> list[LensScore]:
     """One forward pass over all k candidates."""
     if alpha is None:
         with torch.inference_mode():
@@ -38,8 +41,9 @@ def score_batch(model: LensModel, x: torch.Tensor, alpha: float | None = None,
         with torch.no_grad():
             energy = model.score_energy(x, alpha=alpha)
             p = model.p_correct(energy)
-    return [LensScore(energy=e, p_correct=q)
-            for e, q in zip(energy.tolist(), p.tolist(), strict=True)]
+    return [
+        LensScore(energy=e, p_correct=q) for e, q in zip(energy.tolist(), p.tolist(), strict=True)
+    ]
 
 
 def neutral_scores(k: int) -> list[LensScore]:

@@ -32,8 +32,14 @@ TrainFn = Callable[[LensModel | None, Sequence[Example], LensSettings, StopFlag]
 
 
 class LensService:
-    def __init__(self, settings: LensSettings, *, checkpoints: CheckpointStore,
-                 store: ExampleStore | None = None, train_fn: TrainFn = train_candidate) -> None:
+    def __init__(
+        self,
+        settings: LensSettings,
+        *,
+        checkpoints: CheckpointStore,
+        store: ExampleStore | None = None,
+        train_fn: TrainFn = train_candidate,
+    ) -> None:
         self.settings = settings
         self._checkpoints = checkpoints
         self._store = store
@@ -85,8 +91,9 @@ class LensService:
             return neutral_scores(len(embeddings))
         alpha = scoring_alpha(model, self.settings)
         loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(self._score_pool, _score, model, embeddings,
-                                          self.settings.dim, alpha)
+        return await loop.run_in_executor(
+            self._score_pool, _score, model, embeddings, self.settings.dim, alpha
+        )
 
     async def rank(self, embeddings: Sequence[Vector]) -> list[int]:
         """Indices of the candidates, most likely correct first."""
@@ -118,14 +125,23 @@ class LensService:
             return self._finish(TrainOutcome(swapped=False, reason="no example store"))
         fresh = await self._store.read(after=self._trained_through)
         if len(fresh) < self.settings.min_train_examples:
-            return self._finish(TrainOutcome(
-                swapped=False, reason=f"{len(fresh)} new examples, need "
-                f"{self.settings.min_train_examples}"))
+            return self._finish(
+                TrainOutcome(
+                    swapped=False,
+                    reason=f"{len(fresh)} new examples, need {self.settings.min_train_examples}",
+                )
+            )
         examples = [s.example for s in fresh] + self._replay.items()
         loop = asyncio.get_running_loop()
         try:
-            cand = await loop.run_in_executor(self._train_pool, self._train_fn, self._model,
-                                              examples, self.settings, self._stop.is_set)
+            cand = await loop.run_in_executor(
+                self._train_pool,
+                self._train_fn,
+                self._model,
+                examples,
+                self.settings,
+                self._stop.is_set,
+            )
         except NotEnoughDataError as exc:
             return self._finish(TrainOutcome(swapped=False, reason=str(exc)))
         self._consume(fresh)
@@ -137,23 +153,37 @@ class LensService:
         self._pending = max(0, self._pending - len(fresh))
 
     async def _maybe_swap(self, cand: Candidate) -> TrainOutcome:
-        common: dict[str, Any] = {"current_val_auc": cand.current_auc,
-                                  "candidate_val_auc": cand.candidate_auc,
-                                  "metrics": cand.metrics}
+        common: dict[str, Any] = {
+            "current_val_auc": cand.current_auc,
+            "candidate_val_auc": cand.candidate_auc,
+            "metrics": cand.metrics,
+        }
         if not should_swap(cand):
-            logger.info("lens: candidate kept out: val AUC %.4f < current %.4f",
-                        cand.candidate_auc, cand.current_auc)
-            return TrainOutcome(swapped=False, reason="candidate worse on validation",
-                                version=self._version, **common)
-        meta = {"trained_through": self._trained_through, "val_auc": cand.candidate_auc,
-                "metrics": msgspec.to_builtins(cand.metrics)}
+            logger.info(
+                "lens: candidate kept out: val AUC %.4f < current %.4f",
+                cand.candidate_auc,
+                cand.current_auc,
+            )
+            return TrainOutcome(
+                swapped=False,
+                reason="candidate worse on validation",
+                version=self._version,
+                **common,
+            )
+        meta = {
+            "trained_through": self._trained_through,
+            "val_auc": cand.candidate_auc,
+            "metrics": msgspec.to_builtins(cand.metrics),
+        }
         loop = asyncio.get_running_loop()
-        version = await loop.run_in_executor(self._train_pool, self._checkpoints.save,
-                                             cand.model, meta)
+        version = await loop.run_in_executor(
+            self._train_pool, self._checkpoints.save, cand.model, meta
+        )
         self._model, self._version = cand.model, version
         logger.info("lens: serving v%d, val AUC %.4f", version, cand.candidate_auc)
-        return TrainOutcome(swapped=True, reason="not worse on validation", version=version,
-                            **common)
+        return TrainOutcome(
+            swapped=True, reason="not worse on validation", version=version, **common
+        )
 
     def _finish(self, outcome: TrainOutcome) -> TrainOutcome:
         self._last = outcome
@@ -161,18 +191,23 @@ class LensService:
 
     def status(self) -> dict[str, Any]:
         return {
-            "ready": self.ready, "version": self._version, "dim": self.settings.dim,
+            "ready": self.ready,
+            "version": self._version,
+            "dim": self.settings.dim,
             "metric_correction": self.settings.metric_correction,
-            "trained_through": self._trained_through, "pending_examples": self._pending,
-            "train_every": self.settings.train_every, "training": self.training,
+            "trained_through": self._trained_through,
+            "pending_examples": self._pending,
+            "train_every": self.settings.train_every,
+            "training": self.training,
             "replay_size": len(self._replay),
             "checkpoint_dir": str(self._checkpoints.directory),
             "last_training": None if self._last is None else msgspec.to_builtins(self._last),
         }
 
 
-def _score(model: LensModel, embeddings: Sequence[Vector], dim: int,
-           alpha: float | None) -> list[LensScore]:
+def _score(
+    model: LensModel, embeddings: Sequence[Vector], dim: int, alpha: float | None
+) -> list[LensScore]:
     return score_batch(model, to_matrix(embeddings, dim), alpha)
 
 

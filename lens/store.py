@@ -27,8 +27,9 @@ class StoredExample(msgspec.Struct, frozen=True, kw_only=True):
 
 
 class ExampleStore:
-    def __init__(self, client: aioredis.Redis, *, prefix: str = "lens:",
-                 max_examples: int = 20_000) -> None:
+    def __init__(
+        self, client: aioredis.Redis, *, prefix: str = "lens:", max_examples: int = 20_000
+    ) -> None:
         self._redis = client
         self.key = prefix + "examples"
         self.max_examples = max_examples
@@ -39,16 +40,24 @@ class ExampleStore:
             return []
         async with self._redis.pipeline(transaction=True) as pipe:
             for ex in examples:
-                pipe.xadd(self.key, {"r": _encoder.encode(ex)}, maxlen=self.max_examples,
-                          approximate=False)
+                pipe.xadd(
+                    self.key,
+                    {"r": _encoder.encode(ex)},
+                    maxlen=self.max_examples,
+                    approximate=False,
+                )
             ids = await pipe.execute()
         return [i.decode() if isinstance(i, bytes) else str(i) for i in ids]
 
     async def count(self) -> int:
         return int(await self._redis.xlen(self.key))
 
-    async def read(self, after: str | None = None, *, tenant: str | None = None,
-                   ) -> list[StoredExample]:
+    async def read(
+        self,
+        after: str | None = None,
+        *,
+        tenant: str | None = None,
+    ) -> list[StoredExample]:
         """Examples with an id after `after` (all when None), oldest first."""
         out: list[StoredExample] = []
         start = "-" if after is None else f"({after}"

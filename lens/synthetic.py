@@ -12,9 +12,17 @@ from lens.records import Example
 from lens.settings import TestSource
 
 
-def synthetic_examples(n_problems: int, per_problem: int, dim: int, *,
-                       separation: float = 4.0, spread: float = 1.0, seed: int = 0,
-                       source: TestSource = "request", prefix: str = "p") -> list[Example]:
+def synthetic_examples(
+    n_problems: int,
+    per_problem: int,
+    dim: int,
+    *,
+    separation: float = 4.0,
+    spread: float = 1.0,
+    seed: int = 0,
+    source: TestSource = "request",
+    prefix: str = "p",
+) -> list[Example]:
     """Examples whose embedding is problem offset + noise +/- separation/2 along one axis.
 
     Each problem has its own pass rate drawn from U(0.1, 0.9), so most problems
@@ -30,11 +38,21 @@ def synthetic_examples(n_problems: int, per_problem: int, dim: int, *,
         rate = 0.1 + 0.8 * float(torch.rand((), generator=gen))
         passed = torch.rand(per_problem, generator=gen) < rate
         sign = passed.float() * 2 - 1
-        x = center + torch.randn(per_problem, dim, generator=gen) \
+        x = (
+            center
+            + torch.randn(per_problem, dim, generator=gen)
             + (separation / 2) * sign[:, None] * direction
+        )
         for row, ok in zip(x, passed.tolist(), strict=True):
-            out.append(Example(embedding=_f32_bytes(row), passed=bool(ok), test_source=source,
-                               problem_id=f"{prefix}{p}", created_at=0.0))
+            out.append(
+                Example(
+                    embedding=_f32_bytes(row),
+                    passed=bool(ok),
+                    test_source=source,
+                    problem_id=f"{prefix}{p}",
+                    created_at=0.0,
+                )
+            )
     return out
 
 

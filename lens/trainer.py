@@ -43,17 +43,26 @@ class LabelledData:
 
     def subset(self, idx: torch.Tensor) -> LabelledData:
         rows = idx.tolist()
-        return LabelledData(self.x[idx], self.y[idx], self.w[idx], self.group[idx],
-                            tuple(self.problems[i] for i in rows))
+        return LabelledData(
+            self.x[idx],
+            self.y[idx],
+            self.w[idx],
+            self.group[idx],
+            tuple(self.problems[i] for i in rows),
+        )
 
 
 def to_data(examples: Sequence[Example], settings: LensSettings) -> LabelledData:
     """Tensors of the examples whose source weight is positive and whose width matches."""
-    kept = [e for e in examples
-            if settings.source_weight(e.test_source) > 0 and e.dim == settings.dim]
+    kept = [
+        e for e in examples if settings.source_weight(e.test_source) > 0 and e.dim == settings.dim
+    ]
     if len(kept) < len(examples):
-        logger.debug("lens: dropped %d of %d examples (weight 0 or width)",
-                     len(examples) - len(kept), len(examples))
+        logger.debug(
+            "lens: dropped %d of %d examples (weight 0 or width)",
+            len(examples) - len(kept),
+            len(examples),
+        )
     raw = b"".join(e.embedding for e in kept)
     x = torch.frombuffer(bytearray(raw), dtype=torch.float32).reshape(len(kept), settings.dim)
     ids = {p: i for i, p in enumerate(dict.fromkeys(e.problem_id for e in kept))}
@@ -73,8 +82,11 @@ def _in_val(problem_id: str, val_fraction: float, seed: int) -> bool:
     return int.from_bytes(digest[:8], "big") / 2**64 < val_fraction
 
 
-def split_by_problem(data: LabelledData, val_fraction: float, seed: int,
-                     ) -> tuple[LabelledData, LabelledData]:
+def split_by_problem(
+    data: LabelledData,
+    val_fraction: float,
+    seed: int,
+) -> tuple[LabelledData, LabelledData]:
     problems = sorted(set(data.problems))
     if len(problems) < 2:
         raise NotEnoughDataError(f"need at least 2 problems to split, got {len(problems)}")
@@ -85,8 +97,9 @@ def split_by_problem(data: LabelledData, val_fraction: float, seed: int,
     return data.subset(torch.nonzero(~mask).squeeze(1)), data.subset(torch.nonzero(mask).squeeze(1))
 
 
-def pairwise_margin_loss(energy: torch.Tensor, y: torch.Tensor, group: torch.Tensor,
-                         w: torch.Tensor, margin: float) -> torch.Tensor:
+def pairwise_margin_loss(
+    energy: torch.Tensor, y: torch.Tensor, group: torch.Tensor, w: torch.Tensor, margin: float
+) -> torch.Tensor:
     """Hinge on E(fail) - E(pass) >= margin over pass/fail pairs of the same problem."""
     pair = (group[:, None] == group[None, :]) & y[:, None] & ~y[None, :]
     if not bool(pair.any()):
@@ -96,22 +109,29 @@ def pairwise_margin_loss(energy: torch.Tensor, y: torch.Tensor, group: torch.Ten
     return (hinge * weight).sum() / weight.sum().clamp_min(1e-8)
 
 
-def calibration_loss(model: LensModel, energy: torch.Tensor, y: torch.Tensor,
-                     w: torch.Tensor) -> torch.Tensor:
+def calibration_loss(
+    model: LensModel, energy: torch.Tensor, y: torch.Tensor, w: torch.Tensor
+) -> torch.Tensor:
     bce = F.binary_cross_entropy_with_logits(model.logit(energy), y.float(), reduction="none")
     return (bce * w).sum() / w.sum().clamp_min(1e-8)
 
 
-def energies(model: LensModel, x: torch.Tensor, alpha: float | None = None,
-             ) -> list[float]:
+def energies(
+    model: LensModel,
+    x: torch.Tensor,
+    alpha: float | None = None,
+) -> list[float]:
     model.eval()
     with torch.no_grad():
         values: list[float] = model.score_energy(x, alpha=alpha).tolist()
         return values
 
 
-def evaluate(model: LensModel, data: LabelledData, alpha: float | None = None,
-             ) -> tuple[float, float]:
+def evaluate(
+    model: LensModel,
+    data: LabelledData,
+    alpha: float | None = None,
+) -> tuple[float, float]:
     """(AUC, energy gap) of the model on the data."""
     e = energies(model, data.x, alpha)
     labels = data.y.tolist()
@@ -123,13 +143,18 @@ def _batches(data: LabelledData, per_batch: int, gen: torch.Generator) -> list[t
     order = groups[torch.randperm(len(groups), generator=gen)]
     out = []
     for start in range(0, len(order), per_batch):
-        chosen = order[start:start + per_batch]
+        chosen = order[start : start + per_batch]
         out.append(torch.nonzero(torch.isin(data.group, chosen)).squeeze(1))
     return out
 
 
-def _epoch(model: LensModel, opt: torch.optim.Optimizer, data: LabelledData,
-           settings: LensSettings, gen: torch.Generator) -> float:
+def _epoch(
+    model: LensModel,
+    opt: torch.optim.Optimizer,
+    data: LabelledData,
+    settings: LensSettings,
+    gen: torch.Generator,
+) -> float:
     model.train()
     total = 0.0
     batches = _batches(data, settings.problems_per_batch, gen)
@@ -137,7 +162,8 @@ def _epoch(model: LensModel, opt: torch.optim.Optimizer, data: LabelledData,
         e = model.energy(data.x[idx])
         loss = pairwise_margin_loss(e, data.y[idx], data.group[idx], data.w[idx], settings.margin)
         loss = loss + settings.calibration_weight * calibration_loss(
-            model, e, data.y[idx], data.w[idx])
+            model, e, data.y[idx], data.w[idx]
+        )
         opt.zero_grad()
         loss.backward()  # type: ignore[no-untyped-call]
         opt.step()
@@ -145,16 +171,21 @@ def _epoch(model: LensModel, opt: torch.optim.Optimizer, data: LabelledData,
     return total / max(len(batches), 1)
 
 
-def train_model(model: LensModel, train: LabelledData, val: LabelledData,
-                settings: LensSettings, *, early_stopping: bool = True,
-                on_epoch: EpochCallback | None = None,
-                should_stop: StopFlag | None = None) -> TrainMetrics:
+def train_model(
+    model: LensModel,
+    train: LabelledData,
+    val: LabelledData,
+    settings: LensSettings,
+    *,
+    early_stopping: bool = True,
+    on_epoch: EpochCallback | None = None,
+    should_stop: StopFlag | None = None,
+) -> TrainMetrics:
     """Train C(x) and the calibration in place; keeps the state of the best validation AUC."""
     gen = torch.Generator().manual_seed(settings.seed)
     params = [p for n, p in model.named_parameters() if not n.startswith("metric.")]
     opt = torch.optim.AdamW(params, lr=settings.lr, weight_decay=settings.weight_decay)
-    best_auc, best_epoch, best_state = evaluate(model, val)[0], 0, copy.deepcopy(
-        model.state_dict())
+    best_auc, best_epoch, best_state = evaluate(model, val)[0], 0, copy.deepcopy(model.state_dict())
     history: list[EpochStat] = []
     for epoch in range(1, settings.epochs + 1):
         if should_stop is not None and should_stop():
@@ -172,9 +203,15 @@ def train_model(model: LensModel, train: LabelledData, val: LabelledData,
     model.load_state_dict(best_state)
     model.eval()
     return TrainMetrics(
-        n_train=len(train), n_val=len(val), train_problems=len(set(train.problems)),
-        val_problems=len(set(val.problems)), epochs_run=len(history), best_epoch=best_epoch,
-        val_auc=best_auc, val_energy_gap=evaluate(model, val)[1], history=tuple(history),
+        n_train=len(train),
+        n_val=len(val),
+        train_problems=len(set(train.problems)),
+        val_problems=len(set(val.problems)),
+        epochs_run=len(history),
+        best_epoch=best_epoch,
+        val_auc=best_auc,
+        val_energy_gap=evaluate(model, val)[1],
+        history=tuple(history),
     )
 
 
@@ -197,8 +234,9 @@ def fit_platt(model: LensModel, data: LabelledData, steps: int = 50) -> None:
     opt.step(closure)  # type: ignore[no-untyped-call]
 
 
-def train_metric(model: LensModel, train: LabelledData, settings: LensSettings,
-                 epochs: int = 10) -> None:
+def train_metric(
+    model: LensModel, train: LabelledData, settings: LensSettings, epochs: int = 10
+) -> None:
     """Fit G(x) with C(x) frozen: the pairwise loss on corrected energies C(x + dx)."""
     if model.metric is None:
         raise ValueError("model has no metric network")
@@ -210,8 +248,9 @@ def train_metric(model: LensModel, train: LabelledData, settings: LensSettings,
         for _ in range(epochs):
             for idx in _batches(train, settings.problems_per_batch, gen):
                 e = model.score_energy(train.x[idx], alpha=settings.metric_alpha)
-                loss = pairwise_margin_loss(e, train.y[idx], train.group[idx], train.w[idx],
-                                            settings.margin)
+                loss = pairwise_margin_loss(
+                    e, train.y[idx], train.group[idx], train.w[idx], settings.margin
+                )
                 if not loss.requires_grad:
                     continue  # no pass/fail pair in this batch
                 opt.zero_grad()

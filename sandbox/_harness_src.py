@@ -66,8 +66,13 @@ def _bind(namespace: dict[str, Any], entry_point: Any, defined: list[str]) -> No
     """Bind the name the tests call to the candidate's only function, if it is missing."""
     if not entry_point or entry_point in namespace:
         return
-    new = [namespace[k] for k in defined if not k.startswith("_") and callable(namespace[k])
-           and getattr(namespace[k], "__module__", None) == "__candidate__"]
+    new = [
+        namespace[k]
+        for k in defined
+        if not k.startswith("_")
+        and callable(namespace[k])
+        and getattr(namespace[k], "__module__", None) == "__candidate__"
+    ]
     if len(new) == 1:
         namespace[entry_point] = new[0]
 
@@ -140,8 +145,11 @@ def _main() -> None:
         text = reason.encode("utf-8", "replace").hex()
         emit(1, (marker + f"{index} {int(ok)} {function} {text}\n").encode())
 
-    namespace: dict[str, Any] = {"__name__": "__candidate__", "__builtins__": __builtins__,
-                                 "_atlas_close": _close}
+    namespace: dict[str, Any] = {
+        "__name__": "__candidate__",
+        "__builtins__": __builtins__,
+        "_atlas_close": _close,
+    }
     before = set(namespace)
     _pytest_shim()
     try:
@@ -156,8 +164,13 @@ def _main() -> None:
     report(DONE, True)
 
 
-def _run_test(index: int, test: dict[str, Any], namespace: dict[str, Any],
-              report: Report, per_test: float = 0.0) -> None:
+def _run_test(
+    index: int,
+    test: dict[str, Any],
+    namespace: dict[str, Any],
+    report: Report,
+    per_test: float = 0.0,
+) -> None:
     known = set(namespace)
     try:
         code = compile(test["code"], "test_" + str(index) + ".py", "exec")
@@ -168,8 +181,11 @@ def _run_test(index: int, test: dict[str, Any], namespace: dict[str, Any],
     if test["kind"] != "pytest":
         report(index, True, "-", "")
         return
-    functions = [(k, v) for k, v in list(namespace.items())
-                 if k.startswith("test") and k not in known and callable(v)]
+    functions = [
+        (k, v)
+        for k, v in list(namespace.items())
+        if k.startswith("test") and k not in known and callable(v)
+    ]
     if not functions:
         report(index, False, "-", "no test functions defined")
     for name, function in functions:

@@ -107,8 +107,9 @@ def _write_config(directory: str, text: str) -> str:
 class NsjailBackend:
     name = "nsjail"
 
-    def __init__(self, binary: str, cgroup_support: cgroups.CgroupSupport,
-                 workdir: str | None) -> None:
+    def __init__(
+        self, binary: str, cgroup_support: cgroups.CgroupSupport, workdir: str | None
+    ) -> None:
         self.binary = str(binary)
         self.cgroups = cgroup_support
         self.workdir = workdir
@@ -141,13 +142,17 @@ class NsjailBackend:
                 logger.warning("sandbox: cgroup %s not reusable: %s", reused.path, exc)
                 with contextlib.suppress(OSError):
                     reused.path.rmdir()
-        run_cgroup = cgroups.RunCgroup(self.cgroups.memory_mount,
-                                       job.limits.memory_mb * 1024 * 1024, self.cgroup_tag)
+        run_cgroup = cgroups.RunCgroup(
+            self.cgroups.memory_mount, job.limits.memory_mb * 1024 * 1024, self.cgroup_tag
+        )
         try:
             run_cgroup.create()
         except OSError as exc:
-            logger.warning("sandbox: cannot create cgroup %s (%s); rlimits only for this run",
-                           run_cgroup.path, exc)
+            logger.warning(
+                "sandbox: cannot create cgroup %s (%s); rlimits only for this run",
+                run_cgroup.path,
+                exc,
+            )
             with contextlib.suppress(OSError):
                 run_cgroup.path.rmdir()
             return None
@@ -165,23 +170,33 @@ class NsjailBackend:
         while self.idle_cgroups:
             await self.idle_cgroups.pop().remove()
 
-    async def _run_in(self, job: Job, box: str, stdin_path: str,
-                      run_cgroup: cgroups.RunCgroup | None) -> RunResult:
+    async def _run_in(
+        self, job: Job, box: str, stdin_path: str, run_cgroup: cgroups.RunCgroup | None
+    ) -> RunResult:
         spec = jail.JailSpec(
             argv=tuple(arg.replace(BOX, jail.BOX_IN_JAIL) for arg in job.argv),
-            mounts=job.mounts, box_host_dir=box, box_writable=job.box_writable,
-            limits=job.limits, min_address_space_mb=job.min_address_space_mb, env=job.env,
+            mounts=job.mounts,
+            box_host_dir=box,
+            box_writable=job.box_writable,
+            limits=job.limits,
+            min_address_space_mb=job.min_address_space_mb,
+            env=job.env,
             memory_cgroup_parent=run_cgroup.name if run_cgroup else None,
             pids_cgroup=self.cgroups.pids_mount is not None,
         )
         config_path = _write_config(os.path.dirname(box), jail.render(jail.build_config(spec)))
         argv = [self.binary, "--config", config_path, "--log_fd", "3"]
-        outcome = await run_process(argv, stdin_path=stdin_path, wall_s=job.limits.wall_time_s,
-                                    output_cap=job.limits.output_bytes,
-                                    on_kill=run_cgroup.kill_all if run_cgroup else None)
+        outcome = await run_process(
+            argv,
+            stdin_path=stdin_path,
+            wall_s=job.limits.wall_time_s,
+            output_cap=job.limits.output_bytes,
+            on_kill=run_cgroup.kill_all if run_cgroup else None,
+        )
         oom = run_cgroup.hit_limit() if run_cgroup else False
-        result = decode.decode_jailed(outcome, limits=job.limits, oom_killed=oom,
-                                      nsjail_binary=self.binary)
+        result = decode.decode_jailed(
+            outcome, limits=job.limits, oom_killed=oom, nsjail_binary=self.binary
+        )
         if result.jail_error:
             logger.warning("sandbox: nsjail failed: %s", result.jail_error)
         return result
@@ -204,8 +219,11 @@ class UnsafeSubprocessBackend:
         if self.prlimit is None:
             return argv
         limits = job.limits
-        caps = [f"--cpu={limits.cpu_time_s}", f"--fsize={limits.max_file_mb << 20}",
-                f"--nofile={limits.max_open_files}"]
+        caps = [
+            f"--cpu={limits.cpu_time_s}",
+            f"--fsize={limits.max_file_mb << 20}",
+            f"--nofile={limits.max_open_files}",
+        ]
         address_space = max(limits.memory_mb, job.min_address_space_mb)
         caps.append(f"--as={address_space << 20}")
         return [self.prlimit, *caps, "--", *argv]
@@ -218,8 +236,11 @@ class UnsafeSubprocessBackend:
             if job.box_writable:
                 os.chmod(box, 0o777)
             outcome = await run_process(
-                self._argv(job, box), stdin_path=stdin_path, wall_s=job.limits.wall_time_s,
+                self._argv(job, box),
+                stdin_path=stdin_path,
+                wall_s=job.limits.wall_time_s,
                 output_cap=job.limits.output_bytes,
-                env={"PATH": "/usr/bin:/bin", "HOME": box, "LANG": "C.UTF-8"})
+                env={"PATH": "/usr/bin:/bin", "HOME": box, "LANG": "C.UTF-8"},
+            )
             result = decode.decode_plain(outcome, limits=job.limits)
             return JobResult(result, read_artifact(box, job.collect))

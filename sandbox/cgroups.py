@@ -46,8 +46,9 @@ def setup(root: str) -> CgroupSupport:
             (mount / PARENT).mkdir(exist_ok=True)
             mounts[controller] = str(mount)
         except OSError as exc:
-            logger.warning("sandbox: no cgroup %s controller at %s (%s); rlimits only",
-                           controller, mount, exc)
+            logger.warning(
+                "sandbox: no cgroup %s controller at %s (%s); rlimits only", controller, mount, exc
+            )
             return CgroupSupport(None, None, f"cgroup {controller}: {exc}")
     return CgroupSupport(mounts["memory"], mounts["pids"])
 

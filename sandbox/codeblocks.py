@@ -8,15 +8,32 @@ import msgspec
 
 from sandbox.config import Language
 
-_FENCE = re.compile(r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
-                    re.MULTILINE | re.DOTALL)
+_FENCE = re.compile(
+    r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
+    re.MULTILINE | re.DOTALL,
+)
 
 TAGS: dict[str, Language] = {
-    "python": "python", "py": "python", "python3": "python", "py3": "python",
-    "javascript": "javascript", "js": "javascript", "node": "javascript", "nodejs": "javascript",
-    "mjs": "javascript", "c": "c", "h": "c",
-    "cpp": "cpp", "c++": "cpp", "cc": "cpp", "cxx": "cpp", "hpp": "cpp",
-    "bash": "bash", "sh": "bash", "shell": "bash", "zsh": "bash",
+    "python": "python",
+    "py": "python",
+    "python3": "python",
+    "py3": "python",
+    "javascript": "javascript",
+    "js": "javascript",
+    "node": "javascript",
+    "nodejs": "javascript",
+    "mjs": "javascript",
+    "c": "c",
+    "h": "c",
+    "cpp": "cpp",
+    "c++": "cpp",
+    "cc": "cpp",
+    "cxx": "cpp",
+    "hpp": "cpp",
+    "bash": "bash",
+    "sh": "bash",
+    "shell": "bash",
+    "zsh": "bash",
 }
 
 
@@ -27,9 +44,13 @@ class CodeBlock(msgspec.Struct, frozen=True, kw_only=True):
 
 
 def _looks_cpp(code: str) -> bool:
-    return bool(re.search(r"#include\s*<(iostream|vector|string|bits/stdc\+\+\.h|algorithm|map)>"
-                          r"|\bstd::|\bnamespace\b|\btemplate\s*<|\bcout\b|\bclass\s+\w+\s*[{:]",
-                          code))
+    return bool(
+        re.search(
+            r"#include\s*<(iostream|vector|string|bits/stdc\+\+\.h|algorithm|map)>"
+            r"|\bstd::|\bnamespace\b|\btemplate\s*<|\bcout\b|\bclass\s+\w+\s*[{:]",
+            code,
+        )
+    )
 
 
 def detect_language(code: str) -> Language | None:
@@ -44,11 +65,13 @@ def detect_language(code: str) -> Language | None:
             return "bash"
     if re.search(r"^\s*#\s*include\b", code, re.MULTILINE) or re.search(r"\bint\s+main\s*\(", code):
         return "cpp" if _looks_cpp(code) else "c"
-    if re.search(r"^\s*(def|class)\s+\w+.*:\s*$|^\s*(from\s+\w+\s+)?import\s+\w+|print\(",
-                 code, re.MULTILINE) and not re.search(r"console\.log|;\s*$", code, re.MULTILINE):
+    if re.search(
+        r"^\s*(def|class)\s+\w+.*:\s*$|^\s*(from\s+\w+\s+)?import\s+\w+|print\(", code, re.MULTILINE
+    ) and not re.search(r"console\.log|;\s*$", code, re.MULTILINE):
         return "python"
-    if re.search(r"console\.log|\bfunction\s+\w+\s*\(|=>|\b(const|let|var)\s+\w+\s*=|require\(",
-                 code):
+    if re.search(
+        r"console\.log|\bfunction\s+\w+\s*\(|=>|\b(const|let|var)\s+\w+\s*=|require\(", code
+    ):
         return "javascript"
     if re.search(r"^\s*(echo|read|for \w+ in|if \[|fi$|done$)", code, re.MULTILINE):
         return "bash"

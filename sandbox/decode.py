@@ -37,13 +37,23 @@ def jailed_status(log: bytes) -> tuple[int | None, int | None]:
 
 def jail_error(log: bytes) -> str:
     """The most telling line of a failed nsjail start, for operators."""
-    lines = [line for line in log.decode("utf-8", "replace").splitlines()
-             if line.startswith(("[E]", "[F]"))]
+    lines = [
+        line
+        for line in log.decode("utf-8", "replace").splitlines()
+        if line.startswith(("[E]", "[F]"))
+    ]
     return lines[0] if lines else "nsjail failed without an error line"
 
 
-def classify(*, sig: int | None, wall_killed: bool, output_killed: bool, oom_killed: bool,
-             cpu_s: float, limits: Limits) -> KilledBy | None:
+def classify(
+    *,
+    sig: int | None,
+    wall_killed: bool,
+    output_killed: bool,
+    oom_killed: bool,
+    cpu_s: float,
+    limits: Limits,
+) -> KilledBy | None:
     """Who ended the run, in order of certainty: our own kills first."""
     if output_killed:
         return "output"
@@ -70,23 +80,37 @@ def strip_loader_noise(stderr: bytes, binary: str) -> bytes:
     return b"".join(kept)
 
 
-def decode_jailed(outcome: Outcome, *, limits: Limits, oom_killed: bool,
-                  nsjail_binary: str) -> RunResult:
+def decode_jailed(
+    outcome: Outcome, *, limits: Limits, oom_killed: bool, nsjail_binary: str
+) -> RunResult:
     exit_code, sig = jailed_status(outcome.log)
     if exit_code is None and sig is None and not (outcome.wall_killed or outcome.output_killed):
-        return RunResult(exit_code=None, duration_s=outcome.duration_s,
-                         jail_error=jail_error(outcome.log),
-                         stderr=text(outcome.stderr, outcome.stderr_truncated))
-    killed_by = classify(sig=sig, wall_killed=outcome.wall_killed,
-                         output_killed=outcome.output_killed, oom_killed=oom_killed,
-                         cpu_s=outcome.cpu_s, limits=limits)
+        return RunResult(
+            exit_code=None,
+            duration_s=outcome.duration_s,
+            jail_error=jail_error(outcome.log),
+            stderr=text(outcome.stderr, outcome.stderr_truncated),
+        )
+    killed_by = classify(
+        sig=sig,
+        wall_killed=outcome.wall_killed,
+        output_killed=outcome.output_killed,
+        oom_killed=oom_killed,
+        cpu_s=outcome.cpu_s,
+        limits=limits,
+    )
     stderr = strip_loader_noise(outcome.stderr, nsjail_binary)
-    return RunResult(exit_code=exit_code, signal=sig, killed_by=killed_by,
-                     duration_s=outcome.duration_s, cpu_s=outcome.cpu_s,
-                     stdout=text(outcome.stdout, outcome.stdout_truncated),
-                     stderr=text(stderr, outcome.stderr_truncated),
-                     stdout_truncated=outcome.stdout_truncated,
-                     stderr_truncated=outcome.stderr_truncated)
+    return RunResult(
+        exit_code=exit_code,
+        signal=sig,
+        killed_by=killed_by,
+        duration_s=outcome.duration_s,
+        cpu_s=outcome.cpu_s,
+        stdout=text(outcome.stdout, outcome.stdout_truncated),
+        stderr=text(stderr, outcome.stderr_truncated),
+        stdout_truncated=outcome.stdout_truncated,
+        stderr_truncated=outcome.stderr_truncated,
+    )
 
 
 def decode_plain(outcome: Outcome, *, limits: Limits) -> RunResult:
@@ -94,12 +118,22 @@ def decode_plain(outcome: Outcome, *, limits: Limits) -> RunResult:
     status = outcome.status
     exit_code = os.waitstatus_to_exitcode(status)
     sig = -exit_code if exit_code < 0 else None
-    killed_by = classify(sig=sig, wall_killed=outcome.wall_killed,
-                         output_killed=outcome.output_killed, oom_killed=False,
-                         cpu_s=outcome.cpu_s, limits=limits)
-    return RunResult(exit_code=None if sig else exit_code, signal=sig, killed_by=killed_by,
-                     duration_s=outcome.duration_s, cpu_s=outcome.cpu_s,
-                     stdout=text(outcome.stdout, outcome.stdout_truncated),
-                     stderr=text(outcome.stderr, outcome.stderr_truncated),
-                     stdout_truncated=outcome.stdout_truncated,
-                     stderr_truncated=outcome.stderr_truncated)
+    killed_by = classify(
+        sig=sig,
+        wall_killed=outcome.wall_killed,
+        output_killed=outcome.output_killed,
+        oom_killed=False,
+        cpu_s=outcome.cpu_s,
+        limits=limits,
+    )
+    return RunResult(
+        exit_code=None if sig else exit_code,
+        signal=sig,
+        killed_by=killed_by,
+        duration_s=outcome.duration_s,
+        cpu_s=outcome.cpu_s,
+        stdout=text(outcome.stdout, outcome.stdout_truncated),
+        stderr=text(outcome.stderr, outcome.stderr_truncated),
+        stdout_truncated=outcome.stdout_truncated,
+        stderr_truncated=outcome.stderr_truncated,
+    )

@@ -65,7 +65,7 @@ def parse_records(stdout: str, nonce: str) -> tuple[list[Record], str]:
         if not line.startswith(prefix):
             kept.append(line)
             continue
-        record = _parse(line[len(prefix):].split(" ", 3))
+        record = _parse(line[len(prefix) :].split(" ", 3))
         if record is not None:
             records.append(record)
         if kept and not kept[-1]:
@@ -73,8 +73,9 @@ def parse_records(stdout: str, nonce: str) -> tuple[list[Record], str]:
     return records, "\n".join(kept).strip("\n")
 
 
-def interpret(run: RunResult, tests: list[TestCase],
-              nonce: str) -> tuple[list[TestResult], bool, str]:
+def interpret(
+    run: RunResult, tests: list[TestCase], nonce: str
+) -> tuple[list[TestResult], bool, str]:
     """(per-test results, whether the harness finished, the candidate's own stdout)."""
     records, own_stdout = parse_records(run.stdout, nonce)
     setup = next((r for r in records if r.index == SETUP), None)

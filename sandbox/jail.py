@@ -19,12 +19,41 @@ AF_UNIX = 1
 CLONE_NEW_MASK = 0x7E020080
 
 DENIED_SYSCALLS = (
-    "ptrace", "mount", "umount", "unshare", "setns", "bpf", "perf_event_open", "keyctl",
-    "add_key", "request_key", "userfaultfd", "io_uring_setup", "io_uring_enter",
-    "io_uring_register", "process_vm_readv", "process_vm_writev", "kexec_load", "init_module",
-    "finit_module", "delete_module", "pivot_root", "chroot", "swapon", "swapoff", "reboot",
-    "open_by_handle_at", "name_to_handle_at", "fanotify_init", "acct", "quotactl",
-    "settimeofday", "clock_settime", "adjtimex", "syslog", "vhangup",
+    "ptrace",
+    "mount",
+    "umount",
+    "unshare",
+    "setns",
+    "bpf",
+    "perf_event_open",
+    "keyctl",
+    "add_key",
+    "request_key",
+    "userfaultfd",
+    "io_uring_setup",
+    "io_uring_enter",
+    "io_uring_register",
+    "process_vm_readv",
+    "process_vm_writev",
+    "kexec_load",
+    "init_module",
+    "finit_module",
+    "delete_module",
+    "pivot_root",
+    "chroot",
+    "swapon",
+    "swapoff",
+    "reboot",
+    "open_by_handle_at",
+    "name_to_handle_at",
+    "fanotify_init",
+    "acct",
+    "quotactl",
+    "settimeofday",
+    "clock_settime",
+    "adjtimex",
+    "syslog",
+    "vhangup",
 )
 
 SECCOMP_POLICY = (
@@ -56,15 +85,30 @@ def _mounts(spec: JailSpec) -> list[MountPt]:
         if mount.kind == "symlink":
             points.append(MountPt(src=mount.src, dst=mount.dst, is_symlink=True))
         else:
-            points.append(MountPt(src=mount.src, dst=mount.dst, is_bind=True, nosuid=True,
-                                  nodev=True))
+            points.append(
+                MountPt(src=mount.src, dst=mount.dst, is_bind=True, nosuid=True, nodev=True)
+            )
     points += [
         MountPt(src="/dev/null", dst="/dev/null", is_bind=True, rw=True, nosuid=True),
         MountPt(src="/dev/urandom", dst="/dev/urandom", is_bind=True, nosuid=True),
-        MountPt(dst="/tmp", fstype="tmpfs", options=f"size={spec.limits.tmpfs_mb}m,mode=1777",
-                rw=True, is_dir=True, nosuid=True, nodev=True, noexec=True),
-        MountPt(src=spec.box_host_dir, dst=BOX_IN_JAIL, is_bind=True, rw=spec.box_writable,
-                nosuid=True, nodev=True),
+        MountPt(
+            dst="/tmp",
+            fstype="tmpfs",
+            options=f"size={spec.limits.tmpfs_mb}m,mode=1777",
+            rw=True,
+            is_dir=True,
+            nosuid=True,
+            nodev=True,
+            noexec=True,
+        ),
+        MountPt(
+            src=spec.box_host_dir,
+            dst=BOX_IN_JAIL,
+            is_bind=True,
+            rw=spec.box_writable,
+            nosuid=True,
+            nodev=True,
+        ),
     ]
     return points
 
@@ -74,22 +118,34 @@ def build_config(spec: JailSpec) -> NsJailConfig:
     memory = limits.memory_mb * 1024 * 1024
     # Under a cgroup the address-space rlimit is only a backstop, so an allocation burst
     # ends in a countable OOM kill; without one it is the memory limit.
-    rlimit_as = max(limits.memory_mb * (4 if spec.memory_cgroup_parent else 1),
-                    spec.min_address_space_mb)
+    rlimit_as = max(
+        limits.memory_mb * (4 if spec.memory_cgroup_parent else 1), spec.min_address_space_mb
+    )
     config = NsJailConfig(
-        mode=Mode.ONCE, hostname="atlas", cwd="/tmp",
+        mode=Mode.ONCE,
+        hostname="atlas",
+        cwd="/tmp",
         time_limit=math.ceil(limits.wall_time_s) + 2,  # our timer fires first; this is a backstop
-        keep_env=False, envar=list(spec.env),  # programs get none: bash has a default PATH
+        keep_env=False,
+        envar=list(spec.env),  # programs get none: bash has a default PATH
         uidmap=[IdMap(inside_id=NOBODY, outside_id=NOBODY)],
         gidmap=[IdMap(inside_id=NOBODY, outside_id=NOBODY)],
-        clone_newnet=True, iface_no_lo=True, mount_proc=False,
+        clone_newnet=True,
+        iface_no_lo=True,
+        mount_proc=False,
         mount=_mounts(spec),
-        rlimit_as=rlimit_as, rlimit_as_type=RLimitType.VALUE,
-        rlimit_cpu=limits.cpu_time_s, rlimit_cpu_type=RLimitType.VALUE,
-        rlimit_fsize=limits.max_file_mb, rlimit_fsize_type=RLimitType.VALUE,
-        rlimit_nofile=limits.max_open_files, rlimit_nofile_type=RLimitType.VALUE,
-        rlimit_nproc=limits.max_pids, rlimit_nproc_type=RLimitType.VALUE,
-        rlimit_core=0, rlimit_stack=8,
+        rlimit_as=rlimit_as,
+        rlimit_as_type=RLimitType.VALUE,
+        rlimit_cpu=limits.cpu_time_s,
+        rlimit_cpu_type=RLimitType.VALUE,
+        rlimit_fsize=limits.max_file_mb,
+        rlimit_fsize_type=RLimitType.VALUE,
+        rlimit_nofile=limits.max_open_files,
+        rlimit_nofile_type=RLimitType.VALUE,
+        rlimit_nproc=limits.max_pids,
+        rlimit_nproc_type=RLimitType.VALUE,
+        rlimit_core=0,
+        rlimit_stack=8,
         seccomp_string=list(SECCOMP_POLICY),
         exec_bin=Exe(path=spec.argv[0], arg=list(spec.argv[1:])),
     )

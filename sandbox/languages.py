@@ -17,8 +17,13 @@ logger = logging.getLogger(__name__)
 
 NODE_MIN_ADDRESS_SPACE_MB = 1024
 BOX = "{box}"  # replaced by the backend with the per-run directory as the program sees it
-SYSTEM_LIB_DIRS = ("/lib", "/lib64", "/usr/lib/x86_64-linux-gnu", "/usr/lib64",
-                   "/usr/lib/aarch64-linux-gnu")
+SYSTEM_LIB_DIRS = (
+    "/lib",
+    "/lib64",
+    "/usr/lib/x86_64-linux-gnu",
+    "/usr/lib64",
+    "/usr/lib/aarch64-linux-gnu",
+)
 
 
 @dataclass(frozen=True)
@@ -87,8 +92,14 @@ def _python_layout(executable: str) -> tuple[str, str] | None:
         return None
     probe = "import sysconfig; print(sysconfig.get_path('stdlib'))"
     try:
-        done = subprocess.run([executable, "-S", "-I", "-c", probe], capture_output=True,
-                              text=True, timeout=10, check=True, env={})
+        done = subprocess.run(
+            [executable, "-S", "-I", "-c", probe],
+            capture_output=True,
+            text=True,
+            timeout=10,
+            check=True,
+            env={},
+        )
     except (OSError, subprocess.SubprocessError) as exc:
         logger.warning("sandbox: python %s is not usable: %s", executable, exc)
         return None
@@ -99,31 +110,39 @@ def _python_layout(executable: str) -> tuple[str, str] | None:
 
 
 def python_toolchain(preferred: str | None) -> Toolchain | str:
-    candidates = [preferred] if preferred else ["/usr/bin/python3",
-                                                   getattr(sys, "_base_executable", sys.executable)]
+    candidates = (
+        [preferred]
+        if preferred
+        else ["/usr/bin/python3", getattr(sys, "_base_executable", sys.executable)]
+    )
     for candidate in candidates:
         layout = _python_layout(candidate)
         if layout is None:
             continue
         exe, stdlib = layout
         return Toolchain(
-            language="python", source_name="main.py",
+            language="python",
+            source_name="main.py",
             run_argv=(exe, "-S", "-I", "-B", f"{BOX}/main.py"),
             run_mounts=(_same(exe), _same(stdlib), *system_lib_mounts()),
         )
     return f"no Python interpreter readable by the jail user among {candidates}"
 
 
-def _binary_toolchain(language: Language, compiler: str, flags: tuple[str, ...],
-                      source: str) -> Toolchain | str:
+def _binary_toolchain(
+    language: Language, compiler: str, flags: tuple[str, ...], source: str
+) -> Toolchain | str:
     path = shutil.which(compiler)
     if path is None:
         return f"{compiler} not found"
     return Toolchain(
-        language=language, source_name=source,
-        run_argv=(f"{BOX}/prog",), run_mounts=system_lib_mounts(),
+        language=language,
+        source_name=source,
+        run_argv=(f"{BOX}/prog",),
+        run_mounts=system_lib_mounts(),
         compile_argv=(path, *flags, "-o", f"{BOX}/prog", f"{BOX}/{source}", "-lm"),
-        compile_mounts=_usr_mounts(), artifact="prog",
+        compile_mounts=_usr_mounts(),
+        artifact="prog",
     )
 
 
@@ -131,17 +150,28 @@ def discover(python_path: str | None) -> dict[Language, Toolchain | str]:
     """Every language mapped to its toolchain, or to the reason it is unavailable."""
     found: dict[Language, Toolchain | str] = {"python": python_toolchain(python_path)}
     node = shutil.which("node")
-    found["javascript"] = "node not found" if node is None else Toolchain(
-        language="javascript", source_name="main.js",
-        run_argv=(os.path.realpath(node), f"{BOX}/main.js"),
-        run_mounts=(_same(os.path.realpath(node)), *system_lib_mounts()),
-        min_address_space_mb=NODE_MIN_ADDRESS_SPACE_MB,
+    found["javascript"] = (
+        "node not found"
+        if node is None
+        else Toolchain(
+            language="javascript",
+            source_name="main.js",
+            run_argv=(os.path.realpath(node), f"{BOX}/main.js"),
+            run_mounts=(_same(os.path.realpath(node)), *system_lib_mounts()),
+            min_address_space_mb=NODE_MIN_ADDRESS_SPACE_MB,
+        )
     )
     found["c"] = _binary_toolchain("c", "gcc", ("-O1", "-pipe", "-std=gnu17"), "main.c")
     found["cpp"] = _binary_toolchain("cpp", "g++", ("-O1", "-pipe", "-std=gnu++17"), "main.cpp")
     bash = shutil.which("bash")
-    found["bash"] = "bash not found" if bash is None else Toolchain(
-        language="bash", source_name="main.sh",
-        run_argv=(os.path.realpath(bash), f"{BOX}/main.sh"), run_mounts=_usr_mounts(),
+    found["bash"] = (
+        "bash not found"
+        if bash is None
+        else Toolchain(
+            language="bash",
+            source_name="main.sh",
+            run_argv=(os.path.realpath(bash), f"{BOX}/main.sh"),
+            run_mounts=_usr_mounts(),
+        )
     )
     return found

@@ -51,8 +51,9 @@ class _Stream:
 
 
 class _Supervisor:
-    def __init__(self, pid: int, streams: list[_Stream], kill_on_cap: int,
-                 on_kill: Callable[[], None] | None) -> None:
+    def __init__(
+        self, pid: int, streams: list[_Stream], kill_on_cap: int, on_kill: Callable[[], None] | None
+    ) -> None:
         self.pid = pid
         self.on_kill = on_kill
         self.streams = streams
@@ -159,9 +160,15 @@ def _spawn(argv: list[str], stdin_path: str, env: dict[str, str]) -> tuple[int, 
     return pid, [read_end for read_end, _ in pipes]
 
 
-async def run_process(argv: list[str], *, stdin_path: str, wall_s: float, output_cap: int,
-                      env: dict[str, str] | None = None,
-                      on_kill: Callable[[], None] | None = None) -> Outcome:
+async def run_process(
+    argv: list[str],
+    *,
+    stdin_path: str,
+    wall_s: float,
+    output_cap: int,
+    env: dict[str, str] | None = None,
+    on_kill: Callable[[], None] | None = None,
+) -> Outcome:
     """Run argv to completion or until the wall limit or the output cap; never blocks."""
     started = time.monotonic()
     pid, fds = _spawn(argv, stdin_path, env or {})
@@ -185,10 +192,18 @@ async def run_process(argv: list[str], *, stdin_path: str, wall_s: float, output
             await _reap(pid)
         sup.close()
     out, err, log = streams
-    return Outcome(status=status, cpu_s=cpu_s, duration_s=duration, stdout=bytes(out.data),
-                   stderr=bytes(err.data), log=bytes(log.data), stdout_truncated=out.truncated,
-                   stderr_truncated=err.truncated, wall_killed=wall_killed,
-                   output_killed=sup.output_killed)
+    return Outcome(
+        status=status,
+        cpu_s=cpu_s,
+        duration_s=duration,
+        stdout=bytes(out.data),
+        stderr=bytes(err.data),
+        log=bytes(log.data),
+        stdout_truncated=out.truncated,
+        stderr_truncated=err.truncated,
+        wall_killed=wall_killed,
+        output_killed=sup.output_killed,
+    )
 
 
 def _reaped(pid: int) -> bool:

@@ -66,8 +66,9 @@ def example_blocks(lines: list[str], ctx: pt.Context) -> list[TestCase]:
             continue
         stdin = "\n".join(line for line in given if not line.strip().startswith("```")) + "\n"
         output = "\n".join(line for line in expected if not line.strip().startswith("```"))
-        tests.append(TestCase(kind="io", name=f"example_{index + 1}", stdin=stdin,
-                              expected_stdout=output))
+        tests.append(
+            TestCase(kind="io", name=f"example_{index + 1}", stdin=stdin, expected_stdout=output)
+        )
     return tests
 
 

@@ -16,13 +16,18 @@ from sandbox.request_tests import code_test
 from sandbox.verdict import TestCase
 
 _DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
-_ARROW = re.compile(r"^\s*(?:[*-]\s*)?([A-Za-z_]\w*\(.*\))\s*"
-                    r"(?:==>|=>|➞|->|==|should return|returns)\s*(.+?)\s*\.?\s*$")
+_ARROW = re.compile(
+    r"^\s*(?:[*-]\s*)?([A-Za-z_]\w*\(.*\))\s*"
+    r"(?:==>|=>|➞|->|==|should return|returns)\s*(.+?)\s*\.?\s*$"
+)
 HEADER = re.compile(
-    r"^\s*(?:sample\s+|example\s+)?(input|output)s?(?:\s*#?\s*\d+)?\s*:?\s*(.*)$",
-    re.IGNORECASE)
-STOP = re.compile(r"^\s*(example|explanation|note|constraints?|input|output|sample)\b"
-                   r"|^\s*(```|\"\"\"|''')", re.IGNORECASE)
+    r"^\s*(?:sample\s+|example\s+)?(input|output)s?(?:\s*#?\s*\d+)?\s*:?\s*(.*)$", re.IGNORECASE
+)
+STOP = re.compile(
+    r"^\s*(example|explanation|note|constraints?|input|output|sample)\b"
+    r"|^\s*(```|\"\"\"|''')",
+    re.IGNORECASE,
+)
 _JSONISH = {"true": "True", "false": "False", "null": "None", "none": "None"}
 
 
@@ -69,10 +74,12 @@ class Context:
 
     def equality(self, name: str, call: str, expected: str, label: str) -> TestCase:
         # Newlines inside the parentheses: an example may end in a `# comment`.
-        code = (f"_atlas_actual = ({call}\n)\n"
-                f"_atlas_expected = ({expected}\n)\n"
-                f"assert _atlas_close(_atlas_actual, _atlas_expected), "
-                f"'expected %r, got %r' % (_atlas_expected, _atlas_actual)\n")
+        code = (
+            f"_atlas_actual = ({call}\n)\n"
+            f"_atlas_expected = ({expected}\n)\n"
+            f"assert _atlas_close(_atlas_actual, _atlas_expected), "
+            f"'expected %r, got %r' % (_atlas_expected, _atlas_actual)\n"
+        )
         return TestCase(kind="assert", name=label[:80], code=code, entry_point=name)
 
 
@@ -92,8 +99,12 @@ def _doctest_examples(lines: list[str]) -> list[tuple[str, str, list[int]]]:
             used.append(i)
             i += 1
         expected: list[str] = []
-        while i < len(lines) and lines[i].strip() and not lines[i].strip().startswith(">>>") \
-                and not lines[i].strip().startswith(('"""', "'''")):
+        while (
+            i < len(lines)
+            and lines[i].strip()
+            and not lines[i].strip().startswith(">>>")
+            and not lines[i].strip().startswith(('"""', "'''"))
+        ):
             expected.append(lines[i].strip())
             used.append(i)
             i += 1
@@ -120,8 +131,13 @@ def doctests(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
             source = f"{name}({call[1]})"
         test = ctx.equality(name, f"({source})", f"({value})", source)
         prefix = "\n".join(setup)
-        tests.append(test if not prefix else TestCase(
-            kind="assert", name=test.name, code=prefix + "\n" + test.code, entry_point=name))
+        tests.append(
+            test
+            if not prefix
+            else TestCase(
+                kind="assert", name=test.name, code=prefix + "\n" + test.code, entry_point=name
+            )
+        )
     return tests
 
 
@@ -144,8 +160,11 @@ def asserts(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
             except SyntaxError:
                 continue
             used.update(range(i, end))
-            called = [n.func.id for n in ast.walk(tree)
-                      if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)]
+            called = [
+                n.func.id
+                for n in ast.walk(tree)
+                if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)
+            ]
             entry = called[0] if called else ctx.entry_point
             tests.append(code_test(code, code[:80], entry))
             break

@@ -53,8 +53,12 @@ def _parse_item(item: object, index: int) -> TestCase:
         return code_test(_text(item, "code", index), name, entry)
     if "output" not in item:
         raise InvalidTestsError(f"atlas.tests[{index}] needs either 'code' or 'output'")
-    return TestCase(kind="io", name=name, stdin=_text(item, "input", index, required=False),
-                    expected_stdout=_text(item, "output", index))
+    return TestCase(
+        kind="io",
+        name=name,
+        stdin=_text(item, "input", index, required=False),
+        expected_stdout=_text(item, "output", index),
+    )
 
 
 def parse_request_tests(raw: object) -> list[TestCase]:

@@ -258,4 +258,3 @@ async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) ->
 def _usage_chunk(template: dict[str, Any], usage: Usage) -> Chunk:
     chunk = {**template, "choices": [], "usage": msgspec.to_builtins(usage)}
     return Chunk(msgspec.json.encode(chunk))
-

@@ -37,4 +37,3 @@ class TokenCounter:
         return Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
-

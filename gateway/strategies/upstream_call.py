@@ -133,4 +133,3 @@ def _texts(view: CompletionView) -> list[str]:
         text = choice.message.content if choice.message is not None else choice.text
         out.append(text or "")
     return out
-

@@ -123,10 +123,20 @@ class ScriptedUpstream:
         return self.script.content
 
     def _chat_answer(self, data: dict[str, Any], text: str) -> dict[str, Any]:
-        return {"id": "chatcmpl-t", "object": "chat.completion", "created": int(time.time()),
-                "model": data.get("model"), "usage": self._usage(text), "choices": [
-                    {"index": 0, "finish_reason": "stop",
-                     "message": {"role": "assistant", "content": text}}]}
+        return {
+            "id": "chatcmpl-t",
+            "object": "chat.completion",
+            "created": int(time.time()),
+            "model": data.get("model"),
+            "usage": self._usage(text),
+            "choices": [
+                {
+                    "index": 0,
+                    "finish_reason": "stop",
+                    "message": {"role": "assistant", "content": text},
+                }
+            ],
+        }
 
     def _usage(self, text: str) -> dict[str, int]:
         completion = len(text.split())

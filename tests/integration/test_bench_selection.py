@@ -16,14 +16,20 @@ ADD_WRONG = "```python\ndef add(a, b):\n    return a - b\n```"
 NEG_RIGHT = "Here you go:\n```python\ndef neg(x):\n    return -x\n```\nDone."
 NEG_WRONG = "```python\ndef neg(x):\n    return x\n```"
 RECORDS = [
-    {"id": "add", "messages": [{"role": "user", "content": "Write add(a, b)."}],
-     "samples": [ADD_WRONG, ADD_RIGHT, ADD_WRONG, ADD_WRONG],
-     "test_samples": ["```python\nassert add(1, 2) == 3\n```"],
-     "hidden_tests": "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n"},
-    {"id": "neg", "messages": [{"role": "user", "content": "Write neg(x)."}],
-     "samples": [NEG_RIGHT, NEG_WRONG, NEG_RIGHT, NEG_RIGHT],
-     "test_samples": ["```python\nassert neg(2) == -2\n```"],
-     "hidden_tests": "assert neg(4) == -4\n"},
+    {
+        "id": "add",
+        "messages": [{"role": "user", "content": "Write add(a, b)."}],
+        "samples": [ADD_WRONG, ADD_RIGHT, ADD_WRONG, ADD_WRONG],
+        "test_samples": ["```python\nassert add(1, 2) == 3\n```"],
+        "hidden_tests": "assert add(2, 3) == 5\nassert add(-1, 1) == 0\n",
+    },
+    {
+        "id": "neg",
+        "messages": [{"role": "user", "content": "Write neg(x)."}],
+        "samples": [NEG_RIGHT, NEG_WRONG, NEG_RIGHT, NEG_RIGHT],
+        "test_samples": ["```python\nassert neg(2) == -2\n```"],
+        "hidden_tests": "assert neg(4) == -4\n",
+    },
 ]
 
 
@@ -31,8 +37,20 @@ def test_selection_bench_end_to_end(tmp_path: Path) -> None:
     dataset = tmp_path / "two.jsonl"
     dataset.write_text("".join(json.dumps(r) + "\n" for r in RECORDS))
     out = tmp_path / "out"
-    code = main(["--dataset", str(dataset), "--k", "1,2", "--repeats", "2", "--out", str(out),
-                 "--concurrency", "2"])
+    code = main(
+        [
+            "--dataset",
+            str(dataset),
+            "--k",
+            "1,2",
+            "--repeats",
+            "2",
+            "--out",
+            str(out),
+            "--concurrency",
+            "2",
+        ]
+    )
     assert code == 0
     result = json.loads((out / "two-2p.json").read_text())
     assert (tmp_path / "two.jsonl.passmatrix.jsonl").exists()
@@ -44,7 +62,11 @@ def test_selection_bench_end_to_end(tmp_path: Path) -> None:
     # k = 1 is a pass-through: seed r answers samples[r] (add: wrong, right; neg: right, wrong).
     assert (one["k"], one["status"], one["requests"], one["errors"]) == (1, "pass-through", 4, 0)
     assert [(o["problem"], o["seed"], o["passed"]) for o in one["outcomes"]] == [
-        ("add", 0, False), ("neg", 0, True), ("add", 1, True), ("neg", 1, False)]
+        ("add", 0, False),
+        ("neg", 0, True),
+        ("add", 1, True),
+        ("neg", 1, False),
+    ]
     assert one["atlas_pass_at_1"] == one["first_offered"] == 0.5
     assert one["tokens"] > 0
     assert (two["k"], two["requests"], two["errors"]) == (2, 4, 0)

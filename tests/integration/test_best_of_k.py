@@ -20,8 +20,10 @@ GOOD = "Here you go:\n```python\ndef add(a, b):\n    return a + b\n```"
 BAD = "```python\ndef add(a, b):\n    return a - b\n```"
 BROKEN = "```python\ndef add(a, b) return\n```"
 PROMPT = 'Complete this function:\n```python\ndef add(a, b):\n    """Add two numbers."""\n```'
-DOCTEST_PROMPT = ('Complete this function:\n```python\ndef add(a, b):\n    """Add two numbers.\n'
-                  '    >>> add(2, 3)\n    5\n    """\n```')
+DOCTEST_PROMPT = (
+    'Complete this function:\n```python\ndef add(a, b):\n    """Add two numbers.\n'
+    '    >>> add(2, 3)\n    5\n    """\n```'
+)
 TESTS = ["assert add(1, 2) == 3", "assert add(-1, 1) == 0"]
 
 
@@ -32,8 +34,9 @@ def by_seed(answers: dict[int, str], default: str = BAD) -> Callable[[dict[str, 
 def gateway_with(
     gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream, **sections: Any
 ) -> RunningGateway:
-    return gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}],
-                                         **sections))
+    return gateway_factory(
+        make_settings([{"name": "coder", "upstreams": [upstream.url]}], **sections)
+    )
 
 
 def sdk(gateway: RunningGateway) -> openai.OpenAI:
@@ -51,8 +54,11 @@ def test_request_tests_pick_the_good_candidate(
     upstream = upstream_factory(Script(content_for=by_seed({2: GOOD, 1: BROKEN})))
     gw = gateway_with(gateway_factory, upstream)
     raw = sdk(gw).chat.completions.with_raw_response.create(
-        model="coder", messages=ask(), seed=0,  # type: ignore[arg-type]
-        extra_body={"atlas": {"k": 4, "tests": TESTS, "debug": True}})
+        model="coder",
+        messages=ask(),
+        seed=0,  # type: ignore[arg-type]
+        extra_body={"atlas": {"k": 4, "tests": TESTS, "debug": True}},
+    )
     completion = raw.parse()
     assert completion.choices[0].message.content == GOOD
     assert raw.headers["x-atlas-route"] == "best-of-k"
@@ -61,8 +67,11 @@ def test_request_tests_pick_the_good_candidate(
     assert raw.headers["x-atlas-verified"] == "1"
     assert raw.headers["x-atlas-tests"] == "request:2"
     assert int(raw.headers["x-atlas-total-tokens"]) > completion.usage.total_tokens  # type: ignore[union-attr]
-    sent = [r for r in upstream.requests_to("/v1/chat/completions")
-            if r.headers["x-atlas-purpose"] == "candidate"]
+    sent = [
+        r
+        for r in upstream.requests_to("/v1/chat/completions")
+        if r.headers["x-atlas-purpose"] == "candidate"
+    ]
     assert {r.body["seed"] for r in sent} <= {0, 1, 2, 3}
     assert all("atlas" not in r.body and r.body["temperature"] == 0.6 for r in sent)
     report = json.loads(raw.http_response.text)["atlas"]
@@ -73,12 +82,14 @@ def test_prompt_examples_are_trusted_tests_and_stop_early(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
-    upstream = upstream_factory(Script(
-        content_for=by_seed({0: GOOD}), delay_for=lambda body: 0 if body["seed"] == 0 else 6))
+    upstream = upstream_factory(
+        Script(content_for=by_seed({0: GOOD}), delay_for=lambda body: 0 if body["seed"] == 0 else 6)
+    )
     gw = gateway_with(gateway_factory, upstream)
     started = time.monotonic()
     raw = sdk(gw).chat.completions.with_raw_response.create(
-        model="coder", messages=ask(DOCTEST_PROMPT), extra_body={"atlas": {"k": 5}})  # type: ignore[arg-type]
+        model="coder", messages=ask(DOCTEST_PROMPT), extra_body={"atlas": {"k": 5}}
+    )  # type: ignore[arg-type]
     assert time.monotonic() - started < 4, "early stop did not cut the slow candidates"
     assert raw.parse().choices[0].message.content == GOOD
     assert raw.headers["x-atlas-tests"] == "prompt:1"
@@ -94,9 +105,15 @@ def test_streaming_replays_the_winner(
 ) -> None:
     upstream = upstream_factory(Script(content_for=by_seed({3: GOOD})))
     gw = gateway_with(gateway_factory, upstream)
-    chunks = list(sdk(gw).chat.completions.create(
-        model="coder", messages=ask(), stream=True, stream_options={"include_usage": True},  # type: ignore[arg-type]
-        extra_body={"atlas": {"k": 4, "tests": TESTS}}))
+    chunks = list(
+        sdk(gw).chat.completions.create(
+            model="coder",
+            messages=ask(),
+            stream=True,
+            stream_options={"include_usage": True},  # type: ignore[arg-type]
+            extra_body={"atlas": {"k": 4, "tests": TESTS}},
+        )
+    )
     assert chunks[0].choices[0].delta.role == "assistant"
     assert "".join(c.choices[0].delta.content or "" for c in chunks if c.choices) == GOOD
     assert chunks[-2].choices[0].finish_reason == "stop"
@@ -108,15 +125,34 @@ def test_tool_calls_are_replayed_in_streams(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
-    call = {"id": "call_1", "type": "function",
-            "function": {"name": "run_tests", "arguments": "{\"path\": \"tests/\"}"}}
+    call = {
+        "id": "call_1",
+        "type": "function",
+        "function": {"name": "run_tests", "arguments": '{"path": "tests/"}'},
+    }
     upstream = upstream_factory(Script(tool_calls=[call]))
     gw = gateway_with(gateway_factory, upstream)
-    tools = [{"type": "function", "function": {"name": "run_tests", "parameters": {
-        "type": "object", "properties": {"path": {"type": "string"}}}}}]
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", timeout=30, json={
-            "model": "coder", "messages": ask(), "tools": tools, "stream": True,
-            "atlas": {"k": 2}}) as response:
+    tools = [
+        {
+            "type": "function",
+            "function": {
+                "name": "run_tests",
+                "parameters": {"type": "object", "properties": {"path": {"type": "string"}}},
+            },
+        }
+    ]
+    with httpx.stream(
+        "POST",
+        gw.url + "/v1/chat/completions",
+        timeout=30,
+        json={
+            "model": "coder",
+            "messages": ask(),
+            "tools": tools,
+            "stream": True,
+            "atlas": {"k": 2},
+        },
+    ) as response:
         assert response.headers["x-atlas-route"] == "best-of-k"
         lines = [line for line in response.iter_lines() if line.startswith("data: ")]
     assert lines[-1] == "data: [DONE]"
@@ -125,8 +161,11 @@ def test_tool_calls_are_replayed_in_streams(
     assert {"tool_calls": [{**call, "index": 0}]} in deltas
     assert chunks[-1]["choices"][0]["finish_reason"] == "tool_calls"
     # Not forced: a request with tools is passed through.
-    plain = httpx.post(gw.url + "/v1/chat/completions", timeout=30, json={
-        "model": "coder", "messages": ask(), "tools": tools})
+    plain = httpx.post(
+        gw.url + "/v1/chat/completions",
+        timeout=30,
+        json={"model": "coder", "messages": ask(), "tools": tools},
+    )
     assert plain.headers["x-atlas-route"] == "fast"
 
 
@@ -136,12 +175,16 @@ def test_generated_tests_decide_by_consensus(
 ) -> None:
     other_bad = "```python\ndef add(a, b):\n    return a * b\n```"
     tests = "```python\nassert add(1, 2) == 3\nassert add(2, 2) == 4\nassert add(0, 5) == 5\n```"
-    upstream = upstream_factory(Script(
-        content_for=by_seed({0: BAD, 1: GOOD, 2: other_bad, 3: GOOD, 4: BROKEN}),
-        tests_content=tests))
+    upstream = upstream_factory(
+        Script(
+            content_for=by_seed({0: BAD, 1: GOOD, 2: other_bad, 3: GOOD, 4: BROKEN}),
+            tests_content=tests,
+        )
+    )
     gw = gateway_with(gateway_factory, upstream)
     raw = sdk(gw).chat.completions.with_raw_response.create(
-        model="coder", messages=ask(), extra_body={"atlas": {"k": 5, "debug": True}})  # type: ignore[arg-type]
+        model="coder", messages=ask(), extra_body={"atlas": {"k": 5, "debug": True}}
+    )  # type: ignore[arg-type]
     assert raw.parse().choices[0].message.content == GOOD
     assert raw.headers["x-atlas-selection"] == "codet"
     assert raw.headers["x-atlas-tests"] == "generated:3"
@@ -158,8 +201,11 @@ def test_all_candidates_failing_is_one_502(
     upstream = upstream_factory(Script(status=500))
     gw = gateway_with(gateway_factory, upstream)
     with pytest.raises(openai.APIStatusError) as error:
-        sdk(gw).chat.completions.create(model="coder", messages=ask(),  # type: ignore[arg-type]
-                                        extra_body={"atlas": {"k": 3, "tests": TESTS}})
+        sdk(gw).chat.completions.create(
+            model="coder",
+            messages=ask(),  # type: ignore[arg-type]
+            extra_body={"atlas": {"k": 3, "tests": TESTS}},
+        )
     assert error.value.status_code == 502
     assert "all 3 candidate requests failed" in error.value.message
     assert upstream.url in error.value.message
@@ -172,7 +218,8 @@ def test_unavailable_sandbox_falls_back_to_the_first_candidate(
     upstream = upstream_factory(Script(content_for=by_seed({1: GOOD})))
     gw = gateway_with(gateway_factory, upstream, sandbox={"backend": "disabled"})
     raw = sdk(gw).chat.completions.with_raw_response.create(
-        model="coder", messages=ask(), extra_body={"atlas": {"k": 3, "tests": TESTS}})  # type: ignore[arg-type]
+        model="coder", messages=ask(), extra_body={"atlas": {"k": 3, "tests": TESTS}}
+    )  # type: ignore[arg-type]
     assert raw.headers["x-atlas-selection"] == "unverified"
     assert raw.parse().choices[0].message.content in (GOOD, BAD)
     ready = httpx.get(gw.url + "/ready").json()
@@ -190,8 +237,9 @@ def test_client_disconnect_cancels_all_candidates(
         httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=0.7)
     sent = 4 + 2  # the candidates and the two test-writing requests
     assert wait_for(lambda: upstream.disconnects == sent), f"{upstream.disconnects} cancelled"
-    with httpx.stream("POST", gw.url + "/v1/chat/completions", json={**body, "stream": True},
-                      timeout=10) as response:
+    with httpx.stream(
+        "POST", gw.url + "/v1/chat/completions", json={**body, "stream": True}, timeout=10
+    ) as response:
         lines = response.iter_lines()  # kept referenced: dropping it would close the stream
         assert next(lines).startswith(": atlas")
         assert wait_for(lambda: len(upstream.received) == 2 * sent), "requests were not all sent"
@@ -205,14 +253,17 @@ def test_bad_best_of_k_requests_are_400(
 ) -> None:
     gw = gateway_with(gateway_factory, upstream)
     url = gw.url + "/v1/chat/completions"
-    bad_tests = httpx.post(url, json={"model": "coder", "messages": ask(),
-                                      "atlas": {"k": 2, "tests": [42]}})
+    bad_tests = httpx.post(
+        url, json={"model": "coder", "messages": ask(), "atlas": {"k": 2, "tests": [42]}}
+    )
     assert bad_tests.status_code == 400
     assert bad_tests.json()["error"]["param"] == "atlas.tests"
-    bad_k = httpx.post(url, headers={"x-atlas-k": "many"},
-                       json={"model": "coder", "messages": ask()})
+    bad_k = httpx.post(
+        url, headers={"x-atlas-k": "many"}, json={"model": "coder", "messages": ask()}
+    )
     assert bad_k.status_code == 400 and bad_k.json()["error"]["param"] == "x-atlas-k"
-    capped = httpx.post(url, headers={"x-atlas-k": "500"},
-                        json={"model": "coder", "messages": ask()})
+    capped = httpx.post(
+        url, headers={"x-atlas-k": "500"}, json={"model": "coder", "messages": ask()}
+    )
     assert capped.headers["x-atlas-k"] == "20"
     assert not upstream.received or len(upstream.received) >= 20

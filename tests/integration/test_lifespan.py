@@ -13,8 +13,11 @@ from gateway.telemetry.metrics import Metrics
 from gateway.wiring.services import open_services
 from tests.integration.conftest import make_settings
 
-RECORD = {"id": "p1", "messages": [{"role": "user", "content": "Write add(a, b)."}],
-          "samples": ["def add(a, b): return a + b"]}
+RECORD = {
+    "id": "p1",
+    "messages": [{"role": "user", "content": "Write add(a, b)."}],
+    "samples": ["def add(a, b): return a + b"],
+}
 
 
 def listening_ports() -> set[int]:
@@ -44,8 +47,11 @@ async def test_a_failing_step_closes_the_steps_already_opened(tmp_path: Path) ->
     settings = make_settings(
         [{"name": "replay", "engine": "replay", "dataset": dataset(tmp_path)}],
         sandbox={"backend": "disabled"},
-        lens={"enabled": True, "redis_url": f"redis://127.0.0.1:{closed_port()}/0",
-              "checkpoint_dir": str(tmp_path / "lens")},
+        lens={
+            "enabled": True,
+            "redis_url": f"redis://127.0.0.1:{closed_port()}/0",
+            "checkpoint_dir": str(tmp_path / "lens"),
+        },
     )
     before = listening_ports()
     metrics = Metrics()

@@ -21,8 +21,9 @@ from lens.trainer import StopFlag
 
 pytestmark = pytest.mark.redis
 torch.set_num_threads(1)
-SETTINGS = LensSettings(dim=32, hidden=(64, 32), epochs=25, patience=5, train_every=300,
-                        min_train_examples=50)
+SETTINGS = LensSettings(
+    dim=32, hidden=(64, 32), epochs=25, patience=5, train_every=300, min_train_examples=50
+)
 
 
 @pytest.fixture
@@ -41,7 +42,8 @@ async def _wait_idle(service: LensService) -> None:
 
 
 async def test_enough_examples_train_in_background_and_swap(
-        store: ExampleStore, tmp_path: Path) -> None:
+    store: ExampleStore, tmp_path: Path
+) -> None:
     service = LensService(SETTINGS, checkpoints=CheckpointStore(tmp_path), store=store)
     await service.start()
     try:
@@ -67,12 +69,17 @@ async def test_enough_examples_train_in_background_and_swap(
         await restarted.close()
 
 
-def _sabotaged(current: LensModel | None, examples: Sequence[Example],
-               settings: LensSettings, stop: StopFlag) -> Candidate:
+def _sabotaged(
+    current: LensModel | None, examples: Sequence[Example], settings: LensSettings, stop: StopFlag
+) -> Candidate:
     """Real training, then the candidate is replaced by an untrained net."""
     real = train_candidate(current, examples, settings, stop)
-    return Candidate(model=new_model(settings), metrics=real.metrics, candidate_auc=0.5,
-                     current_auc=real.current_auc)
+    return Candidate(
+        model=new_model(settings),
+        metrics=real.metrics,
+        candidate_auc=0.5,
+        current_auc=real.current_auc,
+    )
 
 
 async def test_worse_model_is_not_swapped_in(store: ExampleStore, tmp_path: Path) -> None:

@@ -26,8 +26,9 @@ def prefix() -> str:
 
 
 def _ex(i: int, tenant: str = "t") -> Example:
-    return make_example([float(i), 0.5], passed=i % 2 == 0, test_source="request",
-                        problem_id=f"p{i}", tenant=tenant)
+    return make_example(
+        [float(i), 0.5], passed=i % 2 == 0, test_source="request", problem_id=f"p{i}", tenant=tenant
+    )
 
 
 async def test_store_round_trip_in_order(client: aioredis.Redis, prefix: str) -> None:
@@ -86,8 +87,7 @@ class CountingEmbedder:
         return [[float(len(t)), 1.0] for t in texts]
 
 
-async def test_cache_serves_hits_and_batches_misses(client: aioredis.Redis,
-                                                    prefix: str) -> None:
+async def test_cache_serves_hits_and_batches_misses(client: aioredis.Redis, prefix: str) -> None:
     inner = CountingEmbedder()
     embedder = CachedEmbedder(inner, EmbeddingCache(client, prefix=prefix), batch_size=2)
     first = await embedder.embed(["a", "bb", "a", "ccc"])

@@ -15,8 +15,9 @@ from sandbox.backends import NsjailBackend
 CGROUP_TAG = f"atlas-test{os.getpid()}"
 
 # Wall time 2.5x CPU time: a spinning attack hits its CPU limit even on a busy machine.
-ATTACK_LIMITS = Limits(wall_time_s=2.5, cpu_time_s=1, memory_mb=128, output_bytes=64 * 1024,
-                       tmpfs_mb=16, max_pids=32)
+ATTACK_LIMITS = Limits(
+    wall_time_s=2.5, cpu_time_s=1, memory_mb=128, output_bytes=64 * 1024, tmpfs_mb=16, max_pids=32
+)
 
 
 @pytest.fixture(scope="session")

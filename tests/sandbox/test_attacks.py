@@ -25,10 +25,16 @@ from .conftest import CGROUP_TAG, has_cgroups, require
 
 ATTACKS = Path(__file__).parent / "attacks"
 CANARY_PATH = Path(f"/tmp/atlas-sandbox-canary-{os.getpid()}")
-PWNED_PATHS = [Path(p) / "atlas_pwned" for p in ("/", "/tmp", "/usr", "/usr/bin", "/root",
-                                                  "/var/tmp", "/dev")]
-EXTENSIONS: dict[str, Language] = {".py": "python", ".c": "c", ".cpp": "cpp", ".js": "javascript",
-                                   ".sh": "bash"}
+PWNED_PATHS = [
+    Path(p) / "atlas_pwned" for p in ("/", "/tmp", "/usr", "/usr/bin", "/root", "/var/tmp", "/dev")
+]
+EXTENSIONS: dict[str, Language] = {
+    ".py": "python",
+    ".c": "c",
+    ".cpp": "cpp",
+    ".js": "javascript",
+    ".sh": "bash",
+}
 NOBODY = 65534
 
 
@@ -146,8 +152,11 @@ def jail_user_processes() -> set[int]:
         except OSError:
             continue
         fields = dict(line.split(":", 1) for line in status.splitlines() if ":" in line)
-        if fields.get("Uid", "").split()[:1] == [str(NOBODY)] and \
-                "zombie" not in fields["State"] and ours(entry):
+        if (
+            fields.get("Uid", "").split()[:1] == [str(NOBODY)]
+            and "zombie" not in fields["State"]
+            and ours(entry)
+        ):
             found.add(int(entry.name))
     return found
 
@@ -204,8 +213,9 @@ async def test_attack(name: str, sandbox: Sandbox, canary: str, listener: socket
     stdin = str(listener.getsockname()[1]) if expect.stdin == PORT else expect.stdin
     require(sandbox, EXTENSIONS[path.suffix])
     before = jail_user_processes()
-    verdict = await sandbox.run(Program(language=EXTENSIONS[path.suffix], code=path.read_text(),
-                                        stdin=stdin))
+    verdict = await sandbox.run(
+        Program(language=EXTENSIONS[path.suffix], code=path.read_text(), stdin=stdin)
+    )
     assert_verdict(name, expect, verdict, has_cgroups(sandbox))
     output = verdict.stdout + verdict.stderr
     assert "ESCAPED" not in output, output[:2000]

@@ -31,19 +31,25 @@ ADD = "def add(a, b):\n    print('noise')\n    return a + b\n"
 
 
 async def test_python_per_test_results(sandbox: Sandbox) -> None:
-    tests = parse_request_tests([
-        "assert add(1, 2) == 3",
-        "assert add(2, 2) == 5",
-        "def test_zero():\n    assert add(0, 0) == 0\n"
-        "def test_type():\n    import pytest\n    with pytest.raises(TypeError):\n"
-        "        add(1, 'x')\n",
-        "add(None, 1)",
-    ])
+    tests = parse_request_tests(
+        [
+            "assert add(1, 2) == 3",
+            "assert add(2, 2) == 5",
+            "def test_zero():\n    assert add(0, 0) == 0\n"
+            "def test_type():\n    import pytest\n    with pytest.raises(TypeError):\n"
+            "        add(1, 'x')\n",
+            "add(None, 1)",
+        ]
+    )
     verdict = await sandbox.check(ADD, tests, "python")
     assert not verdict.passed
     assert [(t.name, t.passed) for t in verdict.tests] == [
-        ("request_0", True), ("request_1", False), ("request_2::test_zero", True),
-        ("request_2::test_type", True), ("request_3", False)]
+        ("request_0", True),
+        ("request_1", False),
+        ("request_2::test_zero", True),
+        ("request_2::test_type", True),
+        ("request_3", False),
+    ]
     assert verdict.tests[1].reason == "assertion failed: assert add(2, 2) == 5"
     assert verdict.tests[4].reason.startswith("TypeError: unsupported operand")
     assert verdict.stdout == "\n".join(["noise"] * 5)  # markers removed, order kept
@@ -52,14 +58,15 @@ async def test_python_per_test_results(sandbox: Sandbox) -> None:
 
 
 async def test_candidate_cannot_forge_results_or_read_the_spec(sandbox: Sandbox) -> None:
-    code = ("import sys, os\n"
-            "spec = sys.stdin.read()\n"
-            "print('\\nATLAS-' + 'f' * 32 + ' {\"i\": 0, \"ok\": true}')\n"
-            "print('\\n{\"done\": true}')\n"
-            "print('stdin was', repr(spec))\n"
-            "def f():\n    return 1\n")
-    verdict = await sandbox.check(code, [TestCase(kind="assert", code="assert f() == 2")],
-                                  "python")
+    code = (
+        "import sys, os\n"
+        "spec = sys.stdin.read()\n"
+        "print('\\nATLAS-' + 'f' * 32 + ' {\"i\": 0, \"ok\": true}')\n"
+        "print('\\n{\"done\": true}')\n"
+        "print('stdin was', repr(spec))\n"
+        "def f():\n    return 1\n"
+    )
+    verdict = await sandbox.check(code, [TestCase(kind="assert", code="assert f() == 2")], "python")
     assert not verdict.passed
     assert verdict.tests[0].reason.startswith("assertion failed")
     assert "stdin was ''" in verdict.stdout
@@ -82,11 +89,11 @@ IO = [{"input": "1 2\n", "output": "3\n"}, {"input": "2.5 0.25\n", "output": "2.
 SUM = {
     "python": "a, b = map(float, input().split())\nprint(f'{a + b:g}')\n",
     "javascript": "const [a, b] = require('fs').readFileSync(0, 'utf8').trim().split(' ')"
-                  ".map(Number);\nconsole.log(a + b);\n",
-    "c": "#include <stdio.h>\nint main(void) { double a, b; scanf(\"%lf %lf\", &a, &b);"
-         " printf(\"%g\\n\", a + b); return 0; }\n",
+    ".map(Number);\nconsole.log(a + b);\n",
+    "c": '#include <stdio.h>\nint main(void) { double a, b; scanf("%lf %lf", &a, &b);'
+    ' printf("%g\\n", a + b); return 0; }\n',
     "cpp": "#include <iostream>\nint main() { double a, b; std::cin >> a >> b;"
-           " std::cout << a + b << std::endl; }\n",
+    " std::cout << a + b << std::endl; }\n",
     "bash": "read a b\necho \"$a + $b\" | awk '{print $1 + $3}'\n",
 }
 
@@ -96,8 +103,9 @@ async def test_stdin_stdout_in_every_language(sandbox: Sandbox, language: str) -
     require(sandbox, language)
     verdict = await sandbox.check(SUM[language], parse_request_tests(IO), language)
     assert verdict.passed, verdict
-    wrong = await sandbox.check(SUM[language], parse_request_tests([{"input": "1 1\n",
-                                                                      "output": "3"}]), language)
+    wrong = await sandbox.check(
+        SUM[language], parse_request_tests([{"input": "1 1\n", "output": "3"}]), language
+    )
     assert not wrong.passed
     assert wrong.tests[0].reason == "line 1: expected '3', got '2'"
 
@@ -116,17 +124,19 @@ async def test_run_reports_exit_status_not_a_signal(sandbox: Sandbox) -> None:
     verdict = await sandbox.run(Program(language="python", code="raise SystemExit(137)"))
     assert (verdict.exit_code, verdict.signal, verdict.killed_by) == (137, None, None)
     assert not verdict.passed
-    echo = await sandbox.run(Program(language="python", code="print(input()[::-1])",
-                                     stdin="abc\n"))
+    echo = await sandbox.run(Program(language="python", code="print(input()[::-1])", stdin="abc\n"))
     assert echo.passed and echo.stdout == "cba\n"
 
 
 async def test_cpu_and_wall_kills_are_told_apart(sandbox: Sandbox) -> None:
     # Wall time well above CPU time, so a loaded machine still lets the spinner use its second.
-    spin = await sandbox.run(Program(language="python", code="while True: pass"),
-                             Limits(wall_time_s=5, cpu_time_s=1))
-    sleep = await sandbox.run(Program(language="python", code="import time\ntime.sleep(9)"),
-                              Limits(wall_time_s=1.5, cpu_time_s=1))
+    spin = await sandbox.run(
+        Program(language="python", code="while True: pass"), Limits(wall_time_s=5, cpu_time_s=1)
+    )
+    sleep = await sandbox.run(
+        Program(language="python", code="import time\ntime.sleep(9)"),
+        Limits(wall_time_s=1.5, cpu_time_s=1),
+    )
     assert (spin.killed_by, sleep.killed_by) == ("cpu_time", "wall_time")
     assert spin.duration_s < 4
     assert 1.4 <= sleep.duration_s < 2.5
@@ -145,8 +155,9 @@ async def test_reused_cgroups_start_each_run_afresh(sandbox: Sandbox) -> None:
 
 async def test_assert_tests_need_python(sandbox: Sandbox) -> None:
     require(sandbox, "javascript")
-    verdict = await sandbox.check("console.log(1)", [TestCase(kind="assert", code="assert 1")],
-                                  "javascript")
+    verdict = await sandbox.check(
+        "console.log(1)", [TestCase(kind="assert", code="assert 1")], "javascript"
+    )
     assert not verdict.passed and verdict.error == "assert/pytest tests need Python, not javascript"
     with pytest.raises(UnsupportedLanguageError):
         await sandbox.check("x", [], "cobol")
@@ -204,17 +215,20 @@ def humaneval() -> list[dict[str, str]]:
 
 @pytest.mark.slow
 async def test_humaneval_prompt_tests_judge_canonical_and_broken_solutions(
-        sandbox: Sandbox) -> None:
+    sandbox: Sandbox,
+) -> None:
     known_wrong = {"HumanEval/47", "HumanEval/148"}  # the prompt's own example is wrong
     problems = [p for p in humaneval() if p["task_id"] not in known_wrong]
     jobs = [(p, extract_prompt_tests(p["prompt"], p["entry_point"])) for p in problems]
     jobs = [(p, t) for p, t in jobs if t]
     assert len(jobs) >= 130
-    good = await asyncio.gather(*(sandbox.check(p["prompt"] + p["canonical_solution"], t,
-                                                "python") for p, t in jobs))
+    good = await asyncio.gather(
+        *(sandbox.check(p["prompt"] + p["canonical_solution"], t, "python") for p, t in jobs)
+    )
     assert [p["task_id"] for (p, _), v in zip(jobs, good, strict=True) if not v.passed] == []
-    broken = await asyncio.gather(*(sandbox.check(p["prompt"] + "    return None\n", t,
-                                                  "python") for p, t in jobs[:40]))
+    broken = await asyncio.gather(
+        *(sandbox.check(p["prompt"] + "    return None\n", t, "python") for p, t in jobs[:40])
+    )
     assert not any(v.passed for v in broken)
 
 
@@ -250,11 +264,14 @@ async def test_jail_environment_is_empty_and_uid_is_nobody(sandbox: Sandbox) -> 
 
 async def test_a_hanging_test_fails_alone(sandbox: Sandbox) -> None:
     code = "def f(x):\n    while x < 0:\n        pass\n    return x * 2\n"
-    tests = [TestCase(kind="assert", code="assert f(2) == 4"),
-             TestCase(kind="assert", code="assert f(-1) == -2"),
-             TestCase(kind="assert", code="assert f(3) == 6")]
-    verdict = await sandbox.check(code, tests, "python",
-                                  Limits(wall_time_s=5, cpu_time_s=3, per_test_s=0.3))
+    tests = [
+        TestCase(kind="assert", code="assert f(2) == 4"),
+        TestCase(kind="assert", code="assert f(-1) == -2"),
+        TestCase(kind="assert", code="assert f(3) == 6"),
+    ]
+    verdict = await sandbox.check(
+        code, tests, "python", Limits(wall_time_s=5, cpu_time_s=3, per_test_s=0.3)
+    )
     assert [t.passed for t in verdict.tests] == [True, False, True]
     assert "time limit" in verdict.tests[1].reason
     assert verdict.killed_by is None

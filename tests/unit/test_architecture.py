@@ -116,8 +116,7 @@ def test_packages_import_only_downward() -> None:
         f"{a} -> {b}"
         for a, targets in edges.items()
         for b in targets
-        if a.split(".")[0] != b.split(".")[0]
-        and b.split(".")[0] not in ALLOWED[a.split(".")[0]]
+        if a.split(".")[0] != b.split(".")[0] and b.split(".")[0] not in ALLOWED[a.split(".")[0]]
     )
     assert wrong == []
 

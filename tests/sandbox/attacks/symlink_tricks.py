@@ -1,7 +1,11 @@
 import os
 
-targets = {"/tmp/shadow": "/etc/shadow", "/tmp/root": "/proc/1/root", "/tmp/hostproc": "/proc",
-           "/tmp/up": "/sandbox/../../../../etc/passwd"}
+targets = {
+    "/tmp/shadow": "/etc/shadow",
+    "/tmp/root": "/proc/1/root",
+    "/tmp/hostproc": "/proc",
+    "/tmp/up": "/sandbox/../../../../etc/passwd",
+}
 for link, target in targets.items():
     try:
         os.symlink(target, link)

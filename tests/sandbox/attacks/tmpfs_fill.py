@@ -1,7 +1,7 @@
 written = 0
 try:
     with open("/tmp/fill", "wb") as f:
-        while written < 4 * 1024 ** 3:
+        while written < 4 * 1024**3:
             f.write(b"\0" * (1024 * 1024))
             f.flush()
             written += 1024 * 1024

@@ -29,9 +29,11 @@ def test_truncation_cuts_at_the_next_top_level_statement() -> None:
     completion = "    return x + 1\n\n\ndef other():\n    pass\n"
     assert truncate_completion(PROMPT, completion) == PROMPT + "    return x + 1\n"
     assert truncate_completion(PROMPT, "    return x + 1\nprint(inc(2))\n") == (
-        PROMPT + "    return x + 1\n")
+        PROMPT + "    return x + 1\n"
+    )
     assert truncate_completion(PROMPT, "    return x + 1\n\n# tests\n") == (
-        PROMPT + "    return x + 1\n")
+        PROMPT + "    return x + 1\n"
+    )
 
 
 def test_truncation_keeps_a_complete_body_and_column_zero_string_lines() -> None:
@@ -50,10 +52,12 @@ def test_truncation_never_cuts_the_line_that_continues_the_prompt() -> None:
 
 
 def test_asserts_join_the_expression_on_the_next_line() -> None:
-    sample = ("\nf([], 1) == False, 'empty'\nassert \n    f([1], 1) == True\n"
-              "assert f(2) == 3\n")
+    sample = "\nf([], 1) == False, 'empty'\nassert \n    f([1], 1) == True\nassert f(2) == 3\n"
     assert extract_asserts(sample) == [
-        "assert f([], 1) == False, 'empty'", "assert f([1], 1) == True", "assert f(2) == 3"]
+        "assert f([], 1) == False, 'empty'",
+        "assert f([1], 1) == True",
+        "assert f(2) == 3",
+    ]
 
 
 def test_asserts_keep_the_first_five_valid_and_stop_at_other_code() -> None:
@@ -65,8 +69,7 @@ def test_asserts_keep_the_first_five_valid_and_stop_at_other_code() -> None:
     assert extract_asserts("\nassert\nassert \n") == []
     assert extract_asserts("\nimport os\n") == []
     assert extract_asserts('"""docs"""\nassert 1 == 1\n') == ["assert 1 == 1"]
-    assert extract_asserts("g(1) == 1\nassert f(1) == 1\n", entry_point="f") == [
-        "assert f(1) == 1"]
+    assert extract_asserts("g(1) == 1\nassert f(1) == 1\n", entry_point="f") == ["assert f(1) == 1"]
 
 
 def test_samples_may_be_a_python_literal_string() -> None:
@@ -86,8 +89,12 @@ def test_real_problems_become_valid_replay_records(variant: str, tmp_path: Path)
     records = [json.loads(line) for line in first.splitlines()]
     assert [r["id"] for r in records] == ["HumanEval/0", "HumanEval/38"]
     assert len(ReplayDataset.load(out).records) == 2
-    problems = {p["task_id"]: p for p in map(json.loads, (DATA / (
-        "HumanEval_for_code_generation.jsonl")).read_text().splitlines())}
+    problems = {
+        p["task_id"]: p
+        for p in map(
+            json.loads, (DATA / ("HumanEval_for_code_generation.jsonl")).read_text().splitlines()
+        )
+    }
     for record in records:
         problem = problems[record["id"]]
         (message,) = record["messages"]
@@ -107,8 +114,7 @@ def test_real_problems_become_valid_replay_records(variant: str, tmp_path: Path)
             assert all(problem["entry_point"] in ast.unparse(a) for a in asserts)
         assert record["hidden_tests"].endswith(f"\ncheck({problem['entry_point']})\n")
         namespace: dict[str, object] = {}  # the reference solution passes the hidden tests
-        exec(problem["prompt"] + problem["canonical_solution"] + record["hidden_tests"],
-             namespace)
+        exec(problem["prompt"] + problem["canonical_solution"] + record["hidden_tests"], namespace)
     counts = [(len(r["samples"]), len(r["test_samples"])) for r in records]
     assert counts == [(4, 1), (3, 1)]
 

@@ -42,7 +42,11 @@ def test_pick_fills_the_short_side_from_the_other() -> None:
 
 
 def test_prompt_is_the_last_user_message() -> None:
-    messages = [{"role": "system", "content": "s"}, {"role": "user", "content": "u1"},
-                {"role": "assistant", "content": "a"}, {"role": "user", "content": "u2"}]
+    messages = [
+        {"role": "system", "content": "s"},
+        {"role": "user", "content": "u1"},
+        {"role": "assistant", "content": "a"},
+        {"role": "user", "content": "u2"},
+    ]
     assert _prompt(messages) == "u2"
     assert _prompt([]) == ""

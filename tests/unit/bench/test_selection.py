@@ -14,9 +14,16 @@ MATRIX = {"p1": [True, False, False, False], "p2": [False, False, True, True]}
 
 
 def outcome(problem: str, seed: int, passed: bool, size: int, **headers: str) -> Outcome:
-    return Outcome(problem=problem, k=size, repeat=seed // size, seed=seed, passed=passed,
-                   latency_s=0.5, tokens=10,
-                   headers={f"x-atlas-{name.replace('_', '-')}": v for name, v in headers.items()})
+    return Outcome(
+        problem=problem,
+        k=size,
+        repeat=seed // size,
+        seed=seed,
+        passed=passed,
+        latency_s=0.5,
+        tokens=10,
+        headers={f"x-atlas-{name.replace('_', '-')}": v for name, v in headers.items()},
+    )
 
 
 def test_arguments_parse_as_the_gateway_cli_mounts_them() -> None:
@@ -42,10 +49,11 @@ def test_dataset_shortcuts_and_cache_paths(tmp_path: Path) -> None:
 
 
 def test_summary_of_an_active_best_of_k() -> None:
-    outcomes = [outcome("p1", 0, True, 2, k="2", candidates="2", verified="1", selection="tests"),
-                outcome("p2", 0, False, 2, k="2", candidates="1", verified="0",
-                        selection="fallback"),
-                outcome("p2", 2, True, 2, k="2", candidates="2", verified="2", selection="tests")]
+    outcomes = [
+        outcome("p1", 0, True, 2, k="2", candidates="2", verified="1", selection="tests"),
+        outcome("p2", 0, False, 2, k="2", candidates="1", verified="0", selection="fallback"),
+        outcome("p2", 2, True, 2, k="2", candidates="2", verified="2", selection="tests"),
+    ]
     row = summarise(2, outcomes, MATRIX, wall_s=3.0)
     assert row["status"] == "active"
     assert row["atlas_pass_at_1"] == pytest.approx(2 / 3)
@@ -60,9 +68,10 @@ def test_summary_of_an_active_best_of_k() -> None:
 
 
 def test_missing_headers_mark_the_row_pending_and_errors_fail() -> None:
-    outcomes = [outcome("p1", 0, True, 4),
-                Outcome(problem="p2", k=4, repeat=0, seed=0, passed=False, latency_s=1.0,
-                        error="boom")]
+    outcomes = [
+        outcome("p1", 0, True, 4),
+        Outcome(problem="p2", k=4, repeat=0, seed=0, passed=False, latency_s=1.0, error="boom"),
+    ]
     row = summarise(4, outcomes, MATRIX, wall_s=1.0)
     assert row["status"] == "pending (x-atlas-k missing)"
     assert (row["errors"], row["candidates"], row["atlas_pass_at_1"]) == (1, 1, 0.5)
@@ -71,10 +80,20 @@ def test_missing_headers_mark_the_row_pending_and_errors_fail() -> None:
     once = summarise(2, [outcome("p1", 0, True, 2, k="1")], MATRIX, wall_s=1.0)
     assert once["status"] == "pending (x-atlas-k 1)"
     assert summarise(8, [outcome("p1", 0, True, 8)], MATRIX, 1.0)["oracle_pass_at_k"] is None
-    result = {"dataset": "codet-a", "repeats": 1, "gateway": "in-process", "date": "today",
-              "cpus": 2, "rows": [row],
-              "baseline": {"problems": 2, "samples_per_problem": 4, "mixed_problems": 2,
-                           "oracle_pass_at_k": {"1": 0.375, "2": 2 / 3}}}
+    result = {
+        "dataset": "codet-a",
+        "repeats": 1,
+        "gateway": "in-process",
+        "date": "today",
+        "cpus": 2,
+        "rows": [row],
+        "baseline": {
+            "problems": 2,
+            "samples_per_problem": 4,
+            "mixed_problems": 2,
+            "oracle_pass_at_k": {"1": 0.375, "2": 2 / 3},
+        },
+    }
     section = docs_section([result])
     assert "| codet-a | 2 | 4 | 37.5% | 66.7% | - | - | - | 2 |" in section
     assert "*pending*" in section
@@ -84,7 +103,9 @@ def test_the_gateway_gets_the_dataset_without_hidden_tests(tmp_path: Path) -> No
     from bench.local_gateway import strip_hidden_tests
 
     source, served = tmp_path / "in.jsonl", tmp_path / "out.jsonl"
-    source.write_text('{"id": "a", "samples": ["x"], "hidden_tests": "assert f()"}\n\n'
-                      '{"id": "b", "samples": ["y"]}\n')
+    source.write_text(
+        '{"id": "a", "samples": ["x"], "hidden_tests": "assert f()"}\n\n'
+        '{"id": "b", "samples": ["y"]}\n'
+    )
     strip_hidden_tests(source, served)
     assert served.read_text() == '{"id": "a", "samples": ["x"]}\n{"id": "b", "samples": ["y"]}\n'

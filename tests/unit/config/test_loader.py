@@ -102,25 +102,43 @@ def test_defaults_equal_the_gateways_old_ones() -> None:
     assert (sandbox.backend, sandbox.max_concurrency) == ("nsjail", 0)
     # What the gateway built from the old flat [sandbox] keys; the rest are Limits' own.
     assert sandbox.limits == SandboxLimits(
-        wall_time_s=5.0, cpu_time_s=3, memory_mb=512, per_test_s=1.0, output_bytes=64 * 1024,
-        tmpfs_mb=16, max_pids=32, max_open_files=64, max_file_mb=8,
+        wall_time_s=5.0,
+        cpu_time_s=3,
+        memory_mb=512,
+        per_test_s=1.0,
+        output_bytes=64 * 1024,
+        tmpfs_mb=16,
+        max_pids=32,
+        max_open_files=64,
+        max_file_mb=8,
     )
     assert sandbox.compile_limits == SandboxLimits(
-        wall_time_s=20.0, cpu_time_s=15, memory_mb=768, max_pids=16, max_file_mb=64,
+        wall_time_s=20.0,
+        cpu_time_s=15,
+        memory_mb=768,
+        max_pids=16,
+        max_file_mb=64,
         tmpfs_mb=128,
     )
     lens = settings.lens
     assert (lens.enabled, lens.redis_url, lens.record) == (False, None, True)
     assert (lens.checkpoint_dir, lens.dim, lens.train_every) == ("~/.cache/atlas/lens", 896, 200)
     assert [lens.source_weight(s) for s in ("request", "prompt", "generated", "x")] == [
-        1.0, 1.0, 0.3, 0.0,
+        1.0,
+        1.0,
+        0.3,
+        0.0,
     ]
     assert (lens.hidden, lens.epochs, lens.keep_checkpoints) == ((512, 128), 60, 5)
     # A model that says nothing passes requests through; a client may force k up to 20.
     strategy = settings.models[0].strategy
     assert strategy == PassThroughSettings(max_k=20)
     assert best_of_k_settings(strategy) == BestOfKSettings(
-        k=1, max_k=20, seed_base=0, temperature_small_k=0.6, temperature_large_k=0.8,
+        k=1,
+        max_k=20,
+        seed_base=0,
+        temperature_small_k=0.6,
+        temperature_large_k=0.8,
         test_requests=0,
     )
 

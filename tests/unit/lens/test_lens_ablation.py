@@ -26,7 +26,8 @@ def test_pool_round_trip(tmp_path: Path) -> None:
     write_pool(tmp_path / "pool.jsonl", examples)
     loaded = load_pool(tmp_path / "pool.jsonl")
     assert [(e.problem_id, e.passed, e.embedding) for e in loaded] == [
-        (e.problem_id, e.passed, e.embedding) for e in examples]
+        (e.problem_id, e.passed, e.embedding) for e in examples
+    ]
 
 
 def test_pool_errors_name_the_line(tmp_path: Path) -> None:
@@ -38,8 +39,7 @@ def test_pool_errors_name_the_line(tmp_path: Path) -> None:
 
 def test_ablation_on_synthetic_pool_beats_random(tmp_path: Path) -> None:
     settings = LensSettings(dim=16, hidden=(32, 16), epochs=20)
-    results, curve = run_ablation(synthetic_examples(50, 8, 16, separation=3.0), settings,
-                                  folds=3)
+    results, curve = run_ablation(synthetic_examples(50, 8, 16, separation=3.0), settings, folds=3)
     summary = summarize(results)
     assert summary.problems == 50 and len(curve) == 20
     assert summary.auc_mean > 0.8
@@ -53,9 +53,40 @@ def test_ablation_on_synthetic_pool_beats_random(tmp_path: Path) -> None:
 
 def test_bench_cli_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     pool = tmp_path / "pool.jsonl"
-    assert main(["lens", "synth-pool", "--out", str(pool), "--problems", "30",
-                 "--per-problem", "6", "--dim", "8"]) == 0
-    assert main(["bench", "lens", "--dataset", str(pool), "--out", str(tmp_path / "r"),
-                 "--folds", "3", "--epochs", "3", "--metric"]) == 0
+    assert (
+        main(
+            [
+                "lens",
+                "synth-pool",
+                "--out",
+                str(pool),
+                "--problems",
+                "30",
+                "--per-problem",
+                "6",
+                "--dim",
+                "8",
+            ]
+        )
+        == 0
+    )
+    assert (
+        main(
+            [
+                "bench",
+                "lens",
+                "--dataset",
+                str(pool),
+                "--out",
+                str(tmp_path / "r"),
+                "--folds",
+                "3",
+                "--epochs",
+                "3",
+                "--metric",
+            ]
+        )
+        == 0
+    )
     summary = json.loads((tmp_path / "r" / "ablation.json").read_text())["summary"]
     assert summary["folds"] == 3 and summary["metric_auc_mean"] is not None

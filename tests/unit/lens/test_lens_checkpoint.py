@@ -23,8 +23,7 @@ def test_round_trip_gives_same_outputs(tmp_path: Path) -> None:
     x = torch.randn(4, 8)
     with torch.no_grad():
         assert torch.equal(loaded.model.energy(x), model.energy(x))
-        assert torch.equal(loaded.model.logit(loaded.model.energy(x)),
-                           model.logit(model.energy(x)))
+        assert torch.equal(loaded.model.logit(loaded.model.energy(x)), model.logit(model.energy(x)))
     assert loaded.meta["trained_through"] == "1-0"
 
 
@@ -62,8 +61,9 @@ def test_failed_write_leaves_previous_checkpoint(tmp_path: Path) -> None:
     assert not list(tmp_path.glob(".*tmp"))
 
 
-def test_a_home_relative_directory_is_expanded(tmp_path: Path,
-                                               monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_home_relative_directory_is_expanded(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # LensSettings.checkpoint_dir defaults to ~/.cache/atlas/lens.
     monkeypatch.setenv("HOME", str(tmp_path))
     store = CheckpointStore("~/lens")

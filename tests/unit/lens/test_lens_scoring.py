@@ -39,7 +39,8 @@ def test_rank_by_energy_lowest_first_and_stable() -> None:
 def test_feature_text_is_exact() -> None:
     assert feature_text("  Add two numbers.\n", "def add(a, b):\n    return a + b\n") == (
         "### Problem\nAdd two numbers.\n\n### Candidate solution\n"
-        "def add(a, b):\n    return a + b\n")
+        "def add(a, b):\n    return a + b\n"
+    )
 
 
 def test_feature_text_truncates_code() -> None:

@@ -19,8 +19,13 @@ def test_artifacts_must_be_regular_files(tmp_path: Path) -> None:
 
 
 def test_stdin_lives_outside_the_box_and_everything_is_removed(tmp_path: Path) -> None:
-    job = Job(argv=("x",), mounts=(), limits=Limits(), files={"main.py": b"print(1)"},
-              stdin=b"secret spec")
+    job = Job(
+        argv=("x",),
+        mounts=(),
+        limits=Limits(),
+        files={"main.py": b"print(1)"},
+        stdin=b"secret spec",
+    )
     with staged(job, str(tmp_path)) as (box, stdin_path):
         assert os.listdir(box) == ["main.py"]
         assert os.path.dirname(stdin_path) != box

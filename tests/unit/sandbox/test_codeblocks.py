@@ -26,8 +26,9 @@ console.log(1 + 2);
 def test_blocks_in_order_with_their_tags() -> None:
     blocks = extract_code_blocks(ANSWER)
     assert [b.language for b in blocks] == ["python", "c", "javascript"]
-    assert blocks[0] == CodeBlock(language="python", code="def add(a, b):\n    return a + b\n",
-                                  tag="python")
+    assert blocks[0] == CodeBlock(
+        language="python", code="def add(a, b):\n    return a + b\n", tag="python"
+    )
 
 
 def test_unterminated_fence_still_counts() -> None:
@@ -39,17 +40,20 @@ def test_no_fence_no_block() -> None:
     assert extract_code_blocks("just prose, no code") == []
 
 
-@pytest.mark.parametrize(("code", "language"), [
-    ("def f(x):\n    return x\n", "python"),
-    ("import sys\nprint(sys.argv)\n", "python"),
-    ("#!/usr/bin/env python3\nx = 1\n", "python"),
-    ("#include <stdio.h>\nint main(void) { return 0; }\n", "c"),
-    ("#include <iostream>\nint main() { std::cout << 1; }\n", "cpp"),
-    ("const x = [1, 2].map(v => v * 2);\nconsole.log(x);\n", "javascript"),
-    ("#!/bin/bash\necho hi\n", "bash"),
-    ("read n\necho $((n * 2))\n", "bash"),
-    ("the quick brown fox\n", None),
-])
+@pytest.mark.parametrize(
+    ("code", "language"),
+    [
+        ("def f(x):\n    return x\n", "python"),
+        ("import sys\nprint(sys.argv)\n", "python"),
+        ("#!/usr/bin/env python3\nx = 1\n", "python"),
+        ("#include <stdio.h>\nint main(void) { return 0; }\n", "c"),
+        ("#include <iostream>\nint main() { std::cout << 1; }\n", "cpp"),
+        ("const x = [1, 2].map(v => v * 2);\nconsole.log(x);\n", "javascript"),
+        ("#!/bin/bash\necho hi\n", "bash"),
+        ("read n\necho $((n * 2))\n", "bash"),
+        ("the quick brown fox\n", None),
+    ],
+)
 def test_detect_language_by_content(code: str, language: str | None) -> None:
     assert detect_language(code) == language
 

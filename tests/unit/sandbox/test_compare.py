@@ -5,27 +5,33 @@ import pytest
 from sandbox.compare import mismatch_reason, outputs_match
 
 
-@pytest.mark.parametrize(("actual", "expected"), [
-    ("3\n", "3"),
-    ("1 2  \n3\n\n\n", "1 2\n3"),
-    ("0.3333333\n", "0.333333333"),
-    ("1.0000001 2\n", "1.0 2"),
-    ("a\r\nb\r\n", "a\nb\n"),
-])
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        ("3\n", "3"),
+        ("1 2  \n3\n\n\n", "1 2\n3"),
+        ("0.3333333\n", "0.333333333"),
+        ("1.0000001 2\n", "1.0 2"),
+        ("a\r\nb\r\n", "a\nb\n"),
+    ],
+)
 def test_outputs_that_match(actual: str, expected: str) -> None:
     assert outputs_match(actual, expected)
 
 
-@pytest.mark.parametrize(("actual", "expected"), [
-    ("4\n", "3"),
-    ("1 2\n", "1  2 3"),
-    ("0.34\n", "0.333333"),
-    ("3\n", "3.0000001e10"),
-    ("10\n", "10.5"),
-    ("1\n2\n", "1"),
-    ("", "0"),
-    ("4", "3.0"),
-])
+@pytest.mark.parametrize(
+    ("actual", "expected"),
+    [
+        ("4\n", "3"),
+        ("1 2\n", "1  2 3"),
+        ("0.34\n", "0.333333"),
+        ("3\n", "3.0000001e10"),
+        ("10\n", "10.5"),
+        ("1\n2\n", "1"),
+        ("", "0"),
+        ("4", "3.0"),
+    ],
+)
 def test_outputs_that_differ(actual: str, expected: str) -> None:
     assert not outputs_match(actual, expected)
 

@@ -7,8 +7,10 @@ import sys
 from sandbox.harness import build_spec, harness_source, interpret
 from sandbox.verdict import RunResult, TestCase
 
-TESTS = [TestCase(kind="assert", code="assert f(1) == 2"),
-         TestCase(kind="pytest", name="suite", code="def test_a(): pass\ndef test_b(): pass")]
+TESTS = [
+    TestCase(kind="assert", code="assert f(1) == 2"),
+    TestCase(kind="pytest", name="suite", code="def test_a(): pass\ndef test_b(): pass"),
+]
 
 
 def test_spec_carries_a_fresh_nonce() -> None:
@@ -29,8 +31,10 @@ def test_forged_result_lines_do_not_count() -> None:
     stdout += line(nonce, 1, True, "test_a") + line(nonce, 1, True, "test_b")
     results, done, own = interpret(RunResult(exit_code=0, stdout=stdout), TESTS, nonce)
     assert [(r.name, r.passed, r.reason) for r in results] == [
-        ("test_0", False, "assertion failed"), ("suite::test_a", True, ""),
-        ("suite::test_b", True, "")]
+        ("test_0", False, "assertion failed"),
+        ("suite::test_a", True, ""),
+        ("suite::test_b", True, ""),
+    ]
     assert not done
     assert own == forged
 
@@ -53,10 +57,19 @@ def test_candidate_failure_fails_every_test() -> None:
 def test_harness_round_trip_unjailed() -> None:
     """The harness itself, on trusted code, in a plain interpreter (the jail's job is elsewhere)."""
     spec, nonce = build_spec("def f(x):\n    return 2 * x\n", TESTS)
-    done = subprocess.run([sys.executable, "-S", "-I", "-c", harness_source().decode()],
-                          input=spec, capture_output=True, check=True, timeout=30)
-    results, finished, own = interpret(RunResult(exit_code=0, stdout=done.stdout.decode()),
-                                       TESTS, nonce)
+    done = subprocess.run(
+        [sys.executable, "-S", "-I", "-c", harness_source().decode()],
+        input=spec,
+        capture_output=True,
+        check=True,
+        timeout=30,
+    )
+    results, finished, own = interpret(
+        RunResult(exit_code=0, stdout=done.stdout.decode()), TESTS, nonce
+    )
     assert finished and own == ""
     assert [(r.name, r.passed) for r in results] == [
-        ("test_0", True), ("suite::test_a", True), ("suite::test_b", True)]
+        ("test_0", True),
+        ("suite::test_a", True),
+        ("suite::test_b", True),
+    ]

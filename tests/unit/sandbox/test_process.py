@@ -13,8 +13,12 @@ SH = "/bin/sh"
 
 
 async def test_exit_status_output_and_cpu_accounting() -> None:
-    outcome = await run_process([SH, "-c", "echo out; echo err >&2; exit 3"],
-                                stdin_path=os.devnull, wall_s=5, output_cap=1024)
+    outcome = await run_process(
+        [SH, "-c", "echo out; echo err >&2; exit 3"],
+        stdin_path=os.devnull,
+        wall_s=5,
+        output_cap=1024,
+    )
     assert os.waitstatus_to_exitcode(outcome.status) == 3
     assert (outcome.stdout, outcome.stderr) == (b"out\n", b"err\n")
     assert not outcome.wall_killed and not outcome.output_killed
@@ -22,8 +26,7 @@ async def test_exit_status_output_and_cpu_accounting() -> None:
 
 async def test_cpu_seconds_come_from_wait4() -> None:
     busy = "i=0; while [ $i -lt 300000 ]; do i=$((i+1)); done"
-    outcome = await run_process([SH, "-c", busy], stdin_path=os.devnull, wall_s=20,
-                                output_cap=1024)
+    outcome = await run_process([SH, "-c", busy], stdin_path=os.devnull, wall_s=20, output_cap=1024)
     assert outcome.cpu_s > 0.1
     assert outcome.cpu_s <= outcome.duration_s + 0.05
 
@@ -38,8 +41,12 @@ def alive(pid: int) -> bool:
 
 async def test_wall_limit_kills_the_whole_group() -> None:
     started = time.monotonic()
-    outcome = await run_process([SH, "-c", "trap '' TERM; sleep 30 & echo $!; sleep 30"],
-                                stdin_path=os.devnull, wall_s=0.3, output_cap=1024)
+    outcome = await run_process(
+        [SH, "-c", "trap '' TERM; sleep 30 & echo $!; sleep 30"],
+        stdin_path=os.devnull,
+        wall_s=0.3,
+        output_cap=1024,
+    )
     assert outcome.wall_killed
     assert os.waitstatus_to_exitcode(outcome.status) == -signal.SIGKILL  # TERM was ignored
     assert time.monotonic() - started < 2
@@ -52,8 +59,7 @@ async def test_wall_limit_kills_the_whole_group() -> None:
 
 
 async def test_output_cap_kills_while_reading() -> None:
-    outcome = await run_process([SH, "-c", "yes"], stdin_path=os.devnull, wall_s=5,
-                                output_cap=4096)
+    outcome = await run_process([SH, "-c", "yes"], stdin_path=os.devnull, wall_s=5, output_cap=4096)
     assert outcome.output_killed and outcome.stdout_truncated
     assert len(outcome.stdout) == 4096
 
@@ -74,8 +80,9 @@ async def test_the_event_loop_keeps_running() -> None:
 
 
 async def test_cancellation_kills_and_reaps() -> None:
-    task = asyncio.create_task(run_process([SH, "-c", "sleep 30"], stdin_path=os.devnull,
-                                           wall_s=60, output_cap=1024))
+    task = asyncio.create_task(
+        run_process([SH, "-c", "sleep 30"], stdin_path=os.devnull, wall_s=60, output_cap=1024)
+    )
     await asyncio.sleep(0.1)
     task.cancel()
     started = time.monotonic()

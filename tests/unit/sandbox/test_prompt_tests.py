@@ -71,14 +71,14 @@ def test_humaneval_coverage_and_soundness_in_process() -> None:
     assert set(failing) == known_wrong
 
 
-MBPP_PROMPT = '''Write a python function to remove first and last occurrence of a given character
+MBPP_PROMPT = """Write a python function to remove first and last occurrence of a given character
 from the string.
 Your code should pass these tests:
 
 assert remove_Occ("hello","l") == "heo"
 assert remove_Occ("abcda","a") == "bcd"
 assert remove_Occ("PHP","P") == "H"
-'''
+"""
 
 
 def test_mbpp_asserts_bind_the_called_name() -> None:
@@ -89,8 +89,10 @@ def test_mbpp_asserts_bind_the_called_name() -> None:
         'assert remove_Occ("PHP","P") == "H"',
     ]
     assert {t.entry_point for t in tests} == {"remove_Occ"}
-    candidate = "def strip_char(s, ch):\n    i = s.find(ch); s = s[:i] + s[i+1:]\n" \
-                "    j = s.rfind(ch); return s[:j] + s[j+1:]\n"
+    candidate = (
+        "def strip_char(s, ch):\n    i = s.find(ch); s = s[:i] + s[i+1:]\n"
+        "    j = s.rfind(ch); return s[:j] + s[j+1:]\n"
+    )
     assert run_tests(candidate, tests) == [True, True, True]
 
 
@@ -129,16 +131,21 @@ Sample Output 2:
 
 def test_stdin_stdout_problem_statement() -> None:
     tests = extract_prompt_tests(STDIN_PROBLEM)
-    assert tests == [TestCase(kind="io", name="example_1", stdin="3\n1 2 4\n",
-                              expected_stdout="7\n2.3333333")]
+    assert tests == [
+        TestCase(kind="io", name="example_1", stdin="3\n1 2 4\n", expected_stdout="7\n2.3333333")
+    ]
     assert [(t.stdin, t.expected_stdout) for t in extract_prompt_tests(CODEFORCES_PROBLEM)] == [
-        ("1 2\n", "3"), ("-5 5\n", "0")]
+        ("1 2\n", "3"),
+        ("-5 5\n", "0"),
+    ]
 
 
 def test_leetcode_example_binds_keyword_arguments() -> None:
-    prompt = ("def two_sum(nums, target):\n    '''Find two indices.\n\n"
-              "    Example 1:\n    Input: nums = [2,7,11,15], target = 9\n    Output: [0,1]\n"
-              "    Explanation: nums[0] + nums[1] == 9.\n    '''\n")
+    prompt = (
+        "def two_sum(nums, target):\n    '''Find two indices.\n\n"
+        "    Example 1:\n    Input: nums = [2,7,11,15], target = 9\n    Output: [0,1]\n"
+        "    Explanation: nums[0] + nums[1] == 9.\n    '''\n"
+    )
     tests = extract_prompt_tests(prompt)
     assert [t.name for t in tests] == ["two_sum(nums = [2,7,11,15], target = 9)"]
     good = "def two_sum(nums, target):\n    return [0, 1]\n"
@@ -146,10 +153,13 @@ def test_leetcode_example_binds_keyword_arguments() -> None:
     assert run_tests("def two_sum(nums, target):\n    return [1, 0]\n", tests) == [False]
 
 
-@pytest.mark.parametrize("line", [
-    "is_happy(a) => False",  # not a literal argument: would fail a correct program
-    "f(5) -> 19 - 5 - 6 = 8",  # prose after the arrow
-])
+@pytest.mark.parametrize(
+    "line",
+    [
+        "is_happy(a) => False",  # not a literal argument: would fail a correct program
+        "f(5) -> 19 - 5 - 6 = 8",  # prose after the arrow
+    ],
+)
 def test_sloppy_examples_are_skipped(line: str) -> None:
     assert extract_prompt_tests(f"def f(x):\n    '''\n    {line}\n    '''\n") == []
 

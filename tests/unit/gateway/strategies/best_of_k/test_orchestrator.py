@@ -210,12 +210,16 @@ async def test_the_ranker_breaks_a_tie_and_a_failing_ranker_is_skipped() -> None
 
     settings = BestOfKSettings(k=1, test_requests=1)
     tests = ["assert add(1, 2) == 3"]
-    ranked = await search(generator, k=2, tests=tests, ranker=prefer_second, settings=settings)\
-        .execute()
+    ranked = await search(
+        generator, k=2, tests=tests, ranker=prefer_second, settings=settings
+    ).execute()
     assert ranked.winner.index == 1 and "lens" in ranked.selection
     fallback = await search(
         FakeGenerator({0: GOOD, 1: GOOD.replace("a + b", "a + b  # sum")}),
-        k=2, tests=tests, ranker=broken, settings=settings,
+        k=2,
+        tests=tests,
+        ranker=broken,
+        settings=settings,
     ).execute()
     assert "lens" not in fallback.selection
 

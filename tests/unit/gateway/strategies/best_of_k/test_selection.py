@@ -10,8 +10,9 @@ def ev(index: int, **kw: object) -> Evidence:
 
 
 def test_trusted_tests_come_first() -> None:
-    chosen = select([ev(0, trusted_passed=1, generated_passed=frozenset({0, 1, 2})),
-                     ev(1, trusted_passed=2)])
+    chosen = select(
+        [ev(0, trusted_passed=1, generated_passed=frozenset({0, 1, 2})), ev(1, trusted_passed=2)]
+    )
     assert (chosen.winner, chosen.method) == (1, "tests")
 
 
@@ -42,7 +43,11 @@ def test_ranker_then_length_then_order() -> None:
 
 def test_tests_the_model_wrote_often_weigh_more() -> None:
     # Two camps of two: one passes test 0 (written 5 times), the other test 1 (once).
-    items = [ev(0, generated_passed=frozenset({1})), ev(1, generated_passed=frozenset({1})),
-             ev(2, generated_passed=frozenset({0})), ev(3, generated_passed=frozenset({0}))]
+    items = [
+        ev(0, generated_passed=frozenset({1})),
+        ev(1, generated_passed=frozenset({1})),
+        ev(2, generated_passed=frozenset({0})),
+        ev(3, generated_passed=frozenset({0})),
+    ]
     assert select(items).winner == 0  # unweighted: a tie, the earlier camp
     assert select(items, test_weights=[5.0, 1.0]).winner == 2
