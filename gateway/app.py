@@ -46,6 +46,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
                 yield
             finally:
                 ref.set(None)
+                app.state.services = None
 
     api = Router(
         path="/",

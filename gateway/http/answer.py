@@ -10,7 +10,7 @@ from litestar.response import Stream
 
 from gateway.http.requests import json_response, sse_headers, until_disconnect
 from gateway.http.sse import sse_frames
-from gateway.strategies.base import Call, End
+from gateway.strategies.base import Call, Report
 from gateway.wiring.services import Services
 
 SSE_MEDIA_TYPE = "text/event-stream"
@@ -22,11 +22,11 @@ async def answer(request: Request[Any, Any, Any], services: Services, call: Call
     if call.stream:
         opened = await strategy.stream(call)
 
-        def ended(end: End) -> None:
-            feedback.answered(call.model, end.usage, end.lessons)
+        def reported(report: Report) -> None:
+            feedback.answered(call.model, report.usage, report.lessons)
 
         return Stream(
-            sse_frames(opened.events, ended),
+            sse_frames(opened.events, reported),
             media_type=SSE_MEDIA_TYPE,
             headers=sse_headers(opened.headers),
         )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, AsyncIterator, Callable
+from contextlib import aclosing
 
 from engines import EngineError
 from gateway.http.errors import error_bytes, to_api_error
-from gateway.strategies.base import Chunk, Comment, End, Event, Failure
+from gateway.strategies.base import Chunk, Comment, Done, Event, Failure, Report
 
 DONE = b"data: [DONE]\n\n"
 
@@ -17,18 +18,22 @@ def error_event(error: EngineError) -> bytes:
 
 
 async def sse_frames(
-    events: AsyncIterator[Event], on_end: Callable[[End], None]
+    events: AsyncGenerator[Event, None], on_report: Callable[[Report], None]
 ) -> AsyncIterator[bytes]:
-    """SSE bytes of the events; `on_end` sees the End event before [DONE] goes out."""
-    async for event in events:
-        if isinstance(event, Chunk):
-            yield b"data: " + event.data + b"\n\n"
-        elif isinstance(event, Comment):
-            yield b": " + event.text.encode() + b"\n\n"
-        elif isinstance(event, End):
-            on_end(event)
-            yield DONE
-            return
-        elif isinstance(event, Failure):
-            yield error_event(event.error)
-            return
+    """SSE bytes of the events; `on_report` gets the stream's Report (nothing is sent)."""
+    # Closed as soon as the stream ends, so the strategy's clean-up (cancelling the
+    # other upstream readers) runs at once, not when the generator is collected.
+    async with aclosing(events):
+        async for event in events:
+            if isinstance(event, Chunk):
+                yield b"data: " + event.data + b"\n\n"
+            elif isinstance(event, Comment):
+                yield b": " + event.text.encode() + b"\n\n"
+            elif isinstance(event, Report):
+                on_report(event)
+            elif isinstance(event, Done):
+                yield DONE
+                return
+            elif isinstance(event, Failure):
+                yield error_event(event.error)
+                return

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from gateway.http.errors import APIError
 from gateway.wiring.services import Services
 
 
@@ -14,5 +15,12 @@ class ServicesRef:
 
     def get(self) -> Services:
         if self._services is None:
-            raise RuntimeError("the gateway's services are not started (lifespan not run)")
+            # Before the lifespan started them or after it closed them.
+            raise APIError(
+                503,
+                "the gateway is starting or shutting down; retry shortly",
+                type="server_error",
+                code="not_ready",
+                headers={"retry-after": "1"},
+            )
         return self._services

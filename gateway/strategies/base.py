@@ -9,9 +9,10 @@ maps to OpenAI errors.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping, Sequence
-from dataclasses import dataclass, field
+from collections.abc import AsyncGenerator, Mapping, Sequence
 from typing import Any, Literal, Protocol
+
+import msgspec
 
 from engines import EngineError
 from gateway.strategies.model import ModelGroup
@@ -31,8 +32,9 @@ class Message(Protocol):
     def content(self) -> str | list[dict[str, Any]] | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class Controls:
+# msgspec Structs rather than dataclasses: built on every request (and every stream
+# chunk), they construct about ten times faster.
+class Controls(msgspec.Struct, frozen=True, kw_only=True):
     """The client's `atlas` extension and `x-atlas-k` header, read once at the edge."""
 
     k: int | None = None
@@ -40,8 +42,7 @@ class Controls:
     tests: list[Any] | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Call:
+class Call(msgspec.Struct, frozen=True, kw_only=True):
     """One generation request, decoded and resolved: all a strategy needs to answer it."""
 
     endpoint: Endpoint
@@ -58,19 +59,17 @@ class Call:
     seed: int | None = None
     messages: Sequence[Message] = ()
     has_tools: bool = False
-    controls: Controls = field(default_factory=Controls)
+    controls: Controls = msgspec.field(default_factory=Controls)
     has_extension: bool = False  # the body carries `atlas`, which never goes upstream
     infill: bool = False  # a completion with `suffix`, sent to llama-server's /infill
 
 
-@dataclass(frozen=True, slots=True)
-class LabelledCode:
+class LabelledCode(msgspec.Struct, frozen=True):
     code: str
     passed: bool
 
 
-@dataclass(frozen=True, slots=True)
-class Lessons:
+class Lessons(msgspec.Struct, frozen=True):
     """What a verified answer taught: candidates labelled by the sandbox, for the Lens."""
 
     problem: str
@@ -78,46 +77,47 @@ class Lessons:
     labelled: tuple[LabelledCode, ...]
 
 
-@dataclass(frozen=True, slots=True)
-class Answer:
+class Answer(msgspec.Struct, frozen=True):
     body: bytes  # the OpenAI-shaped JSON answer
     usage: Usage  # tokens spent on the whole answer, for metrics and billing
-    headers: Mapping[str, str] = field(default_factory=dict)
+    headers: Mapping[str, str] = msgspec.field(default_factory=dict)
     lessons: Lessons | None = None
 
 
-# Events of a streamed answer. The edge frames them as SSE; the stream ends with
-# exactly one End or Failure.
-@dataclass(frozen=True, slots=True)
-class Chunk:
+# Events of a streamed answer. The edge frames them as SSE. A stream that succeeds
+# yields one Report (as soon as its cost is known, before the last chunks go out, so
+# a client leaving during the replay is still accounted for) and ends with Done; one
+# that fails after the headers ends with Failure.
+class Chunk(msgspec.Struct, frozen=True):
     data: bytes  # one JSON payload, sent as `data: ...`
 
 
-@dataclass(frozen=True, slots=True)
-class Comment:
+class Comment(msgspec.Struct, frozen=True):
     text: str  # a comment line: keep-alive or progress
 
 
-@dataclass(frozen=True, slots=True)
-class Failure:
+class Failure(msgspec.Struct, frozen=True):
     error: EngineError  # after the headers: an error event, then [DONE]
 
 
-@dataclass(frozen=True, slots=True)
-class End:
-    usage: Usage
+class Report(msgspec.Struct, frozen=True):
+    usage: Usage  # sends nothing: handed to the feedback hook
     lessons: Lessons | None = None
 
 
-Event = Chunk | Comment | Failure | End
+class Done(msgspec.Struct, frozen=True):
+    pass  # `data: [DONE]`
 
 
-@dataclass(frozen=True, slots=True)
-class EventStream:
+DONE = Done()
+Event = Chunk | Comment | Report | Failure | Done
+
+
+class EventStream(msgspec.Struct, frozen=True):
     """An opened stream: the upstream side accepted, so headers can go out."""
 
     headers: Mapping[str, str]
-    events: AsyncIterator[Event]
+    events: AsyncGenerator[Event, None]
 
 
 class Strategy(Protocol):

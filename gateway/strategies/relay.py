@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncGenerator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, cast
 
 import msgspec
 
 from engines import Dispatcher, EngineError, UpstreamPool, UpstreamProtocolError, sse_events
-from gateway.strategies.base import Chunk, Comment, End, Event, Failure
+from gateway.strategies.base import DONE, Chunk, Comment, Event, Failure, Report
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.upstream_call import UpstreamCall
 from gateway.strategies.views import ChunkView, Usage
@@ -97,7 +97,7 @@ class _Tally:
 
 async def relay(
     dispatcher: Dispatcher, plan: StreamPlan, tokens: TokenCounter
-) -> AsyncIterator[Event | None]:
+) -> AsyncGenerator[Event | None, None]:
     """Yield None once every upstream accepted (errors before that raise), then events."""
     n = len(plan.bodies)
     queue: asyncio.Queue[_Item] = asyncio.Queue(QUEUE_SIZE)
@@ -111,9 +111,10 @@ async def relay(
         if tally.failed:
             return
         usage = await _final_usage(plan, tally, tokens)
+        yield Report(usage)
         if plan.include_usage:
             yield _usage_chunk(tally.template or plan.usage_template, usage)
-        yield End(usage)
+        yield DONE
     finally:
         for task in tasks:
             task.cancel()
@@ -131,7 +132,7 @@ async def open_relay(
     include_usage: bool,
     usage_template: dict[str, Any],
     translate: Callable[[str], str | None] | None = None,
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     """The relay of a pass-through call, already past its first step: once this returns,
     the upstream accepted, so every earlier failure got a proper HTTP status."""
     plan = StreamPlan(
@@ -147,8 +148,8 @@ async def open_relay(
     )
     events = relay(dispatcher, plan, tokens)
     await anext(events)
-    # Past the primer only events follow; no wrapper generator on the hot path.
-    return cast(AsyncIterator[Event], events)
+    # Past the primer only events follow: handed on as they are, not re-wrapped.
+    return cast(AsyncGenerator[Event, None], events)
 
 
 async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
@@ -166,7 +167,7 @@ async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
 
 async def _pump(
     queue: asyncio.Queue[_Item], early: list[_Item], plan: StreamPlan, n: int, tally: _Tally
-) -> AsyncIterator[Event]:
+) -> AsyncGenerator[Event, None]:
     ended = 0
     while ended < n:
         if early:

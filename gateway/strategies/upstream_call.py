@@ -6,7 +6,6 @@ from __future__ import annotations
 import asyncio
 import random
 from collections.abc import Callable
-from dataclasses import dataclass
 from typing import Any
 
 import msgspec
@@ -18,8 +17,7 @@ from gateway.strategies.views import CompletionView, Usage
 MAX_SEED = 2**31 - 1
 
 
-@dataclass(frozen=True, slots=True)
-class UpstreamCall:
+class UpstreamCall(msgspec.Struct, frozen=True, kw_only=True):
     pool: UpstreamPool
     path: str
     bodies: list[bytes]

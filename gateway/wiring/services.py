@@ -4,6 +4,7 @@ whatever it opened, in reverse order, even when a later step fails."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
@@ -86,18 +87,16 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             for m in settings.models
             if m.engine == "replay" and m.dataset
         }
-        stack_files = installed_stack() if settings.engines else None
-        engines = ManagedEngines(
-            settings.engines, installed_binary=stack_files.binary if stack_files else None
-        )
+        engines = await asyncio.to_thread(_managed_engines, settings)  # reads files
         collector = engines.collector()
         metrics.registry.register(collector)
         stack.callback(metrics.registry.unregister, collector)
+        # Stopped after the Lens and the sandbox close: their last calls may need an engine.
+        stack.push_async_callback(engines.aclose)
         models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
         dispatcher = _dispatcher(settings, http, metrics, engines)
         verifier = await _open_verifier(stack, settings.sandbox)
         lens = await _open_lens(stack, settings, dispatcher)
-        stack.push_async_callback(engines.aclose)
         await engines.start()
         health = _health_checker(settings, http, models)
         health.start()
@@ -153,8 +152,16 @@ def _http_client(settings: Settings) -> UpstreamClient:
     )
 
 
+def _managed_engines(settings: Settings) -> ManagedEngines:
+    installed = installed_stack() if settings.engines else None
+    return ManagedEngines(
+        settings.engines, installed_binary=installed.binary if installed else None
+    )
+
+
 async def _start_replay(stack: AsyncExitStack, name: str, dataset: str) -> ReplayServer:
-    server = ReplayServer(ReplayDataset.load(dataset), model=name)
+    records = await asyncio.to_thread(ReplayDataset.load, dataset)  # parses the whole file
+    server = ReplayServer(records, model=name)
     await server.start()
     stack.push_async_callback(server.stop)
     return server

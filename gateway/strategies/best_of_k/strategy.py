@@ -4,7 +4,7 @@ JSON or replayed as a stream with progress comments while the candidates run."""
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -12,7 +12,16 @@ import msgspec
 
 from config import BestOfKSettings
 from engines import Dispatcher, EngineError
-from gateway.strategies.base import Answer, Call, Comment, End, Event, EventStream, Failure
+from gateway.strategies.base import (
+    DONE,
+    Answer,
+    Call,
+    Comment,
+    Event,
+    EventStream,
+    Failure,
+    Report,
+)
 from gateway.strategies.best_of_k.generator import UpstreamGenerator
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
 from gateway.strategies.best_of_k.ports import Ranker, UsageCounter, Verifier
@@ -73,7 +82,7 @@ class BestOfKStrategy:
         headers = {"x-atlas-route": "best-of-k", "x-atlas-k": str(self._k)}
         return EventStream(headers, self._events(search, call.include_usage))
 
-    async def _events(self, search: BestOfK, include_usage: bool) -> AsyncIterator[Event]:
+    async def _events(self, search: BestOfK, include_usage: bool) -> AsyncGenerator[Event, None]:
         interval = min(self._tools.keepalive_s, MAX_PROGRESS_INTERVAL_S)
         task = asyncio.ensure_future(search.execute())
         try:
@@ -85,11 +94,12 @@ class BestOfKStrategy:
             except EngineError as exc:
                 yield Failure(exc)
                 return
+            yield Report(outcome.total, outcome.lessons(search.prompt))
             summary = " ".join(f"{k}={v}" for k, v in outcome_headers(outcome, self._k).items())
             yield Comment(f"atlas {summary}")
             for chunk in winner_chunks(outcome, include_usage):
                 yield chunk
-            yield End(outcome.total, outcome.lessons(search.prompt))
+            yield DONE
         finally:
             task.cancel()
             await asyncio.shield(asyncio.gather(task, return_exceptions=True))
