@@ -72,3 +72,14 @@ def test_config_check_names_the_bad_key(tmp_path: Path) -> None:
     )
     assert result.returncode == 2
     assert "models[0].upstream: unknown key" in result.stderr
+
+
+def test_atlas_bench_runs_the_benchmarks_own_entry_point() -> None:
+    # The gateway never imports bench/: `atlas bench` starts `python -m bench`.
+    done = subprocess.run(
+        [*ATLAS, "bench", "selection", "--help"], capture_output=True, text=True, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    assert "--dataset" in done.stdout
+    wrong = subprocess.run([*ATLAS, "bench", "nope"], capture_output=True, text=True, timeout=60)
+    assert wrong.returncode == 2 and "invalid choice" in wrong.stderr
