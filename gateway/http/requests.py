@@ -6,6 +6,7 @@ import asyncio
 import hmac
 import re
 from collections.abc import Awaitable, Mapping
+from functools import partial
 from typing import Any, TypeVar
 
 import msgspec
@@ -73,43 +74,29 @@ def master_key_guard(master_key: str | None) -> Any:
 async def until_disconnect[T](request: Request[Any, Any, Any], work: Awaitable[T]) -> T:
     """Run `work`, cancelling it at once if the client disconnects (so upstream slots free up).
 
-    `work` runs in this task and a watcher cancels the task when the disconnect comes:
-    one task per request instead of two plus an asyncio.wait (about 6 us less, measured).
-    """
-    current = asyncio.current_task()
-    assert current is not None
-    state = _Watch()
-
-    def on_watcher_done(watcher: asyncio.Task[None]) -> None:
-        if state.running and not watcher.cancelled() and watcher.exception() is None:
-            state.client_gone = True
-            current.cancel()
-
+    The watcher cancels the work from a done-callback, so the handler simply awaits the
+    work: no asyncio.wait per request (measured: about 6 us less per request at c=1, and
+    more requests/s at c=32 than with the work run in the handler's own task)."""
+    task = asyncio.ensure_future(work)
     watcher = asyncio.ensure_future(_wait_for_disconnect(request))
-    watcher.add_done_callback(on_watcher_done)
+    watcher.add_done_callback(partial(_cancel_on_disconnect, task))
     try:
-        result = await work
+        return await task
     except asyncio.CancelledError:
-        if not state.client_gone:
-            raise
-        current.uncancel()  # our own cancellation: the client left, nobody else asked
-        raise ClientDisconnectedError from None
+        if task.cancelled() and _disconnected(watcher):
+            raise ClientDisconnectedError from None
+        raise
     finally:
-        state.running = False
-        watcher.remove_done_callback(on_watcher_done)
         watcher.cancel()
-    if state.client_gone:  # the work swallowed the cancellation
-        current.uncancel()
-        raise ClientDisconnectedError
-    return result
 
 
-class _Watch:
-    __slots__ = ("client_gone", "running")
+def _disconnected(watcher: asyncio.Task[None]) -> bool:
+    return watcher.done() and not watcher.cancelled() and watcher.exception() is None
 
-    def __init__(self) -> None:
-        self.running = True
-        self.client_gone = False
+
+def _cancel_on_disconnect(work: asyncio.Future[Any], watcher: asyncio.Task[None]) -> None:
+    if _disconnected(watcher):
+        work.cancel()
 
 
 async def _wait_for_disconnect(request: Request[Any, Any, Any]) -> None:
