@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-sandbox bench-selection bench-lens clean
+.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -33,6 +33,10 @@ lint: $(STAMP)
 
 bench-overhead: $(STAMP)
 	$(BIN)/python -m bench.overhead $(ARGS)
+
+# ARGS="--baseline REV": this tree's pass-through overhead against REV, paired in one run.
+bench-overhead-ab: $(STAMP)
+	$(BIN)/python -m bench.overhead_ab $(ARGS)
 
 bench-sandbox: $(STAMP)
 	$(BIN)/python -m bench.sandbox $(ARGS)

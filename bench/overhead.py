@@ -54,10 +54,10 @@ def free_port() -> int:
 
 
 def start(
-    stack: ExitStack, cmd: list[str], env: dict[str, str], log: Path
+    stack: ExitStack, cmd: list[str], env: dict[str, str], log: Path, cwd: Path | None = None
 ) -> subprocess.Popen[bytes]:
     handle = stack.enter_context(log.open("wb"))
-    proc = subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(cmd, env=env, stdout=handle, stderr=subprocess.STDOUT, cwd=cwd)
     stack.callback(_stop, proc)
     return proc
 
