@@ -3,14 +3,26 @@
 from __future__ import annotations
 
 from collections.abc import Mapping
+from typing import Any
+
+from litestar import Request
 
 from gateway.http.errors import APIError
+from gateway.http.middleware import MODEL_SCOPE_KEY
 from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
 from gateway.strategies.base import Call, Controls
 from gateway.strategies.model import ModelGroup
+from gateway.wiring.services import Services
 
 K_HEADER = "x-atlas-k"
 NO_CONTROLS = Controls()
+
+
+def resolve_model(request: Request[Any, Any, Any], services: Services, name: str) -> ModelGroup:
+    """The model a request names (404/503 otherwise), labelled on its metrics."""
+    group = services.model(name)
+    request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+    return group
 
 
 def chat_call(

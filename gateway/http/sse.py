@@ -5,14 +5,14 @@ from __future__ import annotations
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
 
-from engines import EngineError
+from engines import UpstreamProtocolError
 from gateway.http.errors import error_bytes, to_api_error
 from gateway.strategies.base import Chunk, Comment, Done, Event, Failure, Report
 
 DONE = b"data: [DONE]\n\n"
 
 
-def error_event(error: EngineError) -> bytes:
+def error_event(error: Exception) -> bytes:
     """An error after the headers went out: an error event, then [DONE]."""
     return b"data: " + error_bytes(to_api_error(error).detail) + b"\n\n" + DONE
 
@@ -24,16 +24,22 @@ async def sse_frames(
     # Closed as soon as the stream ends, so the strategy's clean-up (cancelling the
     # other upstream readers) runs at once, not when the generator is collected.
     async with aclosing(events):
-        async for event in events:
-            if isinstance(event, Chunk):
-                yield b"data: " + event.data + b"\n\n"
-            elif isinstance(event, Comment):
-                yield b": " + event.text.encode() + b"\n\n"
-            elif isinstance(event, Report):
-                on_report(event)
-            elif isinstance(event, Done):
-                yield DONE
-                return
-            elif isinstance(event, Failure):
-                yield error_event(event.error)
-                return
+        try:
+            async for event in events:
+                if isinstance(event, Chunk):
+                    yield b"data: " + event.data + b"\n\n"
+                elif isinstance(event, Comment):
+                    yield b": " + event.text.encode() + b"\n\n"
+                elif isinstance(event, Report):
+                    on_report(event)
+                elif isinstance(event, Done):
+                    yield DONE
+                    return
+                elif isinstance(event, Failure):
+                    yield error_event(event.error)
+                    return
+        except Exception as exc:  # a bug below: the client still gets an error and [DONE]
+            yield error_event(exc)  # to_api_error logs it with its traceback
+            return
+    # Never a cut stream: a strategy that stopped without saying how is an error.
+    yield error_event(UpstreamProtocolError("the answer stream ended before it was complete"))

@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.answer import answer
-from gateway.http.calls import chat_call
-from gateway.http.middleware import MODEL_SCOPE_KEY
+from gateway.http.calls import chat_call, resolve_model
 from gateway.http.requests import check_n, decode_request
 from gateway.http.schemas import ChatCompletionRequest
 from gateway.http.state import ServicesRef
@@ -24,8 +23,7 @@ def chat_handler(ref: ServicesRef) -> Any:
         raw = await request.body()
         chat = decode_request(raw, ChatCompletionRequest)
         check_n(chat.n)
-        group = services.model(chat.model)
-        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        group = resolve_model(request, services, chat.model)
         call = chat_call(chat, raw, group, request.headers, request_id_var.get())
         return await answer(request, services, call)
 

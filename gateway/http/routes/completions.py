@@ -7,8 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.answer import answer
-from gateway.http.calls import completion_call
-from gateway.http.middleware import MODEL_SCOPE_KEY
+from gateway.http.calls import completion_call, resolve_model
 from gateway.http.requests import check_n, decode_request
 from gateway.http.schemas import CompletionRequest
 from gateway.http.state import ServicesRef
@@ -24,8 +23,7 @@ def completions_handler(ref: ServicesRef) -> Any:
         raw = await request.body()
         completion = decode_request(raw, CompletionRequest)
         check_n(completion.n)
-        group = services.model(completion.model)
-        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        group = resolve_model(request, services, completion.model)
         call = completion_call(completion, raw, group, request_id_var.get())
         return await answer(request, services, call)
 

@@ -6,8 +6,8 @@ from typing import Any
 
 from litestar import Request, Response, post
 
+from gateway.http.calls import resolve_model
 from gateway.http.errors import APIError
-from gateway.http.middleware import MODEL_SCOPE_KEY
 from gateway.http.requests import decode_request, json_response, until_disconnect
 from gateway.http.schemas import EmbeddingRequest
 from gateway.http.state import ServicesRef
@@ -23,8 +23,7 @@ def embeddings_handler(ref: ServicesRef) -> Any:
         services = ref.get()
         raw = await request.body()
         embedding = decode_request(raw, EmbeddingRequest)
-        group = services.model(embedding.model)
-        request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
+        group = resolve_model(request, services, embedding.model)
         if not group.embedding.upstreams:
             raise APIError(
                 400,

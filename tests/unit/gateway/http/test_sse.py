@@ -73,3 +73,19 @@ async def test_the_strategy_stream_is_closed_when_the_response_ends() -> None:
     async for _ in stream:
         pass
     assert closed == [True]
+
+
+async def test_a_stream_that_stops_without_done_still_ends_with_an_error_and_done() -> None:
+    out = await frames([Chunk(b'{"a":1}')], [])
+    assert out[0] == b'data: {"a":1}\n\n'
+    assert b'"code":"upstream_error"' in out[-1] and out[-1].endswith(b"data: [DONE]\n\n")
+
+
+async def test_an_unexpected_error_mid_stream_is_an_error_event_not_a_cut_stream() -> None:
+    async def source() -> AsyncGenerator[Event, None]:
+        yield Chunk(b'{"a":1}')
+        raise KeyError("choices")
+
+    out = [frame async for frame in sse_frames(source(), lambda _: None)]
+    assert out[0] == b'data: {"a":1}\n\n'
+    assert b'"code":"internal_error"' in out[-1] and out[-1].endswith(b"data: [DONE]\n\n")
