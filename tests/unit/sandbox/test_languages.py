@@ -23,7 +23,7 @@ def test_python_runs_isolated_and_binds_no_root() -> None:
     python = discover(None)["python"]
     if not isinstance(python, Toolchain):
         pytest.skip(python)
-    assert python.run_argv[1:] == ("-S", "-I", "-B", f"{BOX}/main.py")
+    assert python.run_argv[1:] == ("-I", "-B", f"{BOX}/main.py")
     assert all(m.src != "/" and m.dst != "/" for m in python.run_mounts)
 
 
