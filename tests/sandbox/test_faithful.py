@@ -5,8 +5,8 @@ code with the same asserts appended, under the same interpreter the jail uses.""
 from __future__ import annotations
 
 import asyncio
-import os
 import tempfile
+from pathlib import Path
 
 import pytest
 
@@ -51,7 +51,11 @@ CORPUS: list[tuple[str, str, list[str]]] = [
         ["assert total([3]) == 3"],
     ),
     ("top-level print", "print('hello')\n" + ADD, ["assert add(2, 2) == 4"]),
-    ("print to stderr", "import sys\nprint('warn', file=sys.stderr)\n" + ADD, ["assert add(0, 0) == 0"]),
+    (
+        "print to stderr",
+        "import sys\nprint('warn', file=sys.stderr)\n" + ADD,
+        ["assert add(0, 0) == 0"],
+    ),
     (
         "main block that prints",
         ADD + "if __name__ == '__main__':\n    print(add(1, 1))\n",
@@ -67,14 +71,22 @@ CORPUS: list[tuple[str, str, list[str]]] = [
         ADD + "if __name__ != '__main__':\n    raise ImportError('not a script')\n",
         ["assert add(1, 1) == 2"],
     ),
-    ("__name__ seen by a function", "def who():\n    return __name__\n", ["assert who() == '__main__'"]),
+    (
+        "__name__ seen by a function",
+        "def who():\n    return __name__\n",
+        ["assert who() == '__main__'"],
+    ),
     ("input at the top level", "N = int(input())\n" + ADD, ["assert add(1, 2) == 3"]),
     (
         "input inside an uncalled function",
         "def ask():\n    return input()\n" + ADD,
         ["assert add(1, 2) == 3"],
     ),
-    ("sys.exit at the top level", "import sys\n" + ADD + "sys.exit(0)\n", ["assert add(1, 2) == 3"]),
+    (
+        "sys.exit at the top level",
+        "import sys\n" + ADD + "sys.exit(0)\n",
+        ["assert add(1, 2) == 3"],
+    ),
     (
         "recursion just under the limit",
         "def depth(n):\n    return 0 if n == 0 else 1 + depth(n - 1)\n",
@@ -109,7 +121,11 @@ CORPUS: list[tuple[str, str, list[str]]] = [
         ["assert pickle.loads(pickle.dumps(one))() == 1"],
     ),
     ("math without import", "def root(x):\n    return math.sqrt(x)\n", ["assert root(4) == 2"]),
-    ("math imported", "import math\n\ndef root(x):\n    return math.sqrt(x)\n", ["assert root(4) == 2"]),
+    (
+        "math imported",
+        "import math\n\ndef root(x):\n    return math.sqrt(x)\n",
+        ["assert root(4) == 2"],
+    ),
     (
         "harness helper name",
         "def close(a, b):\n    return _atlas_close(a, b)\n",
@@ -160,7 +176,7 @@ CORPUS: list[tuple[str, str, list[str]]] = [
         "    return x\n",
         ["try:\n    check(-1)\nexcept Bad:\n    pass\nelse:\n    raise AssertionError"],
     ),
-    ("syntax of a newer Python", "def quote():\n    return f\"{\"x\"}\"\n", ["assert quote() == 'x'"]),
+    ("syntax of a newer Python", 'def quote():\n    return f"{"x"}"\n', ["assert quote() == 'x'"]),
     (
         "match statement",
         "def kind(x):\n    match x:\n        case 0:\n            return 'zero'\n"
@@ -186,12 +202,11 @@ async def _plain_run(python: str, code: str, asserts: list[str]) -> bool:
     """The reference: the code, then the asserts, then a marker, run as a script."""
     source = code + "\n\n" + "\n".join(asserts) + f"\nprint({FINISHED!r})\n"
     with tempfile.TemporaryDirectory() as folder:
-        path = os.path.join(folder, "candidate.py")
-        with open(path, "w", encoding="utf-8") as handle:
-            handle.write(source)
+        path = Path(folder) / "candidate.py"
+        path.write_text(source, encoding="utf-8")  # a few hundred bytes: fine on the loop
         process = await asyncio.create_subprocess_exec(
             python,
-            path,
+            str(path),
             stdin=asyncio.subprocess.DEVNULL,
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.DEVNULL,

@@ -40,6 +40,20 @@ class Code:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedTest:
+    """One trusted test a candidate failed, as the jail saw it: evidence for repair."""
+
+    test: str  # the test's code
+    reason: str  # the assertion message, the exception, or why it did not run
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedResult:
+    passed: int
+    failures: tuple[FailedTest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratedResult:
     passed: frozenset[int]
     outputs: tuple[str, ...]
@@ -82,6 +96,17 @@ def _bare_python(content: str) -> Code | None:
     return Code("python", content) if defines else None
 
 
+def _test_code(by_name: dict[str, TestCase], result_name: str) -> str:
+    test = by_name.get(result_name) or by_name.get(result_name.split("::", 1)[0])
+    if test is None:
+        return result_name
+    return (
+        test.code
+        if test.kind != "io"
+        else f"stdin: {test.stdin!r}, stdout: {test.expected_stdout!r}"
+    )
+
+
 class SandboxVerifier:
     """Runs candidates in the sandbox; a sandbox failure is logged and counts as a failure."""
 
@@ -113,10 +138,21 @@ class SandboxVerifier:
             logger.warning("sandbox could not check a candidate: %s", exc)
             return None
 
-    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
-        """How many trusted tests the candidate passes."""
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
+        """How many trusted tests the candidate passes, and how the others failed."""
         verdict = await self._check(code, tests)
-        return 0 if verdict is None else verdict.passed_count
+        if verdict is None:
+            return TrustedResult(0)
+        if not verdict.tests:  # it did not build or run: one failure says why
+            reason = verdict.error or verdict.stderr[-300:] or f"stage {verdict.stage} failed"
+            return TrustedResult(0, (FailedTest(tests[0].code if tests else "", reason),))
+        by_name = {test.name or f"test_{i}": test for i, test in enumerate(tests)}
+        failures = tuple(
+            FailedTest(_test_code(by_name, result.name), result.reason)
+            for result in verdict.tests
+            if not result.passed
+        )
+        return TrustedResult(verdict.passed_count, failures)
 
     async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
         """Pass set over the generated asserts, and outputs from their probes."""

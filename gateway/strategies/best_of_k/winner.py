@@ -24,6 +24,9 @@ def outcome_headers(outcome: Outcome, k: int) -> dict[str, str]:
         "x-atlas-verified": str(outcome.verified),
         "x-atlas-selection": outcome.selection,
         "x-atlas-tests": f"{outcome.tests_source}:{outcome.tests_count}",
+        "x-atlas-repair-rounds": str(outcome.repair_rounds),
+        "x-atlas-repaired": str(outcome.repaired),
+        "x-atlas-winner-round": str(outcome.winner.round),
         "x-atlas-total-prompt-tokens": str(outcome.total.prompt_tokens),
         "x-atlas-total-completion-tokens": str(outcome.total.completion_tokens),
         "x-atlas-total-tokens": str(outcome.total.total_tokens),
@@ -36,6 +39,11 @@ def debug_report(outcome: Outcome) -> dict[str, Any]:
         "winner": outcome.winner.index,
         "early_stop": outcome.early_stop,
         "tests": {"source": outcome.tests_source, "count": outcome.tests_count},
+        "repair": {
+            "rounds": outcome.repair_rounds,
+            "repaired": outcome.repaired,
+            "winner_round": outcome.winner.round,
+        },
         "candidates": [
             {
                 "index": c.index,
@@ -43,7 +51,10 @@ def debug_report(outcome: Outcome) -> dict[str, Any]:
                 "completed": c.data is not None,
                 "error": c.error.message if c.error else None,
                 "language": c.code.language if c.code else None,
+                "round": c.round,
+                "repaired_from": c.parent,
                 "trusted_passed": c.trusted_passed,
+                "failures": [f.reason for f in c.failures[:3]],
                 "generated_passed": sorted(c.generated.passed) if c.generated else None,
                 "scores": c.scores,
             }
