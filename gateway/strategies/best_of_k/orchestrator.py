@@ -24,6 +24,7 @@ from config import BestOfKSettings
 from engines import EngineError, UpstreamProtocolError, UpstreamRejectedError
 from gateway.strategies.base import Message
 from gateway.strategies.best_of_k.candidates import Candidate, Outcome
+from gateway.strategies.best_of_k.derived_inputs import derived_calls, probe_tests
 from gateway.strategies.best_of_k.ports import Generator, Purpose, Ranker, UsageCounter, Verifier
 from gateway.strategies.best_of_k.prompt_context import (
     missing_imports,
@@ -146,6 +147,8 @@ class BestOfK:
             generated = 0
             if tests_task is not None and len(contenders) > 1:
                 generated = await self._verify_generated(contenders, await tests_task)
+            elif len(contenders) > 1:
+                await self._run_derived_inputs(contenders)
             outcome = await self._decide(run, completed, early, generated)
             outcome.repair_rounds = rounds
             return outcome
@@ -191,7 +194,9 @@ class BestOfK:
             for task in done:
                 kind, candidate = run.tasks.pop(task)
                 assert candidate is not None
-                if kind == "candidate":
+                if kind == "cancelled" and task.cancelled():
+                    continue
+                if kind in ("candidate", "cancelled"):  # cancelled after it had finished
                     self._arrived(run, candidate, task)
                     if trusted and candidate.code is not None:
                         check = self._verifier.trusted(candidate.code, trusted)
@@ -320,6 +325,20 @@ class BestOfK:
             candidate.generated = result
         return n_asserts
 
+    async def _run_derived_inputs(self, contenders: list[Candidate]) -> None:
+        """Outputs of the tied candidates on inputs next to the visible examples."""
+        calls = derived_calls(self.trusted.tests, self._entry_point)
+        if not calls or not self._verifier.available:
+            return
+        self.progress = f"comparing {len(contenders)} candidates on {len(calls)} derived inputs"
+        probes = probe_tests(calls)
+        python = [c for c in contenders if c.code is not None and c.code.language == "python"]
+        results = await asyncio.gather(
+            *(self._verifier.generated(c.code, probes, 0) for c in python if c.code is not None)
+        )
+        for candidate, result in zip(python, results, strict=True):
+            candidate.derived = result.outputs
+
     async def _decide(
         self, run: _Run, completed: list[Candidate], early: bool, generated: int
     ) -> Outcome:
@@ -380,7 +399,9 @@ def _evidence(candidate: Candidate) -> Evidence:
         has_code=candidate.code is not None,
         trusted_passed=candidate.trusted_passed or 0,
         generated_passed=generated.passed if generated else frozenset(),
-        outputs=generated.outputs if generated and generated.outputs else None,
+        outputs=(generated.outputs if generated and generated.outputs else None)
+        or candidate.derived
+        or None,
     )
 
 

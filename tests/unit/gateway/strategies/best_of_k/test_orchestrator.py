@@ -319,3 +319,39 @@ async def test_the_prompts_imports_complete_the_answer_that_is_returned() -> Non
     assert (
         data["choices"][0]["message"]["content"] == f"Here:\n```python\n{expected}```"
     )  # ... = returned
+
+
+def test_inputs_derived_from_the_examples_are_their_neighbours() -> None:
+    from gateway.strategies.best_of_k.derived_inputs import derived_calls
+
+    tests = [TestCase(kind="assert", code="assert add(2, 'ab') == 3", entry_point="add")]
+    calls = derived_calls(tests, "add")
+    assert calls[:3] == ["add(1, 'ab')", "add(0, 'ab')", "add(-2, 'ab')"]
+    assert "add(2, '')" in calls and "add(2, 'ba')" in calls
+    assert "add(2, 'ab')" not in calls  # the example itself tells nothing new
+    assert derived_calls(tests, None) == calls  # the called function, when nothing names it
+    assert derived_calls(tests, "other") == []
+
+
+@dataclass
+class OutputVerifier(FakeVerifier):
+    """Everyone passes the trusted tests; outputs on derived inputs come from the code."""
+
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
+        return TrustedResult(len(tests))
+
+    async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
+        assert n_asserts == 0 and all("__atlas_out__" in t.code for t in tests)
+        return GeneratedResult(
+            frozenset(), tuple("-1" if "a - b" in code.source else "3" for _ in tests)
+        )
+
+
+async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> None:
+    # The requested candidate 0 is the odd one out on the derived inputs: the majority wins.
+    other = GOOD.replace("a + b", "b + a")
+    generator = FakeGenerator({0: BAD, 1: GOOD, 2: other})
+    outcome = await search(
+        generator, OutputVerifier(), k=3, tests=["assert add(1, 2) == 3"], window=1
+    ).execute()
+    assert outcome.winner.index in (1, 2) and outcome.selection == "mbr-exec"
