@@ -326,3 +326,22 @@ def test_repair_can_be_turned_off_per_request_and_is_bounded(
     too_many = httpx.post(url, json={**body, "atlas": {"k": 2, "repair": 9}})
     assert too_many.status_code == 400
     assert too_many.json()["error"]["param"] == "atlas.repair"
+
+
+def test_k_1_with_repair_verifies_the_clients_own_answer_and_repairs_it(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=_repair_answers))
+    gw = gateway_with(gateway_factory, upstream)
+    body = {"model": "coder", "messages": ask(), "atlas": {"k": 1, "tests": TESTS, "repair": 1}}
+    reply = httpx.post(gw.url + "/v1/chat/completions", json=body)
+    assert reply.status_code == 200
+    assert reply.headers["x-atlas-route"] == "best-of-k"
+    assert reply.headers["x-atlas-winner-round"] == "1"
+    assert reply.json()["choices"][0]["message"]["content"] == GOOD
+    sent = upstream.requests_to("/v1/chat/completions")
+    assert [r.headers["x-atlas-purpose"] for r in sent] == ["candidate", "repair"]
+    assert sent[0].body["temperature"] == 0  # the client's own request, greedy
+    plain = httpx.post(gw.url + "/v1/chat/completions", json={**body, "atlas": {"k": 1}})
+    assert plain.headers["x-atlas-route"] == "fast"

@@ -223,8 +223,7 @@ class BestOfK:
 
     async def _generate(self, candidate: Candidate) -> None:
         purpose: Purpose = "repair" if candidate.round else "candidate"
-        async with self._slots:  # waves that fit the engines' slots
-            data = await self._generator.complete(self._body_for(candidate), purpose)
+        data = await self._in_a_slot(self._body_for(candidate), purpose)
         content = first_message_text(data)
         candidate.usage = await self._usage(data, content)
         candidate.code = extract_code(content, self._entry_point)
@@ -238,6 +237,10 @@ class BestOfK:
                 data = with_message_text(data, content)
         candidate.content = content
         candidate.data = data
+
+    async def _in_a_slot(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
+        async with self._slots:  # waves that fit the engines' slots
+            return await self._generator.complete(body, purpose)
 
     def _repairable(self, run: _Run) -> bool:
         """Repair needs trusted tests to drive it, and a candidate that failed some."""
@@ -289,9 +292,7 @@ class BestOfK:
         body = {**self._body, "messages": messages}
         results = await asyncio.gather(
             *(
-                self._generator.complete(
-                    {**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}, "tests"
-                )
+                self._in_a_slot({**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}, "tests")
                 for i in range(count)
             ),
             return_exceptions=True,
