@@ -83,13 +83,13 @@ def wait_ready(process: subprocess.Popen[bytes], url: str, timeout_s: float, log
     raise GatewayStartError(f"the gateway was not ready after {timeout_s:.0f} s (log: {log})")
 
 
-def stop(process: subprocess.Popen[bytes]) -> None:
+def stop(process: subprocess.Popen[bytes], grace_s: float = STOP_GRACE_S) -> None:
     """SIGTERM, wait, SIGKILL the group; then any child it left running, by pid."""
     children = descendants(process.pid)
     if process.poll() is None:
         process.send_signal(signal.SIGTERM)
         try:
-            process.wait(STOP_GRACE_S)
+            process.wait(grace_s)
         except subprocess.TimeoutExpired:
             _kill_group(process.pid)
             process.wait()
