@@ -14,7 +14,7 @@ from pathlib import Path
 
 import msgspec
 
-from bench.live_client import Setting
+from bench.live_client import MODEL_ALONE, Setting
 from bench.live_results import Row
 from bench.report import write_section
 
@@ -114,7 +114,7 @@ def table(summaries: Sequence[Summary]) -> str:
         lines.append(
             f"| {s.label} | {s.gateway} | {s.problems} | {100 * s.pass_at_1:.1f}% |"
             f" {s.candidates_per_problem:.2f} | {s.tokens_per_problem:,.0f} |"
-            f" {s.wall_mean_s:.1f} | {s.wall_p90_s:.1f} | {s.errors} | {losses} | {gains} |"
+            f" {s.wall_mean_s:.2f} | {s.wall_p90_s:.2f} | {s.errors} | {losses} | {gains} |"
         )
     return "\n".join(lines)
 
@@ -137,20 +137,20 @@ def plot(summaries: Sequence[Summary], path: Path, title: str) -> None:
     import matplotlib.pyplot as plt
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
-    for s in summaries:
-        marker = "s" if s.setting == "k1-r0" else "o"
-        axes.scatter([s.candidates_per_problem], [100 * s.pass_at_1], marker=marker, s=40)
+    points: dict[tuple[float, float], list[str]] = {}
+    for s in summaries:  # settings at the same point share one label
+        point = (round(s.candidates_per_problem, 3), round(100 * s.pass_at_1, 3))
+        points.setdefault(point, []).append(s.label)
+    for (x, y), labels in points.items():
+        alone = MODEL_ALONE.label in labels
+        axes.scatter([x], [y], marker="s" if alone else "o", s=40, color="C1" if alone else "C0")
         axes.annotate(
-            s.label,
-            (s.candidates_per_problem, 100 * s.pass_at_1),
-            fontsize=8,
-            xytext=(4, 4),
-            textcoords="offset points",
+            "\n".join(labels), (x, y), fontsize=8, xytext=(5, 3), textcoords="offset points"
         )
     axes.set_xlabel("candidates per problem")
     axes.set_ylabel("pass@1 (%)")
     axes.set_ylim(0, 100)
-    axes.set_xlim(left=0)
+    axes.set_xlim(0, 1.3 * max((x for x, _ in points), default=1.0) + 0.5)
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)
     path.parent.mkdir(parents=True, exist_ok=True)

@@ -15,7 +15,7 @@ def test_a_python_block_defining_the_entry_point_wins() -> None:
     answer = (
         "First a helper:\n```python\ndef helper():\n    return 1\n```\n"
         "The function, longer than the rest:\n```python\n" + RIGHT + "```\n"
-        "Usage:\n```python\nprint(add([1, 2]))\n# a long comment to make this block the longest\n```"
+        "Usage:\n```python\nprint(add([1, 2]))\n# a long comment: the longest block of all\n```"
     )
     assert extract_code(answer, "add") == RIGHT
 
