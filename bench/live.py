@@ -30,7 +30,7 @@ from bench.live_data import DATASETS, SplitError, default_start, load_problems
 from bench.live_fetch import FetchError
 from bench.live_gateway import GatewayStartError, embedded_gateway
 from bench.live_grade import GradeError
-from bench.live_run import RunSpec, report, run
+from bench.live_run import Outcome, RunSpec, open_results, pending, recorded, report, run
 from bench.report import DOC
 
 logger = logging.getLogger(__name__)
@@ -98,9 +98,7 @@ def run_live_bench(args: argparse.Namespace) -> int:
         return 2
     spec = RunSpec.from_args(args, problems, path)
     try:
-        with ExitStack() as stack:
-            url = args.base_url or stack.enter_context(embedded_gateway(args.out / "gateway.log"))
-            outcome = asyncio.run(run(spec, url))
+        outcome = _measure(spec, args)
     except KeyboardInterrupt:
         print(f"atlas bench live: interrupted; --resume continues {path}", file=sys.stderr)
         return 130
@@ -109,6 +107,16 @@ def run_live_bench(args: argparse.Namespace) -> int:
         return 1
     print(report(spec, outcome))
     return 1 if outcome.errors else 0
+
+
+def _measure(spec: RunSpec, args: argparse.Namespace) -> Outcome:
+    """Send what is pending; a finished run resumed needs no gateway, only its report."""
+    results = open_results(spec)
+    if not pending(spec, results):
+        return recorded(spec, results)
+    with ExitStack() as stack:
+        url = args.base_url or stack.enter_context(embedded_gateway(args.out / "gateway.log"))
+        return asyncio.run(run(spec, results, url))
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -149,7 +149,7 @@ def plot(summaries: Sequence[Summary], path: Path, title: str) -> None:
         )
     axes.set_xlabel("candidates per problem")
     axes.set_ylabel("pass@1 (%)")
-    axes.set_ylim(0, 100)
+    axes.set_ylim(0, 105)
     axes.set_xlim(0, 1.3 * max((x for x, _ in points), default=1.0) + 0.5)
     axes.set_title(title, fontsize=10)
     axes.grid(alpha=0.3)

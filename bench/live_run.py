@@ -80,9 +80,24 @@ class Outcome:
         return sum(s.errors for s in self.summaries)
 
 
-async def run(spec: RunSpec, url: str) -> Outcome:
+def open_results(spec: RunSpec) -> Results:
+    return Results.load(spec.path) if spec.resume else Results(spec.path)
+
+
+def pending(spec: RunSpec, results: Results) -> list[tuple[Problem, Setting]]:
+    """(problem, setting) pairs still to send, problem by problem."""
+    jobs = [(p, s) for p in spec.problems for s in spec.settings]
+    return [(p, s) for p, s in jobs if not results.done(s, p)]
+
+
+def recorded(spec: RunSpec, results: Results) -> Outcome:
+    """The outcome of a run with nothing left to send (a finished run resumed)."""
+    models = sorted({row.model for row in results.rows.values()})
+    return Outcome(spec.model or ", ".join(models), results, summaries(spec, results))
+
+
+async def run(spec: RunSpec, results: Results, url: str) -> Outcome:
     """Send, grade and record everything not yet in the results file."""
-    results = Results.load(spec.path) if spec.resume else Results(spec.path)
     sandbox = await Sandbox.create(SandboxConfig(max_concurrency=1))
     headers = {"authorization": f"Bearer {spec.api_key}"} if spec.api_key else {}
     try:
@@ -112,10 +127,10 @@ async def _send_all(
     results: Results,
     grader: Grader,
 ) -> None:
-    jobs = [(p, s) for p in spec.problems for s in spec.settings]
-    pending = [(p, s) for p, s in jobs if not results.done(s, p)]
-    with tqdm(total=len(jobs), initial=len(jobs) - len(pending), unit="req") as bar:
-        for problem, setting in pending:
+    jobs = pending(spec, results)
+    total = len(spec.problems) * len(spec.settings)
+    with tqdm(total=total, initial=total - len(jobs), unit="req") as bar:
+        for problem, setting in jobs:
             bar.set_postfix_str(f"{problem.task_id} {setting.label}")
             body = request_body(model, problem, setting, spec.max_tokens)
             reply = await ask(client, chat_url(url), body, setting)
