@@ -55,10 +55,15 @@ class BestOfKSettings(
     # Rounds of self-repair when no candidate passes every trusted test: the most
     # promising candidates go back to the model with the jail's failing test and error.
     # A request may ask for fewer or more ("atlas": {"repair": n}, up to 5).
+    # With trusted tests, model-written tests are asked for only when at least this many
+    # candidates tie on them (0: never), to rank the tie by agreement.
+    tie_tests_from: int = 3
     repair_rounds: int = 1
     repair_candidates: int = 2  # candidates repaired per round
 
     def __post_init__(self) -> None:
+        if self.tie_tests_from < 0:
+            raise ValueError("tie_tests_from must be at least 0")
         if not 0 <= self.repair_rounds <= MAX_REPAIR_ROUNDS:
             raise ValueError(f"repair_rounds must be between 0 and {MAX_REPAIR_ROUNDS}")
         if not 1 <= self.repair_candidates <= MAX_K:

@@ -145,9 +145,12 @@ class BestOfK:
             completed = [c for c in run.candidates if c.data is not None]
             contenders = self._contenders(completed)
             generated = 0
+            if tests_task is None and self._tie_needs_tests(contenders):
+                tests_task = asyncio.ensure_future(self._write_tests())
+                run.tasks[tests_task] = ("tests", None)
             if tests_task is not None and len(contenders) > 1:
                 generated = await self._verify_generated(contenders, await tests_task)
-            elif len(contenders) > 1:
+            if self.trusted.tests and len(contenders) > 1:
                 await self._run_derived_inputs(contenders)
             outcome = await self._decide(run, completed, early, generated)
             outcome.repair_rounds = rounds
@@ -170,6 +173,18 @@ class BestOfK:
         task = asyncio.ensure_future(self._write_tests())
         run.tasks[task] = ("tests", None)
         return task
+
+    def _tie_needs_tests(self, contenders: list[Candidate]) -> bool:
+        """Model-written tests asked for late: only when many candidates tie on the
+        trusted tests, so a real choice remains (never on the common early stop)."""
+        many = self._settings.tie_tests_from
+        return bool(
+            self.trusted.tests
+            and many
+            and len(contenders) >= many
+            and self._verifier.available
+            and self._settings.test_request_count(self._k)
+        )
 
     def _contenders(self, completed: list[Candidate]) -> list[Candidate]:
         """The candidates consensus must choose among: those with code, tied at the top
@@ -400,9 +415,7 @@ def _evidence(candidate: Candidate) -> Evidence:
         has_code=candidate.code is not None,
         trusted_passed=candidate.trusted_passed or 0,
         generated_passed=generated.passed if generated else frozenset(),
-        outputs=(generated.outputs if generated and generated.outputs else None)
-        or candidate.derived
-        or None,
+        outputs=((generated.outputs if generated else ()) + candidate.derived) or None,
     )
 
 
