@@ -58,10 +58,15 @@ class BestOfKSettings(
     # With trusted tests, model-written tests are asked for only when at least this many
     # candidates tie on them (0: never), to rank the tie by agreement.
     tie_tests_from: int = 3
+    # Candidates not yet started once the search has run this many times as long as the
+    # client's own candidate took are skipped (0: no limit): an IDE user is waiting.
+    time_budget: float = 2.0
     repair_rounds: int = 1
     repair_candidates: int = 2  # candidates repaired per round
 
     def __post_init__(self) -> None:
+        if self.time_budget < 0:
+            raise ValueError("time_budget must be at least 0")
         if self.tie_tests_from < 0:
             raise ValueError("tie_tests_from must be at least 0")
         if not 0 <= self.repair_rounds <= MAX_REPAIR_ROUNDS:

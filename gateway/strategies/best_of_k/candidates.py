@@ -20,6 +20,7 @@ class Candidate:
     code: Code | None = None
     usage: Usage = field(default_factory=Usage)
     error: EngineError | None = None
+    skipped: bool = False  # never sent: the search's time budget was spent
     order: int = -1
     trusted_passed: int | None = None
     failures: tuple[FailedTest, ...] = ()

@@ -108,6 +108,8 @@ class BestOfK:
         self.trusted: TrustedTests = trusted_tests(request_tests, self.prompt, self._entry_point)
         self.progress = "starting"
         self._test_weights: list[float] = []
+        self._started_at = 0.0
+        self._requested_s: float | None = None  # how long the client's own candidate took
 
     def _candidate_body(self, body: dict[str, Any]) -> dict[str, Any]:
         body = {k: v for k, v in body.items() if k not in CANDIDATE_DROPPED}
@@ -130,6 +132,7 @@ class BestOfK:
         return self._seed if self._seed is not None else self._settings.seed_base
 
     async def execute(self) -> Outcome:
+        self._started_at = asyncio.get_running_loop().time()
         run = _Run([Candidate(i, self.seed_base + i) for i in range(self._k)])
         try:
             for candidate in run.candidates:
@@ -238,7 +241,14 @@ class BestOfK:
 
     async def _generate(self, candidate: Candidate) -> None:
         purpose: Purpose = "repair" if candidate.round else "candidate"
-        data = await self._in_a_slot(self._body_for(candidate), purpose)
+        async with self._slots:  # waves that fit the engines' slots
+            if candidate.round == 0 and self._over_budget():
+                candidate.skipped = True  # never started: the time budget is spent
+                return
+            started = asyncio.get_running_loop().time()
+            data = await self._generator.complete(self._body_for(candidate), purpose)
+        if candidate.index == REQUESTED:
+            self._requested_s = asyncio.get_running_loop().time() - started
         content = first_message_text(data)
         candidate.usage = await self._usage(data, content)
         candidate.code = extract_code(content, self._entry_point)
@@ -252,6 +262,15 @@ class BestOfK:
                 data = with_message_text(data, content)
         candidate.content = content
         candidate.data = data
+
+    def _over_budget(self) -> bool:
+        """More samples would keep the user waiting past the time budget: a multiple of
+        what the client's own candidate took (unknown until it is back: no limit)."""
+        budget = self._settings.time_budget
+        if not budget or self._requested_s is None:
+            return False
+        elapsed = asyncio.get_running_loop().time() - self._started_at
+        return elapsed > budget * self._requested_s
 
     async def _in_a_slot(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
         async with self._slots:  # waves that fit the engines' slots

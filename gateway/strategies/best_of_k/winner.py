@@ -49,6 +49,7 @@ def debug_report(outcome: Outcome) -> dict[str, Any]:
                 "index": c.index,
                 "seed": c.seed,
                 "completed": c.data is not None,
+                "skipped": c.skipped,
                 "error": c.error.message if c.error else None,
                 "language": c.code.language if c.code else None,
                 "round": c.round,

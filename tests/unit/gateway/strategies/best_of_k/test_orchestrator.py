@@ -127,7 +127,8 @@ def search(
         [Msg("system", "be brief"), Msg("user", prompt)],
         tests,
         k=k,
-        settings=settings or BestOfKSettings(k=1, max_k=20, test_requests=2),
+        # No time budget by default: the fakes answer instantly, so any multiple is ~0 s.
+        settings=settings or BestOfKSettings(k=1, max_k=20, test_requests=2, time_budget=0),
         seed=seed,
         tools=Collaborators(
             generator=generator,
@@ -355,3 +356,20 @@ async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> No
         generator, OutputVerifier(), k=3, tests=["assert add(1, 2) == 3"], window=1
     ).execute()
     assert outcome.winner.index in (1, 2) and outcome.selection == "mbr-exec"
+
+
+async def test_candidates_not_started_within_the_time_budget_are_skipped() -> None:
+    # Candidate 0 takes 0.1 s; with a budget of 1.5x that, one more wave starts, no more.
+    generator = FakeGenerator({i: BAD for i in range(5)}, delays=dict.fromkeys(range(5), 0.1))
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, repair_rounds=0)
+    outcome = await search(
+        generator, k=5, tests=["assert add(1, 2) == 3"], window=1, settings=settings
+    ).execute()
+    assert [c.skipped for c in outcome.candidates] == [False, False, True, True, True]
+    assert len([p for p, _ in generator.bodies if p == "candidate"]) == 2
+    unlimited = FakeGenerator({i: BAD for i in range(3)}, delays=dict.fromkeys(range(3), 0.05))
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, repair_rounds=0)
+    outcome = await search(
+        unlimited, k=3, tests=["assert add(1, 2) == 3"], window=1, settings=settings
+    ).execute()
+    assert not any(c.skipped for c in outcome.candidates)
