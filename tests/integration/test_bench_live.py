@@ -174,16 +174,17 @@ def test_the_oracle_of_plain_sampling_counts_any_of_k_and_resumes(
     assert f"{row} 100.0% (raw 33.3%) | 3.00 |" in text
     assert "raw pass@1 of sampling 33.3% (2 of 6 samples)" in text
 
-    # The last problem's oracle line lost: resuming sends its three samples again.
-    results.write_text("".join(f"{line}\n" for line in results.read_text().splitlines()[:-1]))
+    # The last oracle line recorded seed 2 as failed: resuming resends only that seed.
+    *kept, last = lines(results)
+    last["error"], last["samples"][2]["error"] = "1 of 3 samples failed", "HTTP 502: down"
+    results.write_text("".join(json.dumps(row) + "\n" for row in [*kept, last]))
     assert main([*argv, "--resume"]) == 0
     again = [r.body for r in upstream.requests_to("/v1/chat/completions")][len(chats) :]
-    assert [("has_close" in b["messages"][-1]["content"], b.get("seed")) for b in again] == [
-        (False, 0),
-        (False, 1),
-        (False, 2),
-    ]
-    assert len(lines(results)) == 4 and f"{row} 100.0% (raw 33.3%) | 3.00 |" in doc.read_text()
+    assert [("has_close" in b["messages"][-1]["content"], b["seed"]) for b in again] == [(False, 2)]
+    resumed = lines(results)[-1]
+    assert (resumed["error"], resumed["candidates"], len(resumed["samples"])) == (None, 3, 3)
+    assert resumed["samples"][:2] == last["samples"][:2]  # kept, not asked again
+    assert len(lines(results)) == 5 and f"{row} 100.0% (raw 33.3%) | 3.00 |" in doc.read_text()
 
 
 async def test_the_grader_runs_the_hidden_tests_in_the_jail() -> None:
