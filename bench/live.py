@@ -1,12 +1,16 @@
 """`atlas bench live`: HumanEval or MBPP through a live gateway, graded in nsjail.
 
     atlas bench live --dataset humaneval|mbpp [--start S --limit N] --k 1,5 [--repair 0,1]
+                     [--oracle K [--oracle-temperature T]]
                      [--base-url URL] [--out DIR] [--resume]
     make bench-live ARGS="--dataset humaneval --limit 20 --k 1,5"
 
 Each problem goes to the gateway as an IDE would send it (`bench.live_data` shows the
 exact prompt), one request at a time, once per setting: the model alone (k = 1, no
-repair, temperature 0, always run) and each (k, repair) combination. The gateway never
+repair, temperature 0, always run), each (k, repair) combination and, with --oracle K,
+the oracle of plain sampling: K pass-through requests at temperature T (default 0.6, the
+gateway's own for k <= 5) with seeds 0..K-1, solved when any of the K passes (an upper
+bound for picking one of those K samples, not a setting a client gets). The gateway never
 sees the hidden tests; `bench.live_grade` grades the answers itself in the sandbox.
 Without --base-url the embedded default gateway is started and stopped
 (`bench.live_gateway`). Results go to <out>/<dataset>-<start>-<limit>.jsonl, one line
@@ -26,6 +30,7 @@ from contextlib import ExitStack
 from pathlib import Path
 from typing import Any
 
+from bench.live_client import ORACLE_TEMPERATURE
 from bench.live_data import DATASETS, SplitError, default_start, load_problems
 from bench.live_fetch import FetchError
 from bench.live_gateway import GatewayStartError, embedded_gateway
@@ -54,6 +59,19 @@ def add_bench_live_command(bench_subparsers: Any) -> None:
     bench.add_argument("--limit", type=int, help="number of problems (default: all from --start)")
     bench.add_argument("--k", type=_ints(1), default=(1, 5), help="comma-separated k values")
     bench.add_argument("--repair", type=_ints(0), default=(0,), help="repair rounds, e.g. 0,1")
+    bench.add_argument(
+        "--oracle",
+        type=_positive(int),
+        metavar="K",
+        help="also K plain samples per problem (seeds 0..K-1): oracle pass@K (default: off)",
+    )
+    bench.add_argument(
+        "--oracle-temperature",
+        type=_positive(float),
+        default=ORACLE_TEMPERATURE,
+        metavar="T",
+        help=f"temperature of the oracle's samples (default: {ORACLE_TEMPERATURE})",
+    )
     bench.add_argument("--base-url", help="a running gateway (default: start the embedded one)")
     bench.add_argument("--model", help="model name (default: the first one /v1/models lists)")
     bench.add_argument("--api-key", default=os.environ.get("ATLAS_API_KEY"))
@@ -73,6 +91,19 @@ def _ints(least: int) -> Any:
         if not values or values[0] < least:
             raise argparse.ArgumentTypeError(f"values must be >= {least}")
         return values
+
+    return parse
+
+
+def _positive(kind: type[int] | type[float]) -> Any:
+    def parse(text: str) -> int | float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"want a number, not {text!r}") from None
+        if not value > 0:
+            raise argparse.ArgumentTypeError(f"must be > 0, not {text}")
+        return value
 
     return parse
 

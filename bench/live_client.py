@@ -3,8 +3,9 @@
 Every request is a plain chat completion (one user message, temperature 0, max_tokens)
 with the settings in the `x-atlas-k` header and the `"atlas": {"k", "repair", "debug"}`
 body field. Best-of-k raises the temperature of its candidates itself; k = 1 with no
-repair rounds is the model alone (a pass-through). A failed request is a `Reply` with
-its status and message, never an exception.
+repair rounds is the model alone (a pass-through). The oracle of plain sampling sends
+the model alone's request `samples` times at `ORACLE_TEMPERATURE` with seeds 0, 1, ...
+A failed request is a `Reply` with its status and message, never an exception.
 """
 
 from __future__ import annotations
@@ -21,26 +22,44 @@ from bench.live_data import Problem, user_message
 CLIENT_TIMEOUT_S = 600.0
 DEFAULT_MAX_TOKENS = 768
 K_HEADER = "x-atlas-k"
+# The gateway's own sampling temperature for k <= 5 (`temperature_small_k` in
+# config.strategy), so the oracle samples as best-of-k's candidates do.
+ORACLE_TEMPERATURE = 0.6
 
 
 class Setting(msgspec.Struct, frozen=True, kw_only=True, order=True):
     k: int
     repair: int = 0
+    samples: int = 0  # > 0: the oracle of that many plain (k = 1) samples
+    temperature: float = 0.0
+
+    @property
+    def oracle(self) -> bool:
+        return self.samples > 0
 
     @property
     def alone(self) -> bool:
-        return self.k == 1 and self.repair == 0
+        return self.k == 1 and self.repair == 0 and not self.oracle
 
     @property
     def key(self) -> str:
+        if self.oracle:
+            return f"oracle{self.samples}-t{self.temperature:g}"
         return f"k{self.k}-r{self.repair}"
 
     @property
     def label(self) -> str:
+        if self.oracle:
+            return f"plain sampling, oracle pass@{self.samples}"
         return "model alone" if self.alone else f"k={self.k}, repair={self.repair}"
 
 
 MODEL_ALONE = Setting(k=1, repair=0)
+
+
+def oracle_setting(samples: int, temperature: float = ORACLE_TEMPERATURE) -> Setting:
+    """`samples` pass-through requests (k = 1, no repair) at `temperature`."""
+    return Setting(k=1, repair=0, samples=samples, temperature=temperature)
 
 
 class Reply(msgspec.Struct, kw_only=True):
@@ -62,20 +81,28 @@ class Reply(msgspec.Struct, kw_only=True):
         return 1 if self.error is None else 0
 
 
-def settings_for(ks: Iterable[int], repairs: Iterable[int]) -> list[Setting]:
-    """The model alone first, then every (k, repair) combination, each once."""
+def settings_for(
+    ks: Iterable[int], repairs: Iterable[int], oracle: Setting | None = None
+) -> list[Setting]:
+    """The model alone first, then every (k, repair) combination, each once, then the
+    oracle of plain sampling when asked for."""
     combos = {Setting(k=k, repair=r) for k in ks for r in repairs} - {MODEL_ALONE}
-    return [MODEL_ALONE, *sorted(combos)]
+    return [MODEL_ALONE, *sorted(combos), *([oracle] if oracle else [])]
 
 
-def request_body(model: str, problem: Problem, setting: Setting, max_tokens: int) -> dict[str, Any]:
-    return {
+def request_body(
+    model: str, problem: Problem, setting: Setting, max_tokens: int, seed: int | None = None
+) -> dict[str, Any]:
+    body: dict[str, Any] = {
         "model": model,
         "messages": [{"role": "user", "content": user_message(problem)}],
         "max_tokens": max_tokens,
-        "temperature": 0,
+        "temperature": setting.temperature or 0,
         "atlas": {"k": setting.k, "repair": setting.repair, "debug": True},
     }
+    if seed is not None:
+        body["seed"] = seed
+    return body
 
 
 def chat_url(base_url: str) -> str:

@@ -5,6 +5,11 @@ run loses at most the request in flight. `--resume` skips every (setting, proble
 already answered; a line recording a failed request does not count as done, so
 resuming retries it (the later line wins). A damaged line (a run killed mid-write) is
 skipped with a warning.
+
+The oracle of plain sampling has one line per problem too, written once its K samples
+are graded: its `samples` (one per seed), `passed` when any of them passed, and wall
+time, tokens and candidates summed over them. A sample that failed makes the line a
+failure; resuming resends only the seeds that failed and keeps the others.
 """
 
 from __future__ import annotations
@@ -21,6 +26,21 @@ from bench.live_data import Problem
 from bench.live_grade import Grade
 
 logger = logging.getLogger(__name__)
+
+
+class Sample(msgspec.Struct, kw_only=True):
+    """One of the oracle's plain samples: its seed, answer and grade."""
+
+    seed: int
+    passed: bool
+    status: int
+    wall_s: float
+    tokens: int
+    finish_reason: str | None = None
+    error: str | None = None  # the request failed: nothing was graded
+    grade: Grade | None = None
+    headers: dict[str, str] = msgspec.field(default_factory=dict)
+    content: str = ""
 
 
 class Row(msgspec.Struct, kw_only=True):
@@ -43,10 +63,16 @@ class Row(msgspec.Struct, kw_only=True):
     debug: Any = None
     content: str = ""
     at: str = ""
+    samples: list[Sample] = msgspec.field(default_factory=list)  # the oracle's only
 
     @property
     def key(self) -> tuple[str, str]:
         return (self.setting, self.task_id)
+
+    @property
+    def passes(self) -> int:
+        """How many of the oracle's samples passed (0 for the other settings)."""
+        return sum(s.passed for s in self.samples)
 
 
 def make_row(
@@ -75,6 +101,47 @@ def make_row(
     )
 
 
+def make_sample(seed: int, reply: Reply, grade: Grade | None) -> Sample:
+    return Sample(
+        seed=seed,
+        passed=grade is not None and grade.passed,
+        status=reply.status,
+        wall_s=round(reply.wall_s, 4),
+        tokens=reply.tokens,
+        finish_reason=reply.finish_reason,
+        error=reply.error,
+        grade=grade,
+        headers=reply.headers,
+        content=reply.content,
+    )
+
+
+def oracle_row(problem: Problem, setting: Setting, model: str, samples: list[Sample]) -> Row:
+    """The oracle's line: passed when any sample passed; costs summed over the samples."""
+    failed = [s for s in samples if s.error is not None]
+    error = None
+    if failed:
+        first = failed[0]
+        error = f"{len(failed)} of {len(samples)} samples failed; seed {first.seed}: {first.error}"
+    return Row(
+        dataset=problem.dataset,
+        task_id=problem.task_id,
+        index=problem.index,
+        setting=setting.key,
+        k=setting.k,
+        repair=setting.repair,
+        model=model,
+        passed=any(s.passed for s in samples),
+        status=failed[0].status if failed else 200,
+        wall_s=round(sum(s.wall_s for s in samples), 4),
+        tokens=sum(s.tokens for s in samples),
+        candidates=len(samples) - len(failed),
+        error=error,
+        samples=samples,
+        at=time.strftime("%Y-%m-%dT%H:%M:%S"),
+    )
+
+
 class Results:
     """The rows of one results file: loaded (for --resume) and appended to."""
 
@@ -99,8 +166,11 @@ class Results:
                 results.rows[row.key] = row
         return results
 
+    def get(self, setting: Setting, problem: Problem) -> Row | None:
+        return self.rows.get((setting.key, problem.task_id))
+
     def done(self, setting: Setting, problem: Problem) -> bool:
-        row = self.rows.get((setting.key, problem.task_id))
+        row = self.get(setting, problem)
         return row is not None and row.error is None
 
     def add(self, row: Row) -> None:

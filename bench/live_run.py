@@ -2,13 +2,13 @@
 
 Problems go one at a time (the machines here have 2 cores), each through every setting
 before the next problem, so an interrupted run still compares the settings on the
-problems it reached. Each answer is graded before the next request.
+problems it reached. Each answer is graded before the next request; the oracle of plain
+sampling (`--oracle K`) comes last for each problem, its K requests one after another.
 """
 
 from __future__ import annotations
 
 import argparse
-import logging
 import os
 import time
 from dataclasses import dataclass
@@ -22,19 +22,17 @@ from bench.live_client import (
     CLIENT_TIMEOUT_S,
     MODEL_ALONE,
     Setting,
-    ask,
     chat_url,
-    request_body,
+    oracle_setting,
     served_models,
     settings_for,
 )
 from bench.live_data import MBPP_FIRST_USABLE, MBPP_SIZE, Problem
 from bench.live_grade import Grader
 from bench.live_report import RunInfo, Summary, summarise, table, write_report
-from bench.live_results import Results, make_row
+from bench.live_results import Results
+from bench.live_send import Sender
 from sandbox import Sandbox, SandboxConfig
-
-logger = logging.getLogger(__name__)
 
 HUMANEVAL_SIZE = 164
 EMBEDDED = "embedded default (`atlas serve`, no config)"
@@ -58,7 +56,7 @@ class RunSpec:
         return cls(
             dataset=args.dataset,
             problems=problems,
-            settings=settings_for(args.k, args.repair),
+            settings=settings_for(args.k, args.repair, _oracle(args)),
             path=path,
             resume=args.resume,
             model=args.model,
@@ -67,6 +65,10 @@ class RunSpec:
             doc=args.doc,
             gateway=args.base_url or EMBEDDED,
         )
+
+
+def _oracle(args: argparse.Namespace) -> Setting | None:
+    return oracle_setting(args.oracle, args.oracle_temperature) if args.oracle else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,15 +131,11 @@ async def _send_all(
 ) -> None:
     jobs = pending(spec, results)
     total = len(spec.problems) * len(spec.settings)
-    with tqdm(total=total, initial=total - len(jobs), unit="req") as bar:
+    sender = Sender(client, chat_url(url), model, spec.max_tokens, grader)
+    with tqdm(total=total, initial=total - len(jobs), unit="setting") as bar:
         for problem, setting in jobs:
             bar.set_postfix_str(f"{problem.task_id} {setting.label}")
-            body = request_body(model, problem, setting, spec.max_tokens)
-            reply = await ask(client, chat_url(url), body, setting)
-            if reply.error is not None:
-                logger.warning("%s %s: %s", problem.task_id, setting.label, reply.error)
-            grade = None if reply.error else await grader.grade(problem, reply.content)
-            results.add(make_row(problem, setting, model, reply, grade))
+            results.add(await sender.row(problem, setting, results.get(setting, problem)))
             bar.update(1)
 
 

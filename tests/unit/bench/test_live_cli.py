@@ -8,10 +8,11 @@ import pytest
 
 from bench.cli import build_parser
 from bench.live import main, results_path
-from bench.live_client import MODEL_ALONE, Reply
+from bench.live_client import MODEL_ALONE, Reply, Setting, oracle_setting
 from bench.live_data import humaneval_problems
 from bench.live_grade import Grade
 from bench.live_results import Results, make_row
+from bench.live_run import RunSpec
 from tests.conftest import free_port
 
 
@@ -20,9 +21,30 @@ def test_live_is_an_atlas_bench_subcommand() -> None:
     assert args.func.__name__ == "run_live_bench"
     assert (args.k, args.repair, args.start, args.limit) == ((1, 5), (0,), None, None)
     assert (args.base_url, args.resume, args.max_tokens) == (None, False, 768)
+    assert (args.oracle, args.oracle_temperature) == (None, 0.6)
 
 
-@pytest.mark.parametrize("bad", [["--k", "0,1"], ["--repair", "-1"], ["--k", "five"]])
+def test_the_oracle_comes_last_with_its_temperature(tmp_path: Path) -> None:
+    argv = ["live", "--dataset", "humaneval", "--oracle", "5", "--oracle-temperature", "0.8"]
+    args = build_parser().parse_args(argv)
+    spec = RunSpec.from_args(args, humaneval_problems()[:2], tmp_path / "run.jsonl")
+    assert spec.settings == [MODEL_ALONE, Setting(k=5), oracle_setting(5, 0.8)]
+    plain = build_parser().parse_args(["live", "--dataset", "humaneval"])
+    assert not any(s.oracle for s in RunSpec.from_args(plain, [], tmp_path / "r").settings)
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        ["--k", "0,1"],
+        ["--repair", "-1"],
+        ["--k", "five"],
+        ["--oracle", "0"],
+        ["--oracle", "2.5"],
+        ["--oracle", "5", "--oracle-temperature", "0"],
+        ["--oracle", "5", "--oracle-temperature", "hot"],
+    ],
+)
 def test_bad_lists_are_refused(bad: list[str]) -> None:
     with pytest.raises(SystemExit) as exit_:
         build_parser().parse_args(["live", "--dataset", "humaneval", *bad])

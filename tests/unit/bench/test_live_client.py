@@ -9,14 +9,17 @@ import pytest
 
 from bench.live_client import (
     MODEL_ALONE,
+    ORACLE_TEMPERATURE,
     Setting,
     ask,
     chat_url,
+    oracle_setting,
     parse_answer,
     request_body,
     settings_for,
 )
 from bench.live_data import humaneval_problems, user_message
+from config.strategy import BestOfKSettings
 from tests.conftest import free_port
 
 
@@ -25,6 +28,28 @@ def test_settings_start_with_the_model_alone_and_never_repeat_it() -> None:
     assert [s.key for s in settings_for((5, 1), (1, 0))] == ["k1-r0", "k1-r1", "k5-r0", "k5-r1"]
     assert settings_for((3,), (1,)) == [MODEL_ALONE, Setting(k=3, repair=1)]
     assert MODEL_ALONE.label == "model alone" and Setting(k=5, repair=1).label == "k=5, repair=1"
+
+
+def test_the_oracle_is_plain_sampling_with_its_own_key_and_label() -> None:
+    oracle = oracle_setting(5)
+    assert (oracle.k, oracle.repair, oracle.samples, oracle.temperature) == (1, 0, 5, 0.6)
+    assert oracle.oracle and not oracle.alone and MODEL_ALONE.alone and not MODEL_ALONE.oracle
+    assert oracle.key == "oracle5-t0.6" and oracle_setting(3, 0.8).key == "oracle3-t0.8"
+    assert oracle.label == "plain sampling, oracle pass@5"
+    assert settings_for((1, 5), (0,), oracle) == [MODEL_ALONE, Setting(k=5), oracle]
+    assert settings_for((1,), (0,)) == [MODEL_ALONE]
+
+
+def test_the_oracle_samples_at_the_gateways_own_temperature_for_small_k() -> None:
+    assert BestOfKSettings().temperature(5) == ORACLE_TEMPERATURE
+
+
+def test_an_oracle_sample_is_the_model_alones_body_sampled_with_a_seed() -> None:
+    problem = humaneval_problems()[3]
+    alone = request_body("qwen", problem, MODEL_ALONE, 768)
+    sample = request_body("qwen", problem, oracle_setting(5), 768, seed=3)
+    assert sample == {**alone, "temperature": 0.6, "seed": 3}
+    assert sample["atlas"] == {"k": 1, "repair": 0, "debug": True}
 
 
 def test_the_body_is_a_plain_chat_completion_with_the_atlas_field() -> None:

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from bench.live_client import MODEL_ALONE, Reply, Setting
+from bench.live_client import MODEL_ALONE, Reply, Setting, oracle_setting
 from bench.live_data import humaneval_problems
 from bench.live_grade import Grade
-from bench.live_results import Results, make_row
+from bench.live_results import Results, make_row, make_sample, oracle_row
 
 PROBLEMS = humaneval_problems()[:3]
 BEST_OF_5 = Setting(k=5)
@@ -70,3 +70,35 @@ def test_a_line_cut_by_a_killed_run_is_skipped_and_never_glued_to_the_next(
     final = Results.load(path)
     assert final.done(MODEL_ALONE, PROBLEMS[0]) and final.done(MODEL_ALONE, PROBLEMS[1])
     assert len(path.read_bytes().splitlines()) == 3
+
+
+def test_an_oracle_line_sums_its_samples_and_passes_when_any_sample_does(tmp_path: Path) -> None:
+    oracle = oracle_setting(3)
+    samples = [
+        make_sample(0, Reply(status=200, wall_s=1.0, tokens=10, content="a"), Grade(passed=False)),
+        make_sample(1, Reply(status=200, wall_s=2.0, tokens=20, content="b"), Grade(passed=True)),
+        make_sample(2, Reply(status=200, wall_s=4.0, tokens=30, content="c"), Grade(passed=False)),
+    ]
+    row = oracle_row(PROBLEMS[0], oracle, "m", samples)
+    assert (row.setting, row.k, row.repair, row.passed, row.passes) == (
+        "oracle3-t0.6",
+        1,
+        0,
+        True,
+        1,
+    )
+    assert (row.wall_s, row.tokens, row.candidates, row.status, row.error) == (
+        7.0,
+        60,
+        3,
+        200,
+        None,
+    )
+    none = oracle_row(PROBLEMS[1], oracle, "m", [samples[0], samples[2]])
+    assert (none.passed, none.passes) == (False, 0)
+    results = Results(tmp_path / "run.jsonl")
+    results.add(row)
+    results.close()
+    again = Results.load(tmp_path / "run.jsonl").rows[("oracle3-t0.6", "HumanEval/0")]
+    assert again.samples == samples and again.passes == 1
+    assert again.samples[1].grade == Grade(passed=True)
