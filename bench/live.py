@@ -25,6 +25,7 @@ import argparse
 import asyncio
 import logging
 import os
+import signal
 import sys
 from contextlib import ExitStack
 from pathlib import Path
@@ -146,8 +147,15 @@ def _measure(spec: RunSpec, args: argparse.Namespace) -> Outcome:
     if not pending(spec, results):
         return recorded(spec, results)
     with ExitStack() as stack:
+        # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the gateway it started stops.
+        previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
+        stack.callback(signal.signal, signal.SIGTERM, previous)
         url = args.base_url or stack.enter_context(embedded_gateway(args.out / "gateway.log"))
         return asyncio.run(run(spec, results, url))
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
 
 
 def main(argv: list[str] | None = None) -> int:
