@@ -56,11 +56,11 @@ class BestOfKSettings(
     # promising candidates go back to the model with the jail's failing test and error.
     # A request may ask for fewer or more ("atlas": {"repair": n}, up to 5).
     # With trusted tests, model-written tests are asked for only when at least this many
-    # candidates tie on them (0: never), to rank the tie by agreement.
+    # candidates pass them all (0: never), to rank the tie by agreement.
     tie_tests_from: int = 3
     # Candidates not yet started once the search has run this many times as long as the
     # client's own candidate took are skipped (0: no limit): an IDE user is waiting.
-    time_budget: float = 2.0
+    time_budget: float = 1.5
     repair_rounds: int = 1
     repair_candidates: int = 2  # candidates repaired per round
 

@@ -178,13 +178,14 @@ class BestOfK:
         return task
 
     def _tie_needs_tests(self, contenders: list[Candidate]) -> bool:
-        """Model-written tests asked for late: only when many candidates tie on the
-        trusted tests, so a real choice remains (never on the common early stop)."""
+        """Model-written tests asked for late: only when many candidates pass every
+        trusted test, so a real choice remains (not when all fail: none is right)."""
         many = self._settings.tie_tests_from
+        passing = [c for c in contenders if c.trusted_passed == len(self.trusted.tests)]
         return bool(
             self.trusted.tests
             and many
-            and len(contenders) >= many
+            and len(passing) >= many
             and self._verifier.available
             and self._settings.test_request_count(self._k)
         )
