@@ -29,6 +29,7 @@ TRICKLE_HEADER_S = 0.05  # between two bytes of trickled headers
 HUGE_BYTES = 50 * 1024 * 1024
 OVERSIZED_LINE_BYTES = 2 * 1024 * 1024
 STALL_S = 30.0  # a stall lasts until the gateway hangs up, or this long
+PLACEHOLDER = "@@huge@@"
 
 TOXICS = (
     "status_500",
@@ -304,10 +305,15 @@ class Faults:
         answer = self.answer
         if not answer.is_stream:
             data = json.loads(answer.body)
-            _set_text(data, "x" * HUGE_BYTES)
+            _set_text(data, PLACEHOLDER)
             body = json.dumps(data).encode()
-            if b"[0.5]" in body:  # embeddings: a vector of 50 MB, written as bytes
-                body = body.replace(b"[0.5]", b"[" + b"0.5," * (HUGE_BYTES // 4) + b"0.5]")
+            # Spliced in as bytes: building 50 MB through json.dumps takes long enough
+            # to look like a stall on a loaded machine.
+            if b"[0.5]" in body:  # embeddings: a vector of 50 MB, of long numbers
+                number = b"0.12345678901234567,"
+                vector = b"[" + number * (HUGE_BYTES // len(number)) + b"0.5]"
+                body = body.replace(b"[0.5]", vector)
+            body = body.replace(PLACEHOLDER.encode(), b"x" * HUGE_BYTES)
             await self._reply(200, answer.content_type, body)
             return
         piece = 64 * 1024
