@@ -34,6 +34,10 @@ logger = logging.getLogger(__name__)
 KEEPALIVE = Comment("keep-alive")
 # Events buffered per stream between the upstream reader and the client.
 QUEUE_SIZE = 64
+# Text kept per choice to count tokens should the upstream report no usage; beyond it,
+# characters are counted and estimated at CHARS_PER_TOKEN, so memory stays bounded.
+MAX_KEPT_CHARS = 64 * 1024
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(slots=True)
@@ -102,6 +106,8 @@ class _Tally:
 
     usage: list[Usage | None]
     texts: list[list[str]]
+    kept: list[int]  # characters in texts
+    extra: list[int]  # characters past MAX_KEPT_CHARS, not kept
     upstreams: list[str | None]
     finished: list[bool]  # a finish_reason arrived for that stream
     template: dict[str, Any] | None = None
@@ -116,7 +122,12 @@ async def relay(
     queue: asyncio.Queue[_Item] = asyncio.Queue(QUEUE_SIZE)
     tasks = [asyncio.create_task(_read_upstream(dispatcher, plan, i, queue)) for i in range(n)]
     tally = _Tally(
-        usage=[None] * n, texts=[[] for _ in range(n)], upstreams=[None] * n, finished=[False] * n
+        usage=[None] * n,
+        texts=[[] for _ in range(n)],
+        kept=[0] * n,
+        extra=[0] * n,
+        upstreams=[None] * n,
+        finished=[False] * n,
     )
     try:
         early = await _wait_until_open(queue, n, tally)
@@ -246,7 +257,7 @@ def _render(item: _Event, plan: StreamPlan, n: int, tally: _Tally) -> Chunk | No
     for choice in choices:
         text = choice.delta.content if choice.delta is not None else choice.text
         if text:
-            tally.texts[item.index].append(text)
+            _keep(tally, item.index, text)
         if choice.finish_reason:
             tally.finished[item.index] = True
     if not choices and view.usage is not None:
@@ -286,7 +297,24 @@ async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) ->
         return Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
-    return await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
+    counted = await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
+    estimated = -(-sum(tally.extra) // CHARS_PER_TOKEN)
+    if not estimated:
+        return counted
+    completion = counted.completion_tokens + estimated
+    return Usage(
+        prompt_tokens=counted.prompt_tokens,
+        completion_tokens=completion,
+        total_tokens=counted.prompt_tokens + completion,
+    )
+
+
+def _keep(tally: _Tally, index: int, text: str) -> None:
+    if tally.kept[index] < MAX_KEPT_CHARS:
+        tally.texts[index].append(text)
+        tally.kept[index] += len(text)
+    else:
+        tally.extra[index] += len(text)
 
 
 def _usage_chunk(template: dict[str, Any], usage: Usage) -> Chunk:
