@@ -171,9 +171,13 @@ def _set_read_timeout(response: aiohttp.ClientResponse, timeout_s: float) -> Non
     """From the first byte of a stream on, its silences are bounded by the idle timeout."""
     connection = response.connection
     protocol = connection.protocol if connection is not None else None
+    # aiohttp's ResponseHandler, whose read timeout is re-armed on every chunk; should a
+    # later aiohttp lose these, the first-byte timeout simply stays in force.
     if protocol is not None and hasattr(protocol, "read_timeout"):
         protocol.read_timeout = timeout_s
-        protocol.start_timeout()
+        restart = getattr(protocol, "start_timeout", None)
+        if restart is not None:
+            restart()
 
 
 @contextmanager
