@@ -32,16 +32,17 @@ class Metrics:
             ["model", "upstream", "outcome"],
             registry=self.registry,
         )
+        # By role too: one server may be a model's generation and embedding upstream.
         self.upstream_healthy = Gauge(
             "atlas_upstream_healthy",
             "1 when the upstream passed its last health check",
-            ["model", "upstream"],
+            ["model", "upstream", "role"],
             registry=self.registry,
         )
         self.upstream_in_flight = Gauge(
             "atlas_upstream_in_flight",
             "Requests in flight to the upstream",
-            ["model", "upstream"],
+            ["model", "upstream", "role"],
             registry=self.registry,
         )
         self.tokens = Counter(

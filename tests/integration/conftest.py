@@ -64,7 +64,9 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        background = serve_in_thread(app, lifespan="on")
+        background = serve_in_thread(
+            app, lifespan="on", write_timeout_s=settings.server.write_timeout_s
+        )
         # Built by the lifespan, so known once the server is up.
         gateway = RunningGateway(settings, app.state.services, background)
         running.append(gateway)

@@ -56,8 +56,8 @@ def ops_handlers(ref: ServicesRef) -> list[Any]:
 
 def _refresh_upstream_gauges(services: Services) -> None:
     for name, group in services.models.items():
-        for upstream in (*group.generation.upstreams, *group.embedding.upstreams):
-            services.metrics.upstream_healthy.labels(name, upstream.url).set(
-                1 if upstream.healthy else 0
-            )
-            services.metrics.upstream_in_flight.labels(name, upstream.url).set(upstream.in_flight)
+        for pool in (group.generation, group.embedding):
+            for upstream in pool.upstreams:
+                labels = (name, upstream.label, pool.role)
+                services.metrics.upstream_healthy.labels(*labels).set(1 if upstream.healthy else 0)
+                services.metrics.upstream_in_flight.labels(*labels).set(upstream.in_flight)

@@ -14,6 +14,8 @@ from gateway.strategies.best_of_k.candidates import Outcome
 from gateway.strategies.views import Usage, first_choice
 
 PIECE_CHARS = 64
+# A huge winner is replayed in bigger pieces rather than in millions of events.
+MAX_PIECES = 1024
 
 
 def outcome_headers(outcome: Outcome, k: int) -> dict[str, str]:
@@ -92,8 +94,9 @@ def winner_chunks(outcome: Outcome, include_usage: bool) -> Iterator[Chunk]:
 
     yield chunk({"role": "assistant", "content": ""})
     content = message.get("content") or ""
-    for start in range(0, len(content), PIECE_CHARS):
-        yield chunk({"content": content[start : start + PIECE_CHARS]})
+    step = max(PIECE_CHARS, -(-len(content) // MAX_PIECES))
+    for start in range(0, len(content), step):
+        yield chunk({"content": content[start : start + step]})
     for index, call in enumerate(message.get("tool_calls") or []):
         yield chunk({"tool_calls": [{**call, "index": index}]})
     yield chunk({}, choice.get("finish_reason") or "stop")
