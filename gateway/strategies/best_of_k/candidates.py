@@ -31,6 +31,7 @@ class Candidate:
     # 0: one of the k candidates; r > 0: made in repair round r from candidate `parent`.
     round: int = 0
     parent: int | None = None
+    parent_code: str | None = None
     # The messages that produced it (None: the client's own), continued by repair.
     conversation: list[dict[str, Any]] | None = None
 

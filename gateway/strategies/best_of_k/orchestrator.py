@@ -31,7 +31,7 @@ from gateway.strategies.best_of_k.prompt_context import (
     prompt_imports,
     with_message_text,
 )
-from gateway.strategies.best_of_k.repair import repair_conversation
+from gateway.strategies.best_of_k.repair import carried_over, repair_conversation
 from gateway.strategies.best_of_k.selection import Evidence, select
 from gateway.strategies.best_of_k.testgen import (
     entry_point_of,
@@ -254,8 +254,11 @@ class BestOfK:
         candidate.usage = await self._usage(data, content)
         candidate.code = extract_code(content, self._entry_point)
         if candidate.code is not None and candidate.code.language == "python":
-            # Verified code is returned code: imports added from the prompt go in both.
+            # Verified code is returned code: what is added (the prompt's imports, the
+            # helpers a repair dropped) goes into both.
             added = missing_imports(candidate.code.source, self._imports)
+            if candidate.parent_code is not None:
+                added += carried_over(candidate.parent_code, candidate.code.source)
             if added:
                 source = "\n".join(added) + "\n\n" + candidate.code.source
                 content = content.replace(candidate.code.source, source, 1)
@@ -306,6 +309,7 @@ class BestOfK:
                 self.seed_base + REPAIR_SEED_OFFSET + index,
                 round=round_number,
                 parent=parent.index,
+                parent_code=parent.code.source if parent.code else None,
                 conversation=repair_conversation(
                     parent.conversation or self._messages, parent.content, parent.failures
                 ),

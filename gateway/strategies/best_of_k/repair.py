@@ -8,6 +8,7 @@ second round sees the whole exchange.
 
 from __future__ import annotations
 
+import ast
 from collections.abc import Sequence
 from typing import Any
 
@@ -47,3 +48,32 @@ def repair_conversation(
         {"role": "assistant", "content": answer},
         {"role": "user", "content": repair_prompt(failures)},
     ]
+
+
+def carried_over(parent: str, repaired: str) -> list[str]:
+    """Top-level imports and definitions of the repaired code's parent that the repaired
+    code uses but no longer has: small models often answer a repair with only the
+    function they changed, dropping the helper it calls. Returned in the parent's order."""
+    try:
+        parent_tree, tree = ast.parse(parent), ast.parse(repaired)
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
+        return []
+    used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
+    bound = {name for node in tree.body for name in _binds(node)}
+    kept: list[str] = []
+    for node in parent_tree.body:
+        names = _binds(node)
+        if names and names & used and not names & bound:
+            segment = ast.get_source_segment(parent, node)
+            if segment is not None:
+                kept.append(segment)
+                bound |= names
+    return kept
+
+
+def _binds(node: ast.stmt) -> set[str]:
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        return {(a.asname or a.name).split(".")[0] for a in node.names}
+    if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+        return {node.name}
+    return set()

@@ -373,3 +373,31 @@ async def test_candidates_not_started_within_the_time_budget_are_skipped() -> No
         unlimited, k=3, tests=["assert add(1, 2) == 3"], window=1, settings=settings
     ).execute()
     assert not any(c.skipped for c in outcome.candidates)
+
+
+def test_a_repair_keeps_the_helpers_its_parent_defined_and_it_still_calls() -> None:
+    from gateway.strategies.best_of_k.repair import carried_over
+
+    parent = (
+        "import math\n\ndef helper(x):\n    return x + 1\n\ndef unused():\n    pass\n\n"
+        "def f(x):\n    return helper(x)\n"
+    )
+    repaired = "def f(x):\n    return helper(x) * math.floor(1.5)\n"
+    assert carried_over(parent, repaired) == ["import math", "def helper(x):\n    return x + 1"]
+    assert carried_over(parent, parent) == []
+    assert carried_over("def broken(:", repaired) == []
+
+
+async def test_a_repaired_answer_is_returned_with_the_helpers_it_was_verified_with() -> None:
+    helper = "def plus(x, y):\n    return x + y\n\n"
+    parent = f"```python\n{helper}def add(a, b):\n    return a - b\n```"
+    fixed = "```python\ndef add(a, b):\n    return plus(a, b)  # a + b\n```"
+    verifier = FakeVerifier()
+    generator = FakeGenerator({0: parent}, repairs=[fixed])
+    outcome = await search(generator, verifier, k=1, tests=["assert add(1, 2) == 3"]).execute()
+    assert outcome.winner.round == 1
+    expected = (
+        "def plus(x, y):\n    return x + y\n\ndef add(a, b):\n    return plus(a, b)  # a + b\n"
+    )
+    assert verifier.checked[-1] == expected
+    assert outcome.winner.content == f"```python\n{expected}```"
