@@ -3,15 +3,22 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterator
 
 import msgspec
 
 from sandbox.config import Language
 
-_FENCE = re.compile(
-    r"^[ \t]*(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)(?:^[ \t]*\1[ \t]*$|\Z)",
-    re.MULTILINE | re.DOTALL,
-)
+# Linear by construction. Possessive quantifiers (`*+`, `{3,}+`) never give back what
+# they took, so a line of a million backticks is read once (the old one-pattern version,
+# `(```+|~~~+)[ \t]*([\w+#.-]*)[^\n]*\n(.*?)...`, backtracked over such a line
+# quadratically); a block's closing fence is then found by one forward scan.
+_OPENING = re.compile(r"^[ \t]*+(`{3,}+|~{3,}+)[ \t]*+([\w+#.-]*+)[^\n]*+\n", re.MULTILINE)
+_CLOSING = re.compile(r"^[ \t]*+(`{3,}+|~{3,}+)[ \t]*+$", re.MULTILINE)
+# Bounds on the work one answer can cause: a longer answer is not scanned (no blocks),
+# and only its first MAX_CODE_BLOCKS blocks count. Real answers are far inside both.
+MAX_ANSWER_CHARS = 1024 * 1024
+MAX_CODE_BLOCKS = 64
 
 TAGS: dict[str, Language] = {
     "python": "python",
@@ -63,29 +70,54 @@ def detect_language(code: str) -> Language | None:
             return "javascript"
         if re.search(r"\b(ba)?sh\b", first):
             return "bash"
-    if re.search(r"^\s*#\s*include\b", code, re.MULTILINE) or re.search(r"\bint\s+main\s*\(", code):
+    # `^[^\S\n]*`, never `^\s*`: the same matches, without running over every newline
+    # after each line start (quadratic in a run of blank lines).
+    if re.search(r"^[^\S\n]*#\s*include\b", code, re.MULTILINE) or re.search(
+        r"\bint\s+main\s*\(", code
+    ):
         return "cpp" if _looks_cpp(code) else "c"
     if re.search(
-        r"^\s*(def|class)\s+\w+.*:\s*$|^\s*(from\s+\w+\s+)?import\s+\w+|print\(", code, re.MULTILINE
+        r"^[^\S\n]*(def|class)\s+\w++.*:\s*$|^[^\S\n]*(from\s+\w+\s+)?import\s+\w+|print\(",
+        code,
+        re.MULTILINE,
     ) and not re.search(r"console\.log|;\s*$", code, re.MULTILINE):
         return "python"
     if re.search(
         r"console\.log|\bfunction\s+\w+\s*\(|=>|\b(const|let|var)\s+\w+\s*=|require\(", code
     ):
         return "javascript"
-    if re.search(r"^\s*(echo|read|for \w+ in|if \[|fi$|done$)", code, re.MULTILINE):
+    if re.search(r"^[^\S\n]*(echo|read|for \w+ in|if \[|fi$|done$)", code, re.MULTILINE):
         return "bash"
     return None
 
 
 def extract_code_blocks(markdown: str) -> list[CodeBlock]:
-    """Fenced blocks in order; an unterminated last fence (a cut-off answer) counts too."""
+    """Fenced blocks in order; an unterminated last fence (a cut-off answer) counts too.
+
+    A block opens with a line of three or more backticks (or tildes) and an optional
+    tag, and closes at the next line holding the same fence alone. Linear in the
+    answer's length; none over MAX_ANSWER_CHARS, at most MAX_CODE_BLOCKS."""
+    if len(markdown) > MAX_ANSWER_CHARS:
+        return []
     blocks: list[CodeBlock] = []
-    for match in _FENCE.finditer(markdown):
-        tag = match.group(2).lower()
-        code = match.group(3)
+    for tag, code in _fenced(markdown):
         if not code.strip():
             continue
         language = TAGS.get(tag) or detect_language(code)
         blocks.append(CodeBlock(language=language, code=code, tag=tag))
+        if len(blocks) == MAX_CODE_BLOCKS:
+            break
     return blocks
+
+
+def _fenced(markdown: str) -> Iterator[tuple[str, str]]:
+    """(lower-case tag, code) of each fenced block."""
+    position = 0
+    while opening := _OPENING.search(markdown, position):
+        fence, start = opening.group(1), opening.end()
+        closing = next((c for c in _CLOSING.finditer(markdown, start) if c.group(1) == fence), None)
+        if closing is None:
+            yield opening.group(2).lower(), markdown[start:]
+            return
+        yield opening.group(2).lower(), markdown[start : closing.start()]
+        position = closing.end()
