@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterator
+from itertools import islice
 
 import msgspec
 
@@ -16,8 +17,9 @@ from sandbox.config import Language
 _OPENING = re.compile(r"^[ \t]*+(`{3,}+|~{3,}+)[ \t]*+([\w+#.-]*+)[^\n]*+\n", re.MULTILINE)
 _CLOSING = re.compile(r"^[ \t]*+(`{3,}+|~{3,}+)[ \t]*+$", re.MULTILINE)
 # Bounds on the work one answer can cause: a longer answer is not scanned (no blocks),
-# and only its first MAX_CODE_BLOCKS blocks count. Real answers are far inside both.
-MAX_ANSWER_CHARS = 1024 * 1024
+# and only its first MAX_CODE_BLOCKS fenced blocks (empty ones too) count. Real answers
+# are far inside both.
+MAX_ANSWER_CHARS = 256 * 1024
 MAX_CODE_BLOCKS = 64
 
 TAGS: dict[str, Language] = {
@@ -50,14 +52,31 @@ class CodeBlock(msgspec.Struct, frozen=True, kw_only=True):
     tag: str = ""
 
 
+# Language hints, each linear: `^` is followed by `[^\S\n]*+` (possessive, within the
+# line; `^\s*` ran over every newline after each line start), and a word boundary is
+# checked behind its literal (`int(?<=\bint)`, not `\bint`) so that re can skip ahead
+# to the literal: 20 to 100 times faster on long text.
+_CPP = re.compile(
+    r"#include\s*<(iostream|vector|string|bits/stdc\+\+\.h|algorithm|map)>|std::(?<=\bstd::)"
+    r"|namespace(?<=\bnamespace)\b|template(?<=\btemplate)\s*<|cout(?<=\bcout)\b"
+    r"|class(?<=\bclass)\s+\w+\s*[{:]"
+)
+_SHELL = re.compile(r"\b(ba)?sh\b")
+_INCLUDE = re.compile(r"^[^\S\n]*+#\s*include\b", re.MULTILINE)
+_MAIN = re.compile(r"int(?<=\bint)\s+main\s*\(")
+_PYTHON = re.compile(
+    r"^[^\S\n]*+(?:(?:def|class)\s+\w++.*:\s*$|(?:from\s+\w+\s+)?import\s+\w+)", re.MULTILINE
+)
+_NOT_PYTHON = re.compile(r"console\.log|;\s*$", re.MULTILINE)
+_JAVASCRIPT = re.compile(
+    r"console\.log|function(?<=\bfunction)\s+\w+\s*\(|=>|const(?<=\bconst)\s+\w+\s*="
+    r"|let(?<=\blet)\s+\w+\s*=|var(?<=\bvar)\s+\w+\s*=|require\("
+)
+_BASH = re.compile(r"^[^\S\n]*+(?:echo|read|for \w+ in|if \[|fi$|done$)", re.MULTILINE)
+
+
 def _looks_cpp(code: str) -> bool:
-    return bool(
-        re.search(
-            r"#include\s*<(iostream|vector|string|bits/stdc\+\+\.h|algorithm|map)>"
-            r"|\bstd::|\bnamespace\b|\btemplate\s*<|\bcout\b|\bclass\s+\w+\s*[{:]",
-            code,
-        )
-    )
+    return _CPP.search(code) is not None
 
 
 def detect_language(code: str) -> Language | None:
@@ -68,25 +87,15 @@ def detect_language(code: str) -> Language | None:
             return "python"
         if "node" in first:
             return "javascript"
-        if re.search(r"\b(ba)?sh\b", first):
+        if _SHELL.search(first):
             return "bash"
-    # `^[^\S\n]*`, never `^\s*`: the same matches, without running over every newline
-    # after each line start (quadratic in a run of blank lines).
-    if re.search(r"^[^\S\n]*#\s*include\b", code, re.MULTILINE) or re.search(
-        r"\bint\s+main\s*\(", code
-    ):
+    if _INCLUDE.search(code) or _MAIN.search(code):
         return "cpp" if _looks_cpp(code) else "c"
-    if re.search(
-        r"^[^\S\n]*(def|class)\s+\w++.*:\s*$|^[^\S\n]*(from\s+\w+\s+)?import\s+\w+|print\(",
-        code,
-        re.MULTILINE,
-    ) and not re.search(r"console\.log|;\s*$", code, re.MULTILINE):
+    if (_PYTHON.search(code) or "print(" in code) and not _NOT_PYTHON.search(code):
         return "python"
-    if re.search(
-        r"console\.log|\bfunction\s+\w+\s*\(|=>|\b(const|let|var)\s+\w+\s*=|require\(", code
-    ):
+    if _JAVASCRIPT.search(code):
         return "javascript"
-    if re.search(r"^[^\S\n]*(echo|read|for \w+ in|if \[|fi$|done$)", code, re.MULTILINE):
+    if _BASH.search(code):
         return "bash"
     return None
 
@@ -96,17 +105,15 @@ def extract_code_blocks(markdown: str) -> list[CodeBlock]:
 
     A block opens with a line of three or more backticks (or tildes) and an optional
     tag, and closes at the next line holding the same fence alone. Linear in the
-    answer's length; none over MAX_ANSWER_CHARS, at most MAX_CODE_BLOCKS."""
+    answer's length; none over MAX_ANSWER_CHARS, from the first MAX_CODE_BLOCKS fences."""
     if len(markdown) > MAX_ANSWER_CHARS:
         return []
     blocks: list[CodeBlock] = []
-    for tag, code in _fenced(markdown):
+    for tag, code in islice(_fenced(markdown), MAX_CODE_BLOCKS):
         if not code.strip():
             continue
         language = TAGS.get(tag) or detect_language(code)
         blocks.append(CodeBlock(language=language, code=code, tag=tag))
-        if len(blocks) == MAX_CODE_BLOCKS:
-            break
     return blocks
 
 
