@@ -27,7 +27,8 @@ def _section(lines: list[str], start: int, inline: str, stop_blank: bool) -> tup
 def _pairs(lines: list[str]) -> list[tuple[list[str], list[str]]]:
     pairs: list[tuple[list[str], list[str]]] = []
     i = 0
-    for start in pt.lines_with(lines, pt.HEADER_LINE):
+    # Line numbers survive lower-casing: no character becomes or stops being a newline.
+    for start in pt.lines_with("\n".join(lines).lower(), pt.HEADER_LINE):
         if start < i:
             continue
         header = pt.HEADER.match(lines[start])

@@ -34,25 +34,25 @@ STOP = re.compile(
     re.IGNORECASE,
 )
 _ASSERT = re.compile(r"\s*assert\b")
-# Where each extractor looks, found in one pass over the prompt: the same lines as its
-# per-line pattern picks (`[^\S\n]` is `\s` within a line).
+# Where each extractor looks, found by searching the whole prompt for a literal its
+# per-line pattern needs (re skips ahead to a literal; a leading `^` or IGNORECASE makes
+# it try every position, ten times slower). The per-line pattern then decides.
 _DOCTEST_LINE = re.compile(">>>")
-_ASSERT_LINE = re.compile(r"^[^\S\n]*assert\b", re.MULTILINE)
+_ASSERT_LINE = re.compile("assert")
 _ARROW_LINE = re.compile(r"\)[^\S\n]*(?:==>|=>|➞|->|==|should return|returns)")
-HEADER_LINE = re.compile(
-    r"^[^\S\n]*(?:sample[^\S\n]+|example[^\S\n]+)?(?:input|output)",
-    re.MULTILINE | re.IGNORECASE,
-)
+HEADER_LINE = re.compile("put")  # in the lower-cased prompt: "input" or "output"
 # Bounds on the work one prompt can cause, whatever its text. Real problem statements
 # are far inside them. A prompt longer than MAX_PROMPT_CHARS is not analysed at all; an
-# example longer than MAX_EXAMPLE_CHARS is skipped; the text given to ast.parse adds up
-# to MAX_PARSED_CHARS at most (deeply nested expressions parse at about 1 us a char);
-# the first MAX_PROMPT_TESTS distinct tests are kept.
+# example longer than MAX_EXAMPLE_CHARS is skipped; the examples tried cost at most
+# MAX_PARSED_CHARS, each its length plus EXAMPLE_OVERHEAD_CHARS (deeply nested
+# expressions parse at about 1 us a character; a tiny example costs some 60 us to
+# parse, check and unparse); the first MAX_PROMPT_TESTS distinct tests are kept.
 MAX_PROMPT_CHARS = 100_000
 MAX_EXAMPLE_CHARS = 4_000
 MAX_PARSED_CHARS = 50_000
+EXAMPLE_OVERHEAD_CHARS = 100
 MAX_PROMPT_TESTS = 100
-MAX_CANDIDATE_LINES = 1_000  # lines each extractor looks at
+MAX_CANDIDATE_LINES = 2_000  # lines each extractor looks at
 # What ast.parse raises on hostile text: null bytes, nesting too deep for the parser.
 PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError)
 _JSONISH = {"true": "True", "false": "False", "null": "None", "none": "None"}
@@ -101,10 +101,11 @@ class Context:
         self._parse_budget = MAX_PARSED_CHARS
 
     def affords(self, text: str) -> bool:
-        """Whether `text` may be parsed, spending its length from the prompt's budget."""
-        if len(text) > MAX_EXAMPLE_CHARS or len(text) > self._parse_budget:
+        """Whether `text` may be parsed, spending its cost from the prompt's budget."""
+        cost = len(text) + EXAMPLE_OVERHEAD_CHARS
+        if len(text) > MAX_EXAMPLE_CHARS or cost > self._parse_budget:
             return False
-        self._parse_budget -= len(text)
+        self._parse_budget -= cost
         return True
 
     def bind(self, name: str) -> str:
@@ -127,7 +128,7 @@ def _doctest_examples(lines: list[str]) -> list[tuple[str, str, list[int]]]:
     """(source, expected output, line numbers used) of each `>>>` example."""
     examples: list[tuple[str, str, list[int]]] = []
     i = 0
-    for start in lines_with(lines, _DOCTEST_LINE):
+    for start in lines_with("\n".join(lines), _DOCTEST_LINE):
         if start < i or not lines[start].strip().startswith(">>>"):
             continue
         i = start
@@ -151,11 +152,10 @@ def _doctest_examples(lines: list[str]) -> list[tuple[str, str, list[int]]]:
     return examples
 
 
-def lines_with(lines: list[str], marker: re.Pattern[str]) -> list[int]:
-    """Numbers of the first MAX_CANDIDATE_LINES lines where `marker` (a MULTILINE
-    pattern that never crosses a newline) matches: one search over the text, so an
-    extractor spends per-line work only on lines that may hold an example."""
-    text = "\n".join(lines)
+def lines_with(text: str, marker: re.Pattern[str]) -> list[int]:
+    """Numbers of the first MAX_CANDIDATE_LINES lines of `text` where `marker` (which
+    never matches a newline) is found: one search over the text, so an extractor spends
+    per-line work only on lines that may hold an example."""
     found: list[int] = []
     number, start = 0, 0  # the line beginning at `start`
     while len(found) < MAX_CANDIDATE_LINES and (hit := marker.search(text, start)):
@@ -208,7 +208,7 @@ def _expression(text: str) -> str | None:
 
 def asserts(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
-    for i in lines_with(lines, _ASSERT_LINE):
+    for i in lines_with("\n".join(lines), _ASSERT_LINE):
         if i in used or not _ASSERT.match(lines[i]):
             continue
         for end in range(i + 1, min(i + 6, len(lines)) + 1):
@@ -253,7 +253,7 @@ def informal_example(line: str) -> tuple[str, str] | None:
 
 def informal(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
-    for i in lines_with(lines, _ARROW_LINE):
+    for i in lines_with("\n".join(lines), _ARROW_LINE):
         example = informal_example(lines[i]) if i not in used else None
         if example is None or not ctx.affords(lines[i]):
             continue
