@@ -108,6 +108,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
+    from gateway.http.server import uvicorn_options
 
     configure_logging(settings.server.log_level)
     app = create_app(settings)
@@ -116,7 +117,7 @@ def serve(settings: Settings) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http="httptools",
+        **uvicorn_options(settings.server),  # httptools, with limits on each request's head
         access_log=False,
         log_config=None,
         log_level=settings.server.log_level,

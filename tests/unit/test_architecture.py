@@ -23,7 +23,7 @@ ALLOWED = {
 }
 # Layers inside the gateway, top to bottom: each may import those listed.
 GATEWAY_LAYERS = {
-    "gateway.cli": {"gateway.app", "gateway.telemetry"},
+    "gateway.cli": {"gateway.app", "gateway.http", "gateway.telemetry"},
     "gateway.app": {"gateway.http", "gateway.wiring", "gateway.strategies", "gateway.telemetry"},
     "gateway.http": {"gateway.wiring", "gateway.strategies", "gateway.telemetry"},
     "gateway.wiring": {"gateway.strategies", "gateway.telemetry"},
