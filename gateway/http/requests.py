@@ -30,6 +30,8 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
         raise APIError(
             400, "the request body is empty; expected a JSON object", code="invalid_json"
         )
+    if not raw.isascii():
+        _check_utf8(raw)
     try:
         return msgspec.json.decode(raw, type=schema)
     except msgspec.ValidationError as exc:
@@ -45,6 +47,19 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
         ) from None
     except RecursionError as exc:
         raise to_api_error(exc) from None
+
+
+def _check_utf8(raw: bytes) -> None:
+    # msgspec does not check the strings it skips (fields ATLAS does not read), and the
+    # raw body is what goes upstream: JSON that is not UTF-8 must stop here.
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(
+            400,
+            f"the request body is not valid JSON: invalid UTF-8 at byte {exc.start}",
+            code="invalid_json",
+        ) from None
 
 
 def check_n(n: int) -> None:
