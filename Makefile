@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens clean
+.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -46,6 +46,10 @@ bench-selection: $(STAMP)
 
 bench-lens: $(STAMP)
 	$(BIN)/python -m bench.lens_scoring $(ARGS)
+
+# ARGS="--dataset humaneval|mbpp [--start S --limit N] --k 1,5 [--repair 0,1] [--base-url URL] [--resume]"
+bench-live: $(STAMP)
+	$(BIN)/python -m bench.live $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

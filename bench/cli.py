@@ -9,6 +9,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
+from bench.live import add_bench_live_command
 from bench.selection import add_bench_selection_command
 from lens.cli import add_bench_lens_command
 
@@ -18,6 +19,7 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="bench_command", required=True)
     add_bench_lens_command(commands)
     add_bench_selection_command(commands)
+    add_bench_live_command(commands)
     return parser
 
 

@@ -49,6 +49,8 @@ def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settin
                         "k": 1,
                         "max_k": 128,
                         "test_requests": test_requests,
+                        # A replay has no answer to a repair request: no repair rounds.
+                        "repair_rounds": 0,
                     },
                 }
             ],

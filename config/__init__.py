@@ -16,6 +16,7 @@ from config.settings import (
     UpstreamSettings,
 )
 from config.strategy import (
+    MAX_REPAIR_ROUNDS,
     STRATEGY_TYPES,
     BestOfKSettings,
     PassThroughSettings,
@@ -24,6 +25,7 @@ from config.strategy import (
 )
 
 __all__ = [
+    "MAX_REPAIR_ROUNDS",
     "STRATEGY_TYPES",
     "BestOfKSettings",
     "ConfigError",

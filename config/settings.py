@@ -20,6 +20,13 @@ from config.strategy import PassThroughSettings, StrategySettings
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
+# A client that reads nothing of its answer for this long is dropped (its upstream freed).
+DEFAULT_WRITE_TIMEOUT_S = 30.0
+# Deadlines of upstream streams: until the answer's first byte (a stall moves the request
+# to another upstream), for all of its headers, and between two chunks.
+DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S = 120.0
+DEFAULT_STREAM_HEADERS_TIMEOUT_S = 150.0
+DEFAULT_STREAM_IDLE_TIMEOUT_S = 300.0
 # A key that guards a listener beyond loopback: long enough not to be guessed.
 MIN_KEY_CHARS = 32
 
@@ -52,8 +59,9 @@ class ServerSettings(_Frozen, frozen=True):
     allow_unauthenticated: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     keepalive_interval_s: float = 10.0
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
     log_level: Literal["debug", "info", "warning", "error"] = "info"
-    # Limits of the HTTP server (gateway/http/server.py). A request's line and headers
+    # Limits of the HTTP server (gateway/serving.py). A request's line and headers
     # must arrive within header_timeout_s of its first byte (of the connection opening,
     # for the first request) and fit in max_header_bytes and max_headers; its body
     # within body_timeout_s after them. An idle keep-alive connection closes after
@@ -69,7 +77,12 @@ class ServerSettings(_Frozen, frozen=True):
             raise ValueError(f"port {self.port} is out of range 1..65535")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
-        for name in ("keepalive_interval_s", "header_timeout_s", "body_timeout_s"):
+        for name in (
+            "keepalive_interval_s",
+            "write_timeout_s",
+            "header_timeout_s",
+            "body_timeout_s",
+        ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
         if self.idle_timeout_s < 0:
@@ -84,6 +97,9 @@ class UpstreamClientSettings(_Frozen, frozen=True):
     connect_timeout_s: float = 5.0
     read_timeout_s: float = 300.0
     total_timeout_s: float = 900.0
+    stream_first_byte_timeout_s: float = DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S
+    stream_headers_timeout_s: float = DEFAULT_STREAM_HEADERS_TIMEOUT_S
+    stream_idle_timeout_s: float = DEFAULT_STREAM_IDLE_TIMEOUT_S
     max_connections: int = 512
     keepalive_s: float = 30.0
     health_interval_s: float = 5.0
@@ -96,11 +112,19 @@ class UpstreamClientSettings(_Frozen, frozen=True):
             "connect_timeout_s",
             "read_timeout_s",
             "total_timeout_s",
+            "stream_first_byte_timeout_s",
+            "stream_headers_timeout_s",
+            "stream_idle_timeout_s",
             "health_interval_s",
             "health_timeout_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
+        if self.stream_headers_timeout_s < self.stream_first_byte_timeout_s:
+            raise ValueError(
+                "stream_headers_timeout_s must be at least stream_first_byte_timeout_s "
+                "(the headers' bound includes the wait for their first byte)"
+            )
         if self.max_queue < 0 or self.queue_timeout_s < 0:
             raise ValueError("max_queue and queue_timeout_s must not be negative")
 

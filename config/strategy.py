@@ -11,6 +11,7 @@ from __future__ import annotations
 import msgspec
 
 MAX_K = 128
+MAX_REPAIR_ROUNDS = 5
 
 
 class PassThroughSettings(
@@ -51,8 +52,27 @@ class BestOfKSettings(
     # Model calls asking for test cases when neither the request nor the prompt has
     # any; 0 means automatic: k // 4, at least 2 and at most 10.
     test_requests: int = 0
+    # Rounds of self-repair when no candidate passes every trusted test: the most
+    # promising candidates go back to the model with the jail's failing test and error.
+    # A request may ask for fewer or more ("atlas": {"repair": n}, up to 5).
+    # With trusted tests, model-written tests are asked for only when at least this many
+    # candidates pass them all (0: never), to rank the tie by agreement.
+    tie_tests_from: int = 3
+    # Candidates not yet started once the search has run this many times as long as the
+    # client's own candidate took are skipped (0: no limit): an IDE user is waiting.
+    time_budget: float = 1.5
+    repair_rounds: int = 1
+    repair_candidates: int = 2  # candidates repaired per round
 
     def __post_init__(self) -> None:
+        if self.time_budget < 0:
+            raise ValueError("time_budget must be at least 0")
+        if self.tie_tests_from < 0:
+            raise ValueError("tie_tests_from must be at least 0")
+        if not 0 <= self.repair_rounds <= MAX_REPAIR_ROUNDS:
+            raise ValueError(f"repair_rounds must be between 0 and {MAX_REPAIR_ROUNDS}")
+        if not 1 <= self.repair_candidates <= MAX_K:
+            raise ValueError(f"repair_candidates must be between 1 and {MAX_K}")
         if not 1 <= self.k <= self.max_k:
             raise ValueError("k must be between 1 and max_k")
         if self.max_k > MAX_K:
@@ -86,6 +106,7 @@ def best_of_k_settings(strategy: StrategySettings) -> BestOfKSettings:
 
 __all__ = [
     "MAX_K",
+    "MAX_REPAIR_ROUNDS",
     "STRATEGY_TYPES",
     "BestOfKSettings",
     "PassThroughSettings",

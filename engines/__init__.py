@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         NoUpstreamConfiguredError,
         UpstreamProtocolError,
         UpstreamRejectedError,
+        UpstreamStalledError,
         UpstreamTimeoutError,
         UpstreamUnavailableError,
     )
@@ -54,6 +55,7 @@ _HOMES: dict[str, str] = {
     "NoUpstreamConfiguredError": "engines.errors",
     "UpstreamProtocolError": "engines.errors",
     "UpstreamRejectedError": "engines.errors",
+    "UpstreamStalledError": "engines.errors",
     "UpstreamTimeoutError": "engines.errors",
     "UpstreamUnavailableError": "engines.errors",
     "HealthChecker": "engines.health",
@@ -109,6 +111,7 @@ __all__ = [
     "UpstreamProtocolError",
     "UpstreamRejectedError",
     "UpstreamReply",
+    "UpstreamStalledError",
     "UpstreamTimeoutError",
     "UpstreamTransport",
     "UpstreamUnavailableError",

@@ -13,9 +13,11 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import aiohttp
+from aiohttp.http_exceptions import HttpProcessingError
 
 from engines.errors import (
     UpstreamProtocolError,
+    UpstreamStalledError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -24,13 +26,22 @@ from engines.transport import RawReply
 if TYPE_CHECKING:
     from engines.transport import RawStream, UpstreamTransport
 
+# A server-sent event line longer than this is an error, not a reason to buffer more.
+MAX_LINE_BYTES = 1024 * 1024
+
 
 @dataclass(frozen=True, slots=True)
 class ClientLimits:
     connect_timeout_s: float = 5.0
+    # JSON answers: the longest silence, before the first byte or inside the body.
     read_timeout_s: float = 300.0
+    # Streams: the longest wait for the answer's first byte (a stall there moves the
+    # request to another upstream), then the longest silence between two chunks.
+    stream_first_byte_timeout_s: float = 120.0
+    stream_idle_timeout_s: float = 300.0
     max_connections: int = 512
     keepalive_s: float = 30.0
+    max_line_bytes: int = MAX_LINE_BYTES
 
 
 class UpstreamClient:
@@ -40,6 +51,12 @@ class UpstreamClient:
     def __init__(self, limits: ClientLimits) -> None:
         self.limits = limits
         self._session: aiohttp.ClientSession | None = None
+        # Until the first byte; the idle timeout takes over once the headers are in.
+        self._stream_timeout = aiohttp.ClientTimeout(
+            total=None,
+            connect=limits.connect_timeout_s,
+            sock_read=limits.stream_first_byte_timeout_s,
+        )
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -70,16 +87,22 @@ class UpstreamClient:
         self, url: str, body: bytes, headers: Mapping[str, str], *, upstream: str
     ) -> RawReply:
         with translate_errors(upstream):
-            async with self.session.post(url, data=body, headers=headers) as response:
+            with _stalled(upstream, self.limits.read_timeout_s):
+                response = await self.session.post(url, data=body, headers=headers)
+            async with response:
                 # aiohttp's headers are case-insensitive already: passed on, not copied.
                 return RawReply(response.status, response.headers, await response.read())
 
     async def open_stream(
         self, url: str, body: bytes, headers: Mapping[str, str], *, upstream: str
     ) -> AiohttpStream:
-        with translate_errors(upstream):
-            response = await self.session.post(url, data=body, headers=headers)
-        return AiohttpStream(response, upstream)
+        first_byte_s = self.limits.stream_first_byte_timeout_s
+        with translate_errors(upstream), _stalled(upstream, first_byte_s):
+            response = await self.session.post(
+                url, data=body, headers=headers, timeout=self._stream_timeout
+            )
+        _set_read_timeout(response, self.limits.stream_idle_timeout_s)
+        return AiohttpStream(response, upstream, self.limits.max_line_bytes)
 
     async def get(self, url: str, timeout_s: float) -> int:
         timeout = aiohttp.ClientTimeout(total=timeout_s)
@@ -100,11 +123,14 @@ class UpstreamClient:
 class AiohttpStream:
     """A `RawStream` over an aiohttp response whose body is still arriving."""
 
-    __slots__ = ("_response", "_upstream", "headers", "status")
+    __slots__ = ("_max_line", "_response", "_upstream", "headers", "status")
 
-    def __init__(self, response: aiohttp.ClientResponse, upstream: str) -> None:
+    def __init__(
+        self, response: aiohttp.ClientResponse, upstream: str, max_line: int = MAX_LINE_BYTES
+    ) -> None:
         self._response = response
         self._upstream = upstream
+        self._max_line = max_line
         self.status = response.status
         self.headers: Mapping[str, str] = response.headers
 
@@ -116,7 +142,7 @@ class AiohttpStream:
         content = self._response.content
         while True:
             with translate_errors(self._upstream):
-                line = await content.readline()
+                line = await content.readline(max_line_length=self._max_line)
             if not line:
                 return
             yield line.rstrip(b"\r\n").decode("utf-8", "replace")
@@ -128,6 +154,30 @@ class AiohttpStream:
 if TYPE_CHECKING:  # mypy proves that both fit the seam
     _transport: type[UpstreamTransport] = UpstreamClient
     _stream: type[RawStream] = AiohttpStream
+
+
+@contextmanager
+def _stalled(upstream: str, timeout_s: float) -> Iterator[None]:
+    """A read timeout before the status line: the upstream sent nothing at all."""
+    try:
+        yield
+    except aiohttp.SocketTimeoutError as exc:
+        raise UpstreamStalledError(
+            f"no byte of the answer within {timeout_s:g} s", upstream=upstream
+        ) from exc
+
+
+def _set_read_timeout(response: aiohttp.ClientResponse, timeout_s: float) -> None:
+    """From the first byte of a stream on, its silences are bounded by the idle timeout."""
+    connection = response.connection
+    protocol = connection.protocol if connection is not None else None
+    # aiohttp's ResponseHandler, whose read timeout is re-armed on every chunk; should a
+    # later aiohttp lose these, the first-byte timeout simply stays in force.
+    if protocol is not None and hasattr(protocol, "read_timeout"):
+        protocol.read_timeout = timeout_s
+        restart = getattr(protocol, "start_timeout", None)
+        if restart is not None:
+            restart()
 
 
 @contextmanager
@@ -149,8 +199,16 @@ def translate_errors(upstream: str) -> Iterator[None]:
         raise UpstreamProtocolError(
             f"upstream connection failed: {type(exc).__name__}: {exc}", upstream=upstream
         ) from exc
-    except ValueError as exc:  # aiohttp: a line longer than its buffer
-        raise UpstreamProtocolError(f"malformed upstream stream: {exc}", upstream=upstream) from exc
+    except HttpProcessingError as exc:  # LineTooLong, bad framing
+        raise UpstreamProtocolError(
+            f"malformed upstream answer: {type(exc).__name__}: {exc.message}", upstream=upstream
+        ) from exc
+    except TimeoutError:  # a deadline of the caller's (aiohttp's total timeout): theirs to name
+        raise
+    except (ValueError, OSError) as exc:  # a line longer than the buffer, a reset socket
+        raise UpstreamProtocolError(
+            f"malformed upstream stream: {type(exc).__name__}: {exc}", upstream=upstream
+        ) from exc
 
 
 __all__ = ["AiohttpStream", "ClientLimits", "UpstreamClient", "translate_errors"]

@@ -1,8 +1,10 @@
 """Send one request to a model's upstream group, with one failover before any byte is sent.
 
-A request goes to the least loaded usable upstream. Connect errors and 5xx
-answers move it once to another upstream; 4xx answers go back to the caller
-untouched because another upstream would refuse them too.
+A request goes to the least loaded usable upstream. Connect errors, 5xx answers and an
+upstream that stalls before the first byte of its answer move it once to another
+upstream; 4xx answers go back to the caller untouched because another upstream would
+refuse them too. Once an upstream has started answering, it answers: a stream whose
+headers trickle in past `headers_timeout_s`, or that fails later, is an error.
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from engines.errors import (
     EngineError,
     UpstreamProtocolError,
     UpstreamRejectedError,
+    UpstreamStalledError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -27,6 +30,10 @@ logger = logging.getLogger(__name__)
 
 MAX_ATTEMPTS = 2
 PASSED_HEADERS = ("retry-after", "content-type")
+DEFAULT_TOTAL_TIMEOUT_S = 900.0
+DEFAULT_HEADERS_TIMEOUT_S = 150.0
+# Failures after which nothing of the answer exists yet, so another upstream may try.
+_RETRIED = (UpstreamUnavailableError, UpstreamProtocolError, UpstreamStalledError)
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,12 +69,14 @@ class Dispatcher:
         self,
         transport: UpstreamTransport,
         *,
-        total_timeout_s: float = 900.0,
+        total_timeout_s: float = DEFAULT_TOTAL_TIMEOUT_S,
+        headers_timeout_s: float = DEFAULT_HEADERS_TIMEOUT_S,
         observer: Observer | None = None,
         reply_observer: ReplyObserver | None = None,
     ) -> None:
         self._transport = transport
         self._total_timeout_s = total_timeout_s
+        self._headers_timeout_s = headers_timeout_s
         self._observer = observer
         self._reply_observer = reply_observer
 
@@ -82,8 +91,9 @@ class Dispatcher:
     async def _first_success[T](
         self, pool: UpstreamPool, attempt: Callable[[Upstream], Awaitable[T]]
     ) -> tuple[Upstream, T]:
-        """Try the least loaded upstream, and once more on another after a connect error
-        or a 5xx. On success its slot is still held: the caller releases it."""
+        """Try the least loaded upstream, and once more on another after a connect error,
+        a 5xx or a stall before the first byte. On success its slot is still held: the
+        caller releases it."""
         tried: list[Upstream] = []
         last_error: EngineError | None = None
         for _ in range(MAX_ATTEMPTS):
@@ -93,7 +103,7 @@ class Dispatcher:
             tried.append(upstream)
             try:
                 result = await attempt(upstream)
-            except (UpstreamUnavailableError, UpstreamProtocolError) as exc:
+            except _RETRIED as exc:
                 pool.release(upstream)
                 self._observe(pool, upstream, exc)
                 logger.warning("upstream %s failed: %s", upstream.url, exc.message)
@@ -165,9 +175,16 @@ class Dispatcher:
         headers: Mapping[str, str],
     ) -> RawStream:
         try:
-            stream = await self._transport.open_stream(
-                upstream.url + path, body, headers, upstream=upstream.url
-            )
+            # A total bound on the headers: an upstream that trickles them byte by byte
+            # never trips a read timeout.
+            async with asyncio.timeout(self._headers_timeout_s):
+                stream = await self._transport.open_stream(
+                    upstream.url + path, body, headers, upstream=upstream.url
+                )
+        except TimeoutError:
+            raise UpstreamTimeoutError(
+                f"no complete headers within {self._headers_timeout_s:g} s", upstream=upstream.url
+            ) from None
         except UpstreamUnavailableError as exc:
             pool.mark(upstream, False, exc.message)
             raise

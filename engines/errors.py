@@ -24,6 +24,11 @@ class UpstreamTimeoutError(EngineError):
     """An upstream accepted the request but did not answer in time."""
 
 
+class UpstreamStalledError(UpstreamTimeoutError):
+    """An upstream sent not a single byte of its answer in time: the request can move to
+    another upstream, since nothing of the answer exists yet."""
+
+
 class UpstreamProtocolError(EngineError):
     """An upstream answered with a 5xx or with something that is not the API."""
 

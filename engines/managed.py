@@ -71,6 +71,7 @@ class ManagedEngines:
         engine = self.engines[name]
         return Upstream(
             f"http://managed.invalid/{name}",
+            name=name,
             max_in_flight=engine.settings.parallel,
             healthy=False,
             last_error=f"engine {name!r} is {engine.state}",
@@ -86,6 +87,7 @@ class ManagedEngines:
         upstreams: Sequence[Upstream],
         engine_names: Sequence[str],
         *,
+        role: str = "generation",
         queue_timeout_s: float = 30.0,
         max_queue: int = 256,
     ) -> UpstreamPool:
@@ -94,6 +96,7 @@ class ManagedEngines:
         pool = UpstreamPool(
             model,
             [*upstreams, *(u for _, u in managed)],
+            role=role,
             queue_timeout_s=queue_timeout_s,
             max_queue=max_queue,
         )

@@ -18,11 +18,17 @@ class Upstream:
     url: str
     weight: float = 1.0
     max_in_flight: int = 64
+    # How metrics name it: the URL, or the managed engine serving it (whose URL moves).
+    name: str = ""
     in_flight: int = 0
     # None until the first health check or request says otherwise.
     healthy: bool | None = None
     last_error: str | None = None
     changed_at: float = field(default_factory=time.monotonic)
+
+    @property
+    def label(self) -> str:
+        return self.name or self.url
 
     def load(self) -> float:
         return self.in_flight / self.weight
@@ -32,17 +38,20 @@ class Upstream:
 
 
 class UpstreamPool:
-    """The upstreams serving one model, with a bounded wait for a free slot."""
+    """The upstreams serving one model in one role (generation or embedding), with a
+    bounded wait for a free slot."""
 
     def __init__(
         self,
         model: str,
         upstreams: Sequence[Upstream],
         *,
+        role: str = "generation",
         queue_timeout_s: float = 30.0,
         max_queue: int = 256,
     ) -> None:
         self.model = model
+        self.role = role
         self.upstreams = tuple(upstreams)
         self._queue_timeout_s = queue_timeout_s
         self._max_queue = max_queue

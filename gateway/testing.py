@@ -10,6 +10,9 @@ from typing import Any
 
 import uvicorn
 
+from config.settings import DEFAULT_WRITE_TIMEOUT_S
+from gateway.serving import http_protocol
+
 START_TIMEOUT_S = 10.0
 
 
@@ -34,10 +37,17 @@ def serve_in_thread(
     *,
     host: str = "127.0.0.1",
     start_timeout_s: float = START_TIMEOUT_S,
+    write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S,
     **config: Any,
 ) -> BackgroundServer:
-    """Start uvicorn on port 0 in a daemon thread and wait until it listens."""
-    options: dict[str, Any] = {"log_level": "warning", "access_log": False, **config}
+    """Start uvicorn on port 0 in a daemon thread and wait until it listens; it drops a
+    client that reads nothing for `write_timeout_s`, as `atlas serve` does."""
+    options: dict[str, Any] = {
+        "log_level": "warning",
+        "access_log": False,
+        "http": http_protocol(write_timeout_s),
+        **config,
+    }
     server = uvicorn.Server(uvicorn.Config(app, host=host, port=0, **options))
     thread = threading.Thread(target=server.run, daemon=True)
     thread.start()

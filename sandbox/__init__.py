@@ -18,9 +18,10 @@ Configuration: `SandboxConfig` and `Limits` are config's `SandboxSettings` and
 
 Languages: python (the jail runs Debian's /usr/bin/python3, or `SandboxConfig.python_path`;
 it must be readable by uid 65534, so a pyenv under /root is refused), javascript (node),
-c and cpp (gcc/g++ -O1, compiled in one jail, run in another; a compile failure is a
-Verdict with stage="compile"), bash. A language whose toolchain is missing is listed as
-unavailable in `Availability.languages` and raises UnsupportedLanguageError.
+c and cpp (gcc/g++ on the compiler's defaults, compiled in one jail, run in another; a
+compile failure is a Verdict with stage="compile"), bash. A language whose toolchain is
+missing is listed as unavailable in `Availability.languages` and raises
+UnsupportedLanguageError.
 Python assert/pytest tests of one candidate run in ONE jailed process (a harness that
 reports each test on a nonce-marked line); stdin/stdout tests run one process per case.
 

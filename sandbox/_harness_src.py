@@ -5,14 +5,16 @@ gateway. It reads a marshalled {nonce, code, tests} from stdin, then detaches st
 candidate code cannot reread the nonce, and prints one nonce-marked line per test:
 `<nonce> <index> <ok 0|1> <function or -> <reason as utf-8 hex>`; index -1 reports a
 candidate that failed to load, -2 the end of the run.
-It imports only built-in modules: json, typing and traceback would cost 16 ms a run.
+It imports only modules a plain `python3` has already loaded at start-up (json, typing
+and traceback would cost 16 ms a run; even `math` would show in the candidate's
+sys.modules), and runs the candidate as the `__main__` module, so the candidate sees
+what it would see run as `python3 candidate.py`: tests/sandbox/test_faithful.py checks it.
 """
 
 from __future__ import annotations
 
 import _signal  # the C module: `signal` would import enum, costing milliseconds a run
 import marshal
-import math
 import os
 import sys
 
@@ -29,8 +31,8 @@ def _close(actual: Any, expected: Any) -> bool:
     """Equality with a tolerance for floats, recursively through containers."""
     if isinstance(actual, float) or isinstance(expected, float):
         try:
-            return math.isclose(actual, expected, rel_tol=1e-6, abs_tol=1e-9)
-        except TypeError:
+            return _isclose(float(actual), float(expected))
+        except (TypeError, ValueError, OverflowError):
             return False
     if isinstance(actual, (list, tuple)) and isinstance(expected, (list, tuple)):
         same_shape = type(actual) is type(expected) and len(actual) == len(expected)
@@ -39,6 +41,18 @@ def _close(actual: Any, expected: Any) -> bool:
         keys_match = actual.keys() == expected.keys()
         return keys_match and all(_close(actual[k], expected[k]) for k in actual)
     return bool(actual == expected)
+
+
+def _isclose(a: float, b: float, rel_tol: float = 1e-6, abs_tol: float = 1e-9) -> bool:
+    """math.isclose without importing math (see the module docstring)."""
+    if a == b:
+        return True
+    if a != a or b != b or a in (INF, -INF) or b in (INF, -INF):
+        return False
+    return abs(a - b) <= max(rel_tol * max(abs(a), abs(b)), abs_tol)
+
+
+INF = float("inf")
 
 
 def _test_line(exc: BaseException, source: str) -> str:
@@ -60,21 +74,6 @@ def _reason(exc: BaseException, source: str = "") -> str:
         return (type(exc).__name__ + ": " + str(exc))[:300]
     except BaseException:  # a hostile __str__ must not take the harness down
         return type(exc).__name__
-
-
-def _bind(namespace: dict[str, Any], entry_point: Any, defined: list[str]) -> None:
-    """Bind the name the tests call to the candidate's only function, if it is missing."""
-    if not entry_point or entry_point in namespace:
-        return
-    new = [
-        namespace[k]
-        for k in defined
-        if not k.startswith("_")
-        and callable(namespace[k])
-        and getattr(namespace[k], "__module__", None) == "__candidate__"
-    ]
-    if len(new) == 1:
-        namespace[entry_point] = new[0]
 
 
 class _Raises:
@@ -101,11 +100,44 @@ class _Approx:
 
 
 def _pytest_shim() -> None:
-    """Enough of pytest (raises, approx) for pytest-style tests; the jail has no pytest."""
+    """Enough of pytest (raises, approx) for pytest-style tests; the jail has no pytest.
+    Installed only after the candidate has loaded, so a candidate cannot import it."""
+    if "pytest" in sys.modules:
+        return
     module: Any = type(sys)("pytest")
     module.raises = _Raises
     module.approx = _Approx
     sys.modules["pytest"] = module
+
+
+def _main_module(path: str) -> Any:
+    """A fresh `__main__` module for the candidate, as `python3 candidate.py` would give it:
+    its own globals (nothing of the harness's), `__name__ == "__main__"`, registered in
+    sys.modules (pickle, dataclasses and doctest look it up there) and as sys.argv[0]."""
+    module: Any = type(sys)("__main__")
+    module.__file__ = path
+    module.__builtins__ = sys.modules["builtins"]
+    module.__spec__ = None
+    module.__loader__ = None
+    sys.modules["__main__"] = module
+    sys.argv[:] = [path]
+    return module
+
+
+BASE_RECURSION_LIMIT = sys.getrecursionlimit()
+
+
+def _run_as_module(code: Any, namespace: dict[str, Any]) -> None:
+    """exec, with the recursion limit raised by the harness frames under the code, so
+    the code may recurse exactly as deep as at the top level of a plain run."""
+    depth = 0
+    frame: Any = sys._getframe()
+    while frame is not None:
+        depth += 1
+        frame = frame.f_back
+    # +1: the exec call itself counts as a level, which a plain run does not have.
+    sys.setrecursionlimit(BASE_RECURSION_LIMIT + depth + 1)
+    exec(code, namespace)
 
 
 class TestTimeout(Exception):
@@ -145,21 +177,22 @@ def _main() -> None:
         text = reason.encode("utf-8", "replace").hex()
         emit(1, (marker + f"{index} {int(ok)} {function} {text}\n").encode())
 
-    namespace: dict[str, Any] = {
-        "__name__": "__candidate__",
-        "__builtins__": __builtins__,
-        "_atlas_close": _close,
-    }
-    before = set(namespace)
-    _pytest_shim()
+    here = os.path.dirname(globals().get("__file__") or os.path.abspath("candidate.py"))
+    module = _main_module(os.path.join(here, "candidate.py"))
     try:
-        exec(compile(spec["code"], "candidate.py", "exec"), namespace)
+        # dont_inherit: the harness's own `from __future__` flags must not reach the
+        # candidate (postponed annotations would hide a missing `from typing import ...`).
+        code = compile(spec["code"], module.__file__, "exec", dont_inherit=True)
+        _run_as_module(code, module.__dict__)
     except BaseException as exc:  # the candidate's failure is the result
         report(SETUP, False, "-", _reason(exc))
         return
-    defined = [k for k in namespace if k not in before]
+    if any(test["kind"] == "pytest" for test in spec["tests"]):
+        _pytest_shim()
     for index, test in enumerate(spec["tests"]):
-        _bind(namespace, test.get("entry_point"), defined)
+        # Each test sees the candidate's globals plus the test helpers, in a namespace of
+        # its own: nothing a test defines leaks into the candidate's module.
+        namespace = {**module.__dict__, "_atlas_close": _close}
         _run_test(index, test, namespace, report, per_test)
     report(DONE, True)
 
@@ -173,8 +206,8 @@ def _run_test(
 ) -> None:
     known = set(namespace)
     try:
-        code = compile(test["code"], "test_" + str(index) + ".py", "exec")
-        _timed(per_test, lambda: exec(code, namespace))
+        code = compile(test["code"], "test_" + str(index) + ".py", "exec", dont_inherit=True)
+        _timed(per_test, lambda: _run_as_module(code, namespace))
     except BaseException as exc:  # a failing test is a result, whatever it raised
         report(index, False, "-", _reason(exc, test["code"]))
         return

@@ -123,7 +123,8 @@ def python_toolchain(preferred: str | None) -> Toolchain | str:
         return Toolchain(
             language="python",
             source_name="main.py",
-            run_argv=(exe, "-S", "-I", "-B", f"{BOX}/main.py"),
+            # No -S: the user's `python3 file.py` imports site (exit, quit, help).
+            run_argv=(exe, "-I", "-B", f"{BOX}/main.py"),
             run_mounts=(_same(exe), _same(stdlib), *system_lib_mounts()),
         )
     return f"no Python interpreter readable by the jail user among {candidates}"
@@ -161,8 +162,10 @@ def discover(python_path: str | None) -> dict[Language, Toolchain | str]:
             min_address_space_mb=NODE_MIN_ADDRESS_SPACE_MB,
         )
     )
-    found["c"] = _binary_toolchain("c", "gcc", ("-O1", "-pipe", "-std=gnu17"), "main.c")
-    found["cpp"] = _binary_toolchain("cpp", "g++", ("-O1", "-pipe", "-std=gnu++17"), "main.cpp")
+    # The compiler's defaults (standard, no optimisation), as `gcc main.c -lm` would build
+    # it for the user: flags that change behaviour (UB under -O) would judge other code.
+    found["c"] = _binary_toolchain("c", "gcc", ("-pipe",), "main.c")
+    found["cpp"] = _binary_toolchain("cpp", "g++", ("-pipe",), "main.cpp")
     bash = shutil.which("bash")
     found["bash"] = (
         "bash not found"

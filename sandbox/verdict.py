@@ -16,12 +16,12 @@ TestKind = Literal["assert", "pytest", "io"]
 class TestCase(msgspec.Struct, frozen=True, kw_only=True):
     """One runnable test.
 
-    kind "assert": Python code run in the candidate's namespace (fails if it raises);
+    kind "assert": Python code run with the candidate's globals (fails if it raises);
     kind "pytest": Python code defining test_* functions, each called without arguments;
     kind "io": the program reads `stdin` and must print `expected_stdout`
     (trailing whitespace ignored, floats compared with a tolerance).
-    entry_point: the function name the test calls; bound to the candidate's only
-    function when the candidate named it differently.
+    entry_point: the function name the test calls (informational: a candidate that
+    names it differently fails, as it would for the user calling that name).
     """
 
     kind: TestKind

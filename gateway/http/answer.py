@@ -20,7 +20,9 @@ async def answer(request: Request[Any, Any, Any], services: Services, call: Call
     strategy = services.strategies.choose(call)
     feedback = services.feedback
     if call.stream:
-        opened = await strategy.stream(call)
+        # Opening waits for the upstream's headers: a client that leaves meanwhile
+        # cancels it, so the upstream slot is not held for nobody.
+        opened = await until_disconnect(request, strategy.stream(call))
 
         def reported(report: Report) -> None:
             feedback.answered(call.model, report.usage, report.lessons)

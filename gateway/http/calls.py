@@ -7,6 +7,7 @@ from typing import Any
 
 from litestar import Request
 
+from config import MAX_REPAIR_ROUNDS
 from gateway.http.errors import APIError
 from gateway.http.middleware import MODEL_SCOPE_KEY
 from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
@@ -80,7 +81,14 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             ) from None
     if atlas is None:
         return NO_CONTROLS if k is None else Controls(k=k)
-    return Controls(k=k, debug=atlas.debug, tests=atlas.tests)
+    if atlas.repair is not None and not 0 <= atlas.repair <= MAX_REPAIR_ROUNDS:
+        raise APIError(
+            400,
+            f"atlas.repair must be between 0 and {MAX_REPAIR_ROUNDS}",
+            param="atlas.repair",
+            code="invalid_value",
+        )
+    return Controls(k=k, debug=atlas.debug, tests=atlas.tests, repair=atlas.repair)
 
 
 def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:

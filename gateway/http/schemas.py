@@ -28,6 +28,7 @@ class AtlasOptions(msgspec.Struct, kw_only=True):
     k: int | None = None
     debug: bool = False
     tests: list[Any] | None = None
+    repair: int | None = None  # repair rounds; None: the model's setting
 
 
 class ChatCompletionRequest(msgspec.Struct, kw_only=True):

@@ -40,6 +40,7 @@ class Controls(msgspec.Struct, frozen=True, kw_only=True):
     k: int | None = None
     debug: bool = False
     tests: list[Any] | None = None
+    repair: int | None = None  # repair rounds asked for; None: the model's setting
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):

@@ -1,4 +1,5 @@
-"""Which strategy answers a call: pass-through (k=1) or best-of-k.
+"""Which strategy answers a call: pass-through (k=1) or best-of-k (k > 1, or k = 1 with
+`"atlas": {"repair": n}`: one candidate, verified and repaired).
 
 k comes from the client (`"atlas": {"k": n}` or `x-atlas-k`), capped by the model's
 strategy settings, else from the model's strategy. Only chat calls that look like a
@@ -49,7 +50,8 @@ def requested_k(call: Call, settings: BestOfKSettings) -> tuple[int, bool]:
 
 
 def use_best_of_k(call: Call, k: int, forced: bool) -> bool:
-    if k <= 1:
+    # k = 1 with repair asked for: the client's own answer, verified, repaired if it fails.
+    if k < 1 or (k == 1 and not call.controls.repair):
         return False
     if call.n > 1:
         raise InvalidCallError(

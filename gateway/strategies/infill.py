@@ -23,17 +23,30 @@ def infill_body(raw: bytes) -> bytes:
     return msgspec.json.encode(body)
 
 
-def _finish_reason(answer: dict[str, Any]) -> str | None:
-    if not answer.get("stop"):
-        return None
-    return "length" if answer.get("stop_type") == "limit" else "stop"
+class InfillAnswer(msgspec.Struct):
+    """What the gateway reads of an /infill answer or stream event; decoding into it
+    checks that the upstream answered /infill at all."""
+
+    content: str
+    stop: bool = False
+    stop_type: str | None = None
+    tokens_predicted: int | None = None
+    tokens_evaluated: int = 0
 
 
-def _usage(answer: dict[str, Any]) -> dict[str, int] | None:
-    if "tokens_predicted" not in answer:
+_answer = msgspec.json.Decoder(InfillAnswer)
+
+
+def _finish_reason(answer: InfillAnswer) -> str | None:
+    if not answer.stop:
         return None
-    prompt = int(answer.get("tokens_evaluated", 0))
-    completion = int(answer["tokens_predicted"])
+    return "length" if answer.stop_type == "limit" else "stop"
+
+
+def _usage(answer: InfillAnswer) -> dict[str, int] | None:
+    if answer.tokens_predicted is None:
+        return None
+    prompt, completion = answer.tokens_evaluated, answer.tokens_predicted
     return {
         "prompt_tokens": prompt,
         "completion_tokens": completion,
@@ -42,7 +55,10 @@ def _usage(answer: dict[str, Any]) -> dict[str, int] | None:
 
 
 class InfillTranslator:
-    """Builds OpenAI text_completion objects from /infill answers of one request."""
+    """Builds OpenAI text_completion objects from /infill answers of one request.
+
+    An answer that is not an /infill answer raises `msgspec.DecodeError`; the caller,
+    which knows the upstream, turns it into a protocol error."""
 
     def __init__(self, model: str, request_id: str) -> None:
         self._id = f"cmpl-{request_id}"
@@ -53,12 +69,12 @@ class InfillTranslator:
         return {"id": self._id, "object": obj, "created": self._created, "model": self._model}
 
     def completion(self, content: bytes) -> bytes:
-        answer: dict[str, Any] = msgspec.json.decode(content)
+        answer = _answer.decode(content)
         result = self._base("text_completion")
         result["choices"] = [
             {
                 "index": 0,
-                "text": answer.get("content", ""),
+                "text": answer.content,
                 "logprobs": None,
                 "finish_reason": _finish_reason(answer) or "stop",
             }
@@ -68,23 +84,18 @@ class InfillTranslator:
             result["usage"] = usage
         return msgspec.json.encode(result)
 
-    def chunk(self, data: str) -> str | None:
-        try:
-            answer: Any = msgspec.json.decode(data)
-        except msgspec.DecodeError:
-            return None
-        if not isinstance(answer, dict):
-            return None
+    def chunk(self, data: str) -> str:
+        answer = _answer.decode(data)
         result = self._base("text_completion")
         result["choices"] = [
             {
                 "index": 0,
-                "text": answer.get("content", ""),
+                "text": answer.content,
                 "logprobs": None,
                 "finish_reason": _finish_reason(answer),
             }
         ]
-        usage = _usage(answer) if answer.get("stop") else None
+        usage = _usage(answer) if answer.stop else None
         if usage is not None:
             result["usage"] = usage
         return msgspec.json.encode(result).decode()

@@ -1,8 +1,15 @@
 """SSE relay: one or more upstream streams become one faithful OpenAI event stream.
 
-Each upstream stream is read by its own task into a queue, so the relay can
+Each upstream stream is read by its own task into a bounded queue, so the relay can
 send keep-alive comments while the upstream is quiet without cancelling a read
-half-way, and n > 1 choices interleave as they arrive.
+half-way, n > 1 choices interleave as they arrive, and a client that stops reading
+holds at most QUEUE_SIZE events before the upstream is paused too.
+
+The contract with the client: an upstream answer that is not an event stream is a 502
+before any byte; after that, every event is checked to be a JSON chunk and re-framed
+as one `data:` line, and a stream ends with a finish_reason then [DONE], or with an
+error event then [DONE]: an upstream stream that ends before its finish_reason (half a
+stream, then a clean EOF) is an error, never a short answer.
 """
 
 from __future__ import annotations
@@ -17,14 +24,20 @@ import msgspec
 
 from engines import Dispatcher, EngineError, UpstreamPool, UpstreamProtocolError, sse_events
 from gateway.strategies.base import DONE, Chunk, Comment, Event, Failure, Report
+from gateway.strategies.replies import check_event_stream, chunk_view, not_the_api, one_line
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.upstream_call import UpstreamCall
-from gateway.strategies.views import ChunkView, Usage
+from gateway.strategies.views import Usage
 
 logger = logging.getLogger(__name__)
 
 KEEPALIVE = Comment("keep-alive")
-QUEUE_SIZE = 256
+# Events buffered per stream between the upstream reader and the client.
+QUEUE_SIZE = 64
+# Text kept per choice to count tokens should the upstream report no usage; beyond it,
+# characters are counted and estimated at CHARS_PER_TOKEN, so memory stays bounded.
+MAX_KEPT_CHARS = 64 * 1024
+CHARS_PER_TOKEN = 4
 
 
 @dataclass(slots=True)
@@ -44,6 +57,7 @@ class StreamPlan:
 @dataclass(slots=True)
 class _Opened:
     index: int
+    upstream: str
 
 
 @dataclass(slots=True)
@@ -75,7 +89,8 @@ async def _read_upstream(
             upstream,
             response,
         ):
-            await queue.put(_Opened(index))
+            check_event_stream(response.headers.get("content-type", ""), upstream.url)
+            await queue.put(_Opened(index, upstream.url))
             async for kind, data in sse_events(response, upstream.url):
                 if '"timings"' in data:
                     dispatcher.observe_reply(upstream.url, data.encode())
@@ -91,6 +106,10 @@ class _Tally:
 
     usage: list[Usage | None]
     texts: list[list[str]]
+    kept: list[int]  # characters in texts
+    extra: list[int]  # characters past MAX_KEPT_CHARS, not kept
+    upstreams: list[str | None]
+    finished: list[bool]  # a finish_reason arrived for that stream
     template: dict[str, Any] | None = None
     failed: bool = False
 
@@ -102,9 +121,16 @@ async def relay(
     n = len(plan.bodies)
     queue: asyncio.Queue[_Item] = asyncio.Queue(QUEUE_SIZE)
     tasks = [asyncio.create_task(_read_upstream(dispatcher, plan, i, queue)) for i in range(n)]
-    tally = _Tally(usage=[None] * n, texts=[[] for _ in range(n)])
+    tally = _Tally(
+        usage=[None] * n,
+        texts=[[] for _ in range(n)],
+        kept=[0] * n,
+        extra=[0] * n,
+        upstreams=[None] * n,
+        finished=[False] * n,
+    )
     try:
-        early = await _wait_until_open(queue, n)
+        early = await _wait_until_open(queue, n, tally)
         yield None
         async for event in _pump(queue, early, plan, n, tally):
             yield event
@@ -152,7 +178,7 @@ async def open_relay(
     return cast(AsyncGenerator[Event, None], events)
 
 
-async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
+async def _wait_until_open(queue: asyncio.Queue[_Item], n: int, tally: _Tally) -> list[_Item]:
     opened, early = 0, list[_Item]()
     while opened < n:
         item = await queue.get()
@@ -160,6 +186,7 @@ async def _wait_until_open(queue: asyncio.Queue[_Item], n: int) -> list[_Item]:
             raise item.error
         if isinstance(item, _Opened):
             opened += 1
+            tally.upstreams[item.index] = item.upstream
         else:
             early.append(item)
     return early
@@ -181,41 +208,58 @@ async def _pump(
                 continue
         if isinstance(item, _End):
             ended += 1
+            if not tally.finished[item.index]:
+                tally.failed = True
+                yield Failure(_cut(tally.upstreams[item.index]))
+                return
         elif isinstance(item, _Failed):
             tally.failed = True
             yield Failure(item.error)
             return
         elif isinstance(item, _Event):
-            if item.kind == "error":
+            try:
+                chunk = _render(item, plan, n, tally)
+            except EngineError as exc:
                 tally.failed = True
-                yield Failure(UpstreamProtocolError(f"upstream stream error: {item.data}"))
+                yield Failure(exc)
                 return
-            chunk = _render(item, plan, n, tally)
             if chunk:
                 yield chunk
 
 
-def _render(item: _Item, plan: StreamPlan, n: int, tally: _Tally) -> Chunk | None:
-    if not isinstance(item, _Event) or item.data == "[DONE]":
+def _cut(upstream: str | None) -> UpstreamProtocolError:
+    return UpstreamProtocolError(
+        "the upstream stream ended before its finish_reason", upstream=upstream
+    )
+
+
+def _render(item: _Event, plan: StreamPlan, n: int, tally: _Tally) -> Chunk | None:
+    """The client's chunk for one upstream event, or None; raises EngineError when the
+    event is an error, or not a chunk."""
+    upstream = tally.upstreams[item.index]
+    if item.kind == "error":
+        raise UpstreamProtocolError(f"upstream stream error: {item.data}", upstream=upstream)
+    data: str | None = item.data
+    if data == "[DONE]":
         return None
-    data = item.data
     if plan.translate is not None:
-        translated = plan.translate(item.data)
-        if translated is None:
-            return None
-        data = translated
-    try:
-        view = msgspec.json.decode(data, type=ChunkView)
-    except msgspec.DecodeError:
-        logger.warning("upstream sent an event that is not a JSON chunk; passed through")
-        return Chunk(data.encode())
+        try:
+            data = plan.translate(item.data)
+        except msgspec.DecodeError as exc:
+            raise not_the_api("an /infill stream event", exc, item.data, upstream) from None
+    if data is None:
+        return None
+    view = chunk_view(data, upstream)
+    data = one_line(data)
     if view.usage is not None:
         tally.usage[item.index] = view.usage
     choices = view.choices or []
     for choice in choices:
         text = choice.delta.content if choice.delta is not None else choice.text
         if text:
-            tally.texts[item.index].append(text)
+            _keep(tally, item.index, text)
+        if choice.finish_reason:
+            tally.finished[item.index] = True
     if not choices and view.usage is not None:
         return None  # the usage chunk is re-sent once, at the end, if the client asked
     if n == 1:
@@ -253,7 +297,24 @@ async def _final_usage(plan: StreamPlan, tally: _Tally, tokens: TokenCounter) ->
         return Usage(
             prompt_tokens=prompt, completion_tokens=completion, total_tokens=prompt + completion
         )
-    return await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
+    counted = await tokens.usage(plan.prompt_text, ("".join(t) for t in tally.texts))
+    estimated = -(-sum(tally.extra) // CHARS_PER_TOKEN)
+    if not estimated:
+        return counted
+    completion = counted.completion_tokens + estimated
+    return Usage(
+        prompt_tokens=counted.prompt_tokens,
+        completion_tokens=completion,
+        total_tokens=counted.prompt_tokens + completion,
+    )
+
+
+def _keep(tally: _Tally, index: int, text: str) -> None:
+    if tally.kept[index] < MAX_KEPT_CHARS:
+        tally.texts[index].append(text)
+        tally.kept[index] += len(text)
+    else:
+        tally.extra[index] += len(text)
 
 
 def _usage_chunk(template: dict[str, Any], usage: Usage) -> Chunk:

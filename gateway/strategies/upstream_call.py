@@ -1,5 +1,6 @@
 """One pass-through upstream call: the bodies to send (n > 1 becomes n requests) and
-sending them as JSON, merged into one answer that always carries usage."""
+sending them as JSON, each answer checked to be a completion, merged into one answer
+that always carries usage."""
 
 from __future__ import annotations
 
@@ -11,6 +12,7 @@ from typing import Any
 import msgspec
 
 from engines import Dispatcher, UpstreamPool, UpstreamReply
+from gateway.strategies.replies import completion_view, not_the_api
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.views import CompletionView, Usage
 
@@ -54,12 +56,25 @@ async def forward_json(
     tokens: TokenCounter,
     translate: Callable[[bytes], bytes] | None = None,
 ) -> tuple[bytes, Usage]:
-    """Send every body, merge the answers into one, and make sure it carries usage."""
+    """Send every body, check that each answer is a completion, merge them into one,
+    and make sure it carries usage."""
     replies = await _post_all(dispatcher, call)
-    contents = [translate(r.body) if translate else r.body for r in replies]
-    if len(contents) == 1:
-        return await _with_usage(contents[0], call.prompt_text, tokens)
-    return await _merge(contents, call.prompt_text, tokens)
+    answers = [_checked(reply, translate) for reply in replies]
+    if len(answers) == 1:
+        return await _with_usage(*answers[0], call.prompt_text, tokens)
+    return await _merge(answers, call.prompt_text, tokens)
+
+
+def _checked(
+    reply: UpstreamReply, translate: Callable[[bytes], bytes] | None
+) -> tuple[bytes, CompletionView]:
+    content = reply.body
+    if translate is not None:
+        try:
+            content = translate(content)
+        except msgspec.DecodeError as exc:
+            raise not_the_api("an /infill answer", exc, content, reply.upstream) from None
+    return content, completion_view(content, reply.upstream)
 
 
 async def _post_all(dispatcher: Dispatcher, call: UpstreamCall) -> list[UpstreamReply]:
@@ -78,11 +93,8 @@ async def _post_all(dispatcher: Dispatcher, call: UpstreamCall) -> list[Upstream
 
 
 async def _with_usage(
-    content: bytes, prompt_text: str, tokens: TokenCounter
+    content: bytes, view: CompletionView, prompt_text: str, tokens: TokenCounter
 ) -> tuple[bytes, Usage]:
-    view = _view(content)
-    if view is None:
-        return content, Usage()
     if view.usage is not None:
         return content, view.usage
     usage = await tokens.usage(prompt_text, _texts(view))
@@ -92,22 +104,20 @@ async def _with_usage(
 
 
 async def _merge(
-    contents: list[bytes], prompt_text: str, tokens: TokenCounter
+    answers: list[tuple[bytes, CompletionView]], prompt_text: str, tokens: TokenCounter
 ) -> tuple[bytes, Usage]:
-    merged: dict[str, Any] = msgspec.json.decode(contents[0])
+    merged: dict[str, Any] = msgspec.json.decode(answers[0][0])
     choices: list[Any] = []
     completion, prompt = 0, None
-    for index, content in enumerate(contents):
+    for index, (content, view) in enumerate(answers):
         data: dict[str, Any] = msgspec.json.decode(content)
         for choice in data.get("choices") or ():
             choices.append({**choice, "index": index})
-        view = _view(content)
-        usage = view.usage if view is not None else None
-        if usage is None and view is not None:
+        usage = view.usage
+        if usage is None:
             usage = await tokens.usage(prompt_text if prompt is None else "", _texts(view))
-        if usage is not None:
-            prompt = usage.prompt_tokens if prompt is None else prompt
-            completion += usage.completion_tokens
+        prompt = usage.prompt_tokens if prompt is None else prompt
+        completion += usage.completion_tokens
     total = Usage(
         prompt_tokens=prompt or 0,
         completion_tokens=completion,
@@ -116,13 +126,6 @@ async def _merge(
     merged["choices"] = choices
     merged["usage"] = msgspec.to_builtins(total)
     return msgspec.json.encode(merged), total
-
-
-def _view(content: bytes) -> CompletionView | None:
-    try:
-        return msgspec.json.decode(content, type=CompletionView)
-    except msgspec.DecodeError:
-        return None
 
 
 def _texts(view: CompletionView) -> list[str]:

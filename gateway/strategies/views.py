@@ -21,7 +21,8 @@ class Usage(msgspec.Struct, kw_only=True):
         )
 
 
-# Views used to read upstream answers without building whole objects.
+# Views used to read upstream answers without building whole objects. Decoding into
+# them is also the check that an answer is the API (gateway/strategies/replies.py).
 class DeltaView(msgspec.Struct):
     content: str | None = None
 
@@ -29,11 +30,13 @@ class DeltaView(msgspec.Struct):
 class ChunkChoiceView(msgspec.Struct):
     delta: DeltaView | None = None
     text: str | None = None
+    finish_reason: str | None = None
 
 
 class ChunkView(msgspec.Struct):
     choices: list[ChunkChoiceView] | None = None
     usage: Usage | None = None
+    error: Any = None  # an upstream that reports a failure inside the stream
 
 
 class MessageView(msgspec.Struct):
@@ -46,7 +49,7 @@ class ChoiceView(msgspec.Struct):
 
 
 class CompletionView(msgspec.Struct):
-    choices: list[ChoiceView] = msgspec.field(default_factory=list)
+    choices: list[ChoiceView]  # required: an answer without choices is not a completion
     usage: Usage | None = None
 
 

@@ -10,10 +10,13 @@ from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, gene
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
-@lru_cache(maxsize=1024)  # called on every upstream request; URLs are few
-def upstream_label(url: str) -> str:
-    """An upstream's name on metrics: host[:port], never the credentials or path of its URL."""
-    parts = urlsplit(url)
+@lru_cache(maxsize=1024)  # called on every upstream request; upstreams are few
+def upstream_label(label: str) -> str:
+    """An upstream's name on metrics: its own name (a managed engine's), or host[:port]
+    of its URL, never the URL's credentials or path."""
+    if "://" not in label:
+        return label
+    parts = urlsplit(label)
     host = parts.hostname or "unknown"
     if ":" in host:  # IPv6
         host = f"[{host}]"
@@ -49,16 +52,17 @@ class Metrics:
             ["model", "upstream", "outcome"],
             registry=self.registry,
         )
+        # By role too: one server may be a model's generation and embedding upstream.
         self.upstream_healthy = Gauge(
             "atlas_upstream_healthy",
             "1 when the upstream passed its last health check",
-            ["model", "upstream"],
+            ["model", "upstream", "role"],
             registry=self.registry,
         )
         self.upstream_in_flight = Gauge(
             "atlas_upstream_in_flight",
             "Requests in flight to the upstream",
-            ["model", "upstream"],
+            ["model", "upstream", "role"],
             registry=self.registry,
         )
         self.tokens = Counter(

@@ -146,6 +146,8 @@ def _http_client(settings: Settings) -> UpstreamClient:
         ClientLimits(
             connect_timeout_s=up.connect_timeout_s,
             read_timeout_s=up.read_timeout_s,
+            stream_first_byte_timeout_s=up.stream_first_byte_timeout_s,
+            stream_idle_timeout_s=up.stream_idle_timeout_s,
             max_connections=up.max_connections,
             keepalive_s=up.keepalive_s,
         )
@@ -173,6 +175,7 @@ def _dispatcher(
     return Dispatcher(
         http,
         total_timeout_s=settings.upstream.total_timeout_s,
+        headers_timeout_s=settings.upstream.stream_headers_timeout_s,
         observer=lambda model, url, outcome: metrics.upstream_requests.labels(
             model, upstream_label(url), outcome
         ).inc(),
@@ -223,11 +226,14 @@ def _group(
     engines: ManagedEngines,
     replays: dict[str, ReplayServer],
 ) -> ModelGroup:
-    def pool(entries: tuple[UpstreamSettings, ...], engine_names: tuple[str, ...]) -> UpstreamPool:
+    def pool(
+        entries: tuple[UpstreamSettings, ...], engine_names: tuple[str, ...], role: str
+    ) -> UpstreamPool:
         return engines.build_pool(
             model.name,
             [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
             engine_names,
+            role=role,
             queue_timeout_s=settings.upstream.queue_timeout_s,
             max_queue=settings.upstream.max_queue,
         )
@@ -238,7 +244,7 @@ def _group(
         generation = (UpstreamSettings(url=replays[model.name].url, max_in_flight=1024),)
     return ModelGroup(
         model,
-        pool(generation, model.engines),
-        pool(model.embedding_upstream_settings(), model.embedding_engines),
+        pool(generation, model.engines, "generation"),
+        pool(model.embedding_upstream_settings(), model.embedding_engines, "embedding"),
         best_of_k_settings(model.strategy),
     )

@@ -12,7 +12,7 @@ import pytest
 
 from config import Settings
 from gateway.app import create_app
-from gateway.http.server import uvicorn_options
+from gateway.serving import server_options
 from gateway.testing import BackgroundServer, serve_in_thread
 from gateway.wiring.services import Services
 from tests.fakes.upstream import Script, ScriptedUpstream
@@ -65,7 +65,7 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        background = serve_in_thread(app, lifespan="on", **uvicorn_options(settings.server))
+        background = serve_in_thread(app, lifespan="on", **server_options(settings.server))
         # Built by the lifespan, so known once the server is up.
         gateway = RunningGateway(settings, app.state.services, background)
         running.append(gateway)

@@ -73,7 +73,9 @@ def test_request_tests_pick_the_good_candidate(
         if r.headers["x-atlas-purpose"] == "candidate"
     ]
     assert {r.body["seed"] for r in sent} <= {0, 1, 2, 3}
-    assert all("atlas" not in r.body and r.body["temperature"] == 0.6 for r in sent)
+    assert all("atlas" not in r.body for r in sent)
+    # Seed 0 is the client's own request (greedy: it sent no temperature); the rest sample.
+    assert all(r.body["temperature"] == (0 if r.body["seed"] == 0 else 0.6) for r in sent)
     report = json.loads(raw.http_response.text)["atlas"]
     assert report["winner"] == 2 and report["selection"] == "tests"
 
@@ -94,8 +96,10 @@ def test_prompt_examples_are_trusted_tests_and_stop_early(
     assert raw.parse().choices[0].message.content == GOOD
     assert raw.headers["x-atlas-tests"] == "prompt:1"
     assert raw.headers["x-atlas-candidates"] == "1"
-    # 4 slow candidates and the 2 test-writing requests, no longer needed.
-    assert wait_for(lambda: upstream.disconnects == 6), "slow requests were not cancelled"
+    # The 4 slow candidates, no longer needed; with trusted tests no test-writing requests.
+    assert wait_for(lambda: upstream.disconnects == 4), "slow requests were not cancelled"
+    purposes = [r.headers["x-atlas-purpose"] for r in upstream.requests_to("/v1/chat/completions")]
+    assert sorted(purposes) == ["candidate"] * 5
     assert wait_for(lambda: gw.services.models["coder"].generation.upstreams[0].in_flight == 0)
 
 
@@ -232,7 +236,8 @@ def test_client_disconnect_cancels_all_candidates(
 ) -> None:
     upstream = upstream_factory(Script(delay_s=5))
     gw = gateway_with(gateway_factory, upstream)
-    body = {"model": "coder", "messages": ask(), "atlas": {"k": 4, "tests": TESTS}}
+    # No trusted tests: the model is asked for tests too, and those are cancelled as well.
+    body = {"model": "coder", "messages": ask(), "atlas": {"k": 4}}
     with pytest.raises(httpx.ReadTimeout):
         httpx.post(gw.url + "/v1/chat/completions", json=body, timeout=0.7)
     sent = 4 + 2  # the candidates and the two test-writing requests
@@ -267,3 +272,76 @@ def test_bad_best_of_k_requests_are_400(
     )
     assert capped.headers["x-atlas-k"] == "20"
     assert not upstream.received or len(upstream.received) >= 20
+
+
+def _repair_answers(body: dict[str, Any]) -> str:
+    """Every first answer is wrong; an answer to the jail's evidence is right."""
+    last = body["messages"][-1]["content"]
+    return GOOD if "does not pass" in last and "assert add(1, 2) == 3" in last else BAD
+
+
+def test_a_repair_round_with_the_jails_evidence_produces_the_winner(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=_repair_answers))
+    gw = gateway_with(gateway_factory, upstream)
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder",
+        messages=ask(),
+        extra_body={"atlas": {"k": 2, "tests": TESTS, "debug": True}},
+    )  # type: ignore[arg-type]
+    assert raw.parse().choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-repair-rounds"] == "1"
+    assert raw.headers["x-atlas-repaired"] == "1"  # the two wrong answers are the same code
+    assert raw.headers["x-atlas-winner-round"] == "1"
+    assert raw.headers["x-atlas-verified"] == "1"
+    report = raw.http_response.json()["atlas"]
+    assert report["repair"] == {"rounds": 1, "repaired": 1, "winner_round": 1}
+    repaired = [c for c in report["candidates"] if c["round"] == 1]
+    assert repaired[0]["repaired_from"] in (0, 1) and repaired[0]["trusted_passed"] == 2
+    sent = upstream.requests_to("/v1/chat/completions")
+    repairs = [r for r in sent if r.headers["x-atlas-purpose"] == "repair"]
+    assert len(repairs) == 1
+    evidence = repairs[0].body["messages"][-1]["content"]
+    assert "AssertionError" in evidence or "assertion failed" in evidence
+
+
+def test_repair_can_be_turned_off_per_request_and_is_bounded(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=_repair_answers))
+    gw = gateway_with(gateway_factory, upstream)
+    url = gw.url + "/v1/chat/completions"
+    body = {"model": "coder", "messages": ask(), "atlas": {"k": 2, "tests": TESTS, "repair": 0}}
+    off = httpx.post(url, json=body)
+    assert off.status_code == 200 and off.headers["x-atlas-repair-rounds"] == "0"
+    assert off.json()["choices"][0]["message"]["content"] == BAD
+    assert not [
+        r
+        for r in upstream.requests_to("/v1/chat/completions")
+        if r.headers["x-atlas-purpose"] == "repair"
+    ]
+    too_many = httpx.post(url, json={**body, "atlas": {"k": 2, "repair": 9}})
+    assert too_many.status_code == 400
+    assert too_many.json()["error"]["param"] == "atlas.repair"
+
+
+def test_k_1_with_repair_verifies_the_clients_own_answer_and_repairs_it(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    upstream = upstream_factory(Script(content_for=_repair_answers))
+    gw = gateway_with(gateway_factory, upstream)
+    body = {"model": "coder", "messages": ask(), "atlas": {"k": 1, "tests": TESTS, "repair": 1}}
+    reply = httpx.post(gw.url + "/v1/chat/completions", json=body)
+    assert reply.status_code == 200
+    assert reply.headers["x-atlas-route"] == "best-of-k"
+    assert reply.headers["x-atlas-winner-round"] == "1"
+    assert reply.json()["choices"][0]["message"]["content"] == GOOD
+    sent = upstream.requests_to("/v1/chat/completions")
+    assert [r.headers["x-atlas-purpose"] for r in sent] == ["candidate", "repair"]
+    assert sent[0].body["temperature"] == 0  # the client's own request, greedy
+    plain = httpx.post(gw.url + "/v1/chat/completions", json={**body, "atlas": {"k": 1}})
+    assert plain.headers["x-atlas-route"] == "fast"

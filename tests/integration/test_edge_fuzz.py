@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from gateway.app import create_app
-from gateway.http.server import uvicorn_options
+from gateway.serving import server_options
 from gateway.testing import serve_in_thread
 from tests.fakes.upstream import ScriptedUpstream
 from tests.integration.conftest import make_settings
@@ -40,7 +40,7 @@ def client() -> Iterator[httpx.Client]:
     ]
     config = make_settings(models, sandbox={"backend": "disabled"})
     app = create_app(config)
-    server = serve_in_thread(app, lifespan="on", **uvicorn_options(config.server))
+    server = serve_in_thread(app, lifespan="on", **server_options(config.server))
     try:
         with httpx.Client(base_url=server.url, timeout=30) as http:
             yield http

@@ -114,7 +114,8 @@ def test_stalled_upstream_times_out_with_504(
     stalled = upstream_factory(Script(delay_s=5))
     gw = gateway_factory(
         make_settings(
-            [{"name": "coder", "upstreams": [stalled.url]}], upstream={"read_timeout_s": 0.5}
+            [{"name": "coder", "upstreams": [stalled.url]}],
+            upstream={"read_timeout_s": 0.5, "stream_first_byte_timeout_s": 0.5},
         )
     )
     answer = httpx.post(gw.url + "/v1/chat/completions", json=CHAT, timeout=10)

@@ -1,7 +1,7 @@
 """Limits of the HTTP server, tested with raw sockets (issue 15): a slowloris connection
 is closed within server.header_timeout_s, a slow body within body_timeout_s, oversized
 or too many headers get 431, and ordinary requests, slow answers included, are
-untouched (gateway/http/server.py)."""
+untouched (gateway/serving.py)."""
 
 from __future__ import annotations
 

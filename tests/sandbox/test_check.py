@@ -72,10 +72,12 @@ async def test_candidate_cannot_forge_results_or_read_the_spec(sandbox: Sandbox)
     assert "stdin was ''" in verdict.stdout
 
 
-async def test_function_name_is_bound_for_renamed_candidates(sandbox: Sandbox) -> None:
+async def test_a_renamed_candidate_fails_as_it_would_for_the_user(sandbox: Sandbox) -> None:
+    """The user calls the name they asked for: the jail binds no other name to it."""
     tests = [TestCase(kind="assert", code="assert add(1, 2) == 3", entry_point="add")]
     verdict = await sandbox.check("def plus(a, b):\n    return a + b\n", tests, "python")
-    assert verdict.passed
+    assert not verdict.passed
+    assert verdict.tests[0].reason == "NameError: name 'add' is not defined"
 
 
 async def test_candidate_that_raises_fails_every_test(sandbox: Sandbox) -> None:

@@ -11,6 +11,7 @@ from gateway.http.errors import APIError
 from gateway.http.requests import decode_request, json_response, until_disconnect
 from gateway.http.schemas import EmbeddingRequest
 from gateway.http.state import ServicesRef
+from gateway.strategies.replies import check_embeddings
 from gateway.strategies.upstream_call import upstream_bodies
 from gateway.telemetry.request_ids import request_id_var
 
@@ -39,6 +40,6 @@ def embeddings_handler(ref: ServicesRef) -> Any:
                 group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
             ),
         )
-        return json_response(reply.body)
+        return json_response(check_embeddings(reply))
 
     return embeddings

@@ -86,7 +86,8 @@ def readiness(services: Services) -> dict[str, Any]:
 
 def _refresh_upstream_gauges(services: Services) -> None:
     for name, group in services.models.items():
-        for upstream in (*group.generation.upstreams, *group.embedding.upstreams):
-            label = upstream_label(upstream.url)
-            services.metrics.upstream_healthy.labels(name, label).set(1 if upstream.healthy else 0)
-            services.metrics.upstream_in_flight.labels(name, label).set(upstream.in_flight)
+        for pool in (group.generation, group.embedding):
+            for upstream in pool.upstreams:
+                labels = (name, upstream_label(upstream.label), pool.role)
+                services.metrics.upstream_healthy.labels(*labels).set(1 if upstream.healthy else 0)
+                services.metrics.upstream_in_flight.labels(*labels).set(upstream.in_flight)

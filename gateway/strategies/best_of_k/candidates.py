@@ -7,7 +7,7 @@ from typing import Any
 
 from engines import EngineError
 from gateway.strategies.base import LabelledCode, Lessons, TestSource
-from gateway.strategies.best_of_k.verification import Code, GeneratedResult
+from gateway.strategies.best_of_k.verification import Code, FailedTest, GeneratedResult
 from gateway.strategies.views import Usage
 
 
@@ -20,10 +20,19 @@ class Candidate:
     code: Code | None = None
     usage: Usage = field(default_factory=Usage)
     error: EngineError | None = None
+    skipped: bool = False  # never sent: the search's time budget was spent
     order: int = -1
     trusted_passed: int | None = None
+    failures: tuple[FailedTest, ...] = ()
     generated: GeneratedResult | None = None
+    # What it returned on inputs derived from the visible examples (see derived_inputs).
+    derived: tuple[str, ...] = ()
     scores: dict[str, float] = field(default_factory=dict)
+    # 0: one of the k candidates; r > 0: made in repair round r from candidate `parent`.
+    round: int = 0
+    parent: int | None = None
+    # The messages that produced it (None: the client's own), continued by repair.
+    conversation: list[dict[str, Any]] | None = None
 
 
 @dataclass(slots=True)
@@ -36,6 +45,12 @@ class Outcome:
     verified: int
     total: Usage
     early_stop: bool = False
+    repair_rounds: int = 0  # rounds run
+
+    @property
+    def repaired(self) -> int:
+        """Candidates made by repair."""
+        return sum(1 for c in self.candidates if c.round > 0)
 
     def completed(self) -> list[Candidate]:
         return [c for c in self.candidates if c.data is not None]

@@ -1,4 +1,8 @@
-"""Candidates and test-writing requests sent to the model's generation upstreams."""
+"""Candidates and test-writing requests sent to the model's generation upstreams.
+
+An answer that is not a chat completion (HTML, truncated JSON, the wrong shape) is an
+`UpstreamProtocolError`, like any other failed request: best-of-k records it against
+its candidate (or skips the test request) and answers with the others."""
 
 from __future__ import annotations
 
@@ -9,6 +13,7 @@ import msgspec
 from engines import Dispatcher
 from gateway.strategies.best_of_k.ports import Purpose
 from gateway.strategies.model import ModelGroup
+from gateway.strategies.replies import chat_completion
 
 PATH = "/v1/chat/completions"
 
@@ -31,5 +36,4 @@ class UpstreamGenerator:
             msgspec.json.encode(body),
             {**self._headers, "x-atlas-purpose": purpose},
         )
-        data: dict[str, Any] = msgspec.json.decode(reply.body)
-        return data
+        return chat_completion(reply)

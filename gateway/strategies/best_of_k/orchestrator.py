@@ -1,9 +1,12 @@
 """Best-of-k: fan out k candidates, verify them in the sandbox, return the winner.
 
-The flow reads top to bottom in `execute`: start the k candidate requests (and,
-when no trusted tests exist, the test-writing requests); verify each candidate
-as it arrives; stop early once one passes every trusted test; otherwise wait for
-all, score consensus on generated tests, and select.
+The flow reads top to bottom in `execute`: start the k candidate requests, at most
+`window` at a time (the slots the engines have), candidate 0 being the one the client
+asked for (its own temperature, greedy when it sent none) and the others sampled (and,
+when no trusted tests exist, the test-writing requests); verify each candidate as it
+arrives; stop early once one passes every trusted test (still finishing candidate 0,
+the fallback verification cannot beat); otherwise run repair rounds with the jail's
+evidence; then score consensus and select.
 """
 
 from __future__ import annotations
@@ -21,7 +24,14 @@ from config import BestOfKSettings
 from engines import EngineError, UpstreamProtocolError, UpstreamRejectedError
 from gateway.strategies.base import Message
 from gateway.strategies.best_of_k.candidates import Candidate, Outcome
-from gateway.strategies.best_of_k.ports import Generator, Ranker, UsageCounter, Verifier
+from gateway.strategies.best_of_k.derived_inputs import derived_calls, probe_tests
+from gateway.strategies.best_of_k.ports import Generator, Purpose, Ranker, UsageCounter, Verifier
+from gateway.strategies.best_of_k.prompt_context import (
+    missing_imports,
+    prompt_imports,
+    with_message_text,
+)
+from gateway.strategies.best_of_k.repair import repair_conversation
 from gateway.strategies.best_of_k.selection import Evidence, select
 from gateway.strategies.best_of_k.testgen import (
     entry_point_of,
@@ -29,13 +39,20 @@ from gateway.strategies.best_of_k.testgen import (
     parse_asserts,
     test_request_messages,
 )
-from gateway.strategies.best_of_k.verification import TrustedTests, extract_code, trusted_tests
+from gateway.strategies.best_of_k.verification import (
+    Code,
+    TrustedTests,
+    extract_code,
+    trusted_tests,
+)
 from gateway.strategies.views import Usage, first_message_text
 
 logger = logging.getLogger(__name__)
 
 CANDIDATE_DROPPED = ("atlas", "n", "stream", "stream_options")
 TEST_SEED_OFFSET = 1_000_003  # test-writing requests use other seeds than candidates
+REPAIR_SEED_OFFSET = 2_000_003
+REQUESTED = 0  # the index of the candidate the client asked for
 
 
 @dataclass(slots=True)
@@ -69,27 +86,45 @@ class BestOfK:
         settings: BestOfKSettings,
         seed: int | None,
         tools: Collaborators,
+        window: int | None = None,
+        repair_rounds: int | None = None,
     ) -> None:
         self._k = k
         self._settings = settings
         self._seed = seed
+        self._slots = asyncio.Semaphore(max(1, window or k))
+        self._repair_rounds = settings.repair_rounds if repair_rounds is None else repair_rounds
         self._generator = tools.generator
         self._verifier = tools.verifier
         self._tokens = tools.tokens
         self._ranker = tools.ranker
+        self._requested_temperature = body.get("temperature") or 0
         self._body = self._candidate_body(body)
+        self._messages: list[dict[str, Any]] = list(body.get("messages") or [])
         self.prompt = problem_text(messages)
         self._entry_point = entry_point_of(self.prompt)
+        self._imports = prompt_imports(self.prompt)
         # Parsed now so that malformed request tests are a 400 before any work starts.
         self.trusted: TrustedTests = trusted_tests(request_tests, self.prompt, self._entry_point)
         self.progress = "starting"
         self._test_weights: list[float] = []
+        self._started_at = 0.0
+        self._requested_s: float | None = None  # how long the client's own candidate took
 
     def _candidate_body(self, body: dict[str, Any]) -> dict[str, Any]:
         body = {k: v for k, v in body.items() if k not in CANDIDATE_DROPPED}
-        # A client temperature of 0 would make every candidate the same answer.
+        # A client temperature of 0 would make every sampled candidate the same answer.
         if not body.get("temperature"):
             body["temperature"] = self._settings.temperature(self._k)
+        return body
+
+    def _body_for(self, candidate: Candidate) -> dict[str, Any]:
+        body = {**self._body, "seed": candidate.seed}
+        if candidate.index == REQUESTED:
+            body["temperature"] = self._requested_temperature
+        if candidate.conversation is not None:
+            body["messages"] = candidate.conversation
+            body["temperature"] = 0  # the repair of one candidate: its most likely fix
         return body
 
     @property
@@ -97,20 +132,32 @@ class BestOfK:
         return self._seed if self._seed is not None else self._settings.seed_base
 
     async def execute(self) -> Outcome:
+        self._started_at = asyncio.get_running_loop().time()
         run = _Run([Candidate(i, self.seed_base + i) for i in range(self._k)])
         try:
             for candidate in run.candidates:
                 self._spawn(run, self._generate(candidate), "candidate", candidate)
             tests_task = self._maybe_generate_tests(run)
             early = await self._collect(run)
-            completed = [c for c in run.candidates if c.data is not None]
-            if not completed:
+            if not any(c.data is not None for c in run.candidates):
                 raise _all_failed(run.candidates)
+            rounds = 0
+            while not early and rounds < self._repair_rounds and self._repairable(run):
+                rounds += 1
+                early = await self._repair(run, rounds)
+            completed = [c for c in run.candidates if c.data is not None]
             contenders = self._contenders(completed)
             generated = 0
+            if tests_task is None and self._tie_needs_tests(contenders):
+                tests_task = asyncio.ensure_future(self._write_tests())
+                run.tasks[tests_task] = ("tests", None)
             if tests_task is not None and len(contenders) > 1:
                 generated = await self._verify_generated(contenders, await tests_task)
-            return await self._decide(run, completed, early, generated)
+            if self.trusted.tests and len(contenders) > 1:
+                await self._run_derived_inputs(contenders)
+            outcome = await self._decide(run, completed, early, generated)
+            outcome.repair_rounds = rounds
+            return outcome
         finally:
             await _cancel(run.tasks)
 
@@ -119,13 +166,29 @@ class BestOfK:
         run.tasks[task] = (kind, cand)
 
     def _maybe_generate_tests(self, run: _Run) -> asyncio.Task[list[str]] | None:
-        """Model-written tests, requested alongside the candidates: the only signal when
-        nothing else exists, and the consensus tie-breaker among trusted-test passers."""
-        if not self._verifier.available or not self._settings.test_request_count(self._k):
+        """Model-written tests, requested alongside the candidates, when no trusted tests
+        exist: then they are the only signal (consensus). With trusted tests they would
+        take slots from candidates for a tie-break that rarely matters."""
+        if self.trusted.tests or not self._verifier.available:
+            return None
+        if not self._settings.test_request_count(self._k):
             return None
         task = asyncio.ensure_future(self._write_tests())
         run.tasks[task] = ("tests", None)
         return task
+
+    def _tie_needs_tests(self, contenders: list[Candidate]) -> bool:
+        """Model-written tests asked for late: only when many candidates pass every
+        trusted test, so a real choice remains (not when all fail: none is right)."""
+        many = self._settings.tie_tests_from
+        passing = [c for c in contenders if c.trusted_passed == len(self.trusted.tests)]
+        return bool(
+            self.trusted.tests
+            and many
+            and len(passing) >= many
+            and self._verifier.available
+            and self._settings.test_request_count(self._k)
+        )
 
     def _contenders(self, completed: list[Candidate]) -> list[Candidate]:
         """The candidates consensus must choose among: those with code, tied at the top
@@ -150,17 +213,20 @@ class BestOfK:
             for task in done:
                 kind, candidate = run.tasks.pop(task)
                 assert candidate is not None
-                if kind == "candidate":
+                if kind == "cancelled" and task.cancelled():
+                    continue
+                if kind in ("candidate", "cancelled"):  # cancelled after it had finished
                     self._arrived(run, candidate, task)
                     if trusted and candidate.code is not None:
                         check = self._verifier.trusted(candidate.code, trusted)
                         self._spawn(run, check, "verify", candidate)
                 else:
-                    candidate.trusted_passed = task.result()
+                    result = task.result()
+                    candidate.trusted_passed, candidate.failures = result.passed, result.failures
                     if candidate.trusted_passed == len(trusted) and not stopped:
                         stopped = True
                         _stop_generating(run)
-            self.progress = f"candidates {run.finished}/{self._k}"
+            self.progress = f"candidates {run.finished}/{len(run.candidates)}"
 
     def _arrived(self, run: _Run, candidate: Candidate, task: asyncio.Task[Any]) -> None:
         run.finished += 1
@@ -175,11 +241,78 @@ class BestOfK:
             run.total = run.total.plus(candidate.usage)
 
     async def _generate(self, candidate: Candidate) -> None:
-        data = await self._generator.complete({**self._body, "seed": candidate.seed}, "candidate")
-        candidate.content = first_message_text(data)
-        candidate.code = extract_code(candidate.content, self._entry_point)
-        candidate.usage = await self._usage(data, candidate.content)
+        purpose: Purpose = "repair" if candidate.round else "candidate"
+        async with self._slots:  # waves that fit the engines' slots
+            if candidate.round == 0 and self._over_budget():
+                candidate.skipped = True  # never started: the time budget is spent
+                return
+            started = asyncio.get_running_loop().time()
+            data = await self._generator.complete(self._body_for(candidate), purpose)
+        if candidate.index == REQUESTED:
+            self._requested_s = asyncio.get_running_loop().time() - started
+        content = first_message_text(data)
+        candidate.usage = await self._usage(data, content)
+        candidate.code = extract_code(content, self._entry_point)
+        if candidate.code is not None and candidate.code.language == "python":
+            # Verified code is returned code: imports added from the prompt go in both.
+            added = missing_imports(candidate.code.source, self._imports)
+            if added:
+                source = "\n".join(added) + "\n\n" + candidate.code.source
+                content = content.replace(candidate.code.source, source, 1)
+                candidate.code = Code("python", source)
+                data = with_message_text(data, content)
+        candidate.content = content
         candidate.data = data
+
+    def _over_budget(self) -> bool:
+        """More samples would keep the user waiting past the time budget: a multiple of
+        what the client's own candidate took (unknown until it is back: no limit)."""
+        budget = self._settings.time_budget
+        if not budget or self._requested_s is None:
+            return False
+        elapsed = asyncio.get_running_loop().time() - self._started_at
+        return elapsed > budget * self._requested_s
+
+    async def _in_a_slot(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
+        async with self._slots:  # waves that fit the engines' slots
+            return await self._generator.complete(body, purpose)
+
+    def _repairable(self, run: _Run) -> bool:
+        """Repair needs trusted tests to drive it, and a candidate that failed some."""
+        if not self.trusted.tests or not self._verifier.available:
+            return False
+        return any(c.code is not None and c.failures for c in run.candidates)
+
+    async def _repair(self, run: _Run, round_number: int) -> bool:
+        """One repair round: the most promising failing candidates (most trusted tests
+        passed, the client's own first), each sent back with its jail evidence."""
+        failing = [
+            c
+            for c in run.candidates
+            if c.code is not None and c.failures and c.round == round_number - 1
+        ]
+        failing.sort(key=lambda c: (-(c.trusted_passed or 0), c.index != REQUESTED, c.order))
+        chosen: list[Candidate] = []
+        for candidate in failing:
+            if len(chosen) == self._settings.repair_candidates:
+                break
+            if all(other.code != candidate.code for other in chosen):
+                chosen.append(candidate)
+        self.progress = f"repair round {round_number}/{self._repair_rounds}"
+        for parent in chosen:
+            index = len(run.candidates)
+            repaired = Candidate(
+                index,
+                self.seed_base + REPAIR_SEED_OFFSET + index,
+                round=round_number,
+                parent=parent.index,
+                conversation=repair_conversation(
+                    parent.conversation or self._messages, parent.content, parent.failures
+                ),
+            )
+            run.candidates.append(repaired)
+            self._spawn(run, self._generate(repaired), "candidate", repaired)
+        return await self._collect(run)
 
     async def _usage(self, data: dict[str, Any], content: str) -> Usage:
         try:
@@ -194,9 +327,7 @@ class BestOfK:
         body = {**self._body, "messages": messages}
         results = await asyncio.gather(
             *(
-                self._generator.complete(
-                    {**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}, "tests"
-                )
+                self._in_a_slot({**body, "seed": self.seed_base + TEST_SEED_OFFSET + i}, "tests")
                 for i in range(count)
             ),
             return_exceptions=True,
@@ -229,6 +360,20 @@ class BestOfK:
         for candidate, result in zip(contenders, results, strict=True):
             candidate.generated = result
         return n_asserts
+
+    async def _run_derived_inputs(self, contenders: list[Candidate]) -> None:
+        """Outputs of the tied candidates on inputs next to the visible examples."""
+        calls = derived_calls(self.trusted.tests, self._entry_point)
+        if not calls or not self._verifier.available:
+            return
+        self.progress = f"comparing {len(contenders)} candidates on {len(calls)} derived inputs"
+        probes = probe_tests(calls)
+        python = [c for c in contenders if c.code is not None and c.code.language == "python"]
+        results = await asyncio.gather(
+            *(self._verifier.generated(c.code, probes, 0) for c in python if c.code is not None)
+        )
+        for candidate, result in zip(python, results, strict=True):
+            candidate.derived = result.outputs
 
     async def _decide(
         self, run: _Run, completed: list[Candidate], early: bool, generated: int
@@ -286,11 +431,11 @@ def _evidence(candidate: Candidate) -> Evidence:
     return Evidence(
         index=candidate.index,
         order=candidate.order,
-        length=len(candidate.content),
+        requested=candidate.index == REQUESTED,
         has_code=candidate.code is not None,
         trusted_passed=candidate.trusted_passed or 0,
         generated_passed=generated.passed if generated else frozenset(),
-        outputs=generated.outputs if generated and generated.outputs else None,
+        outputs=((generated.outputs if generated else ()) + candidate.derived) or None,
     )
 
 
@@ -318,9 +463,10 @@ def _all_failed(candidates: list[Candidate]) -> EngineError:
 
 
 def _stop_generating(run: _Run) -> None:
-    """Early stop: cancel the candidate requests still in flight, so upstream slots free."""
+    """Early stop: cancel the candidate requests still in flight, so upstream slots free;
+    all but the client's own, which wins any tie verification cannot break."""
     for task, (kind, candidate) in list(run.tasks.items()):
-        if kind == "candidate":
+        if kind == "candidate" and candidate is not None and candidate.index != REQUESTED:
             task.cancel()
             run.tasks[task] = ("cancelled", candidate)
 

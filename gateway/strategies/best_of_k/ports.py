@@ -6,11 +6,11 @@ from __future__ import annotations
 from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, Protocol
 
-from gateway.strategies.best_of_k.verification import Code, GeneratedResult
+from gateway.strategies.best_of_k.verification import Code, GeneratedResult, TrustedResult
 from gateway.strategies.views import Usage
 from sandbox import TestCase
 
-Purpose = str  # "candidate" or "tests": sent upstream as x-atlas-purpose
+Purpose = str  # "candidate", "tests" or "repair": sent upstream as x-atlas-purpose
 
 # (problem text, [(candidate index, code)]) -> {candidate index: energy}; lower is better.
 Ranker = Callable[[str, list[tuple[int, str]]], Awaitable[dict[int, float]]]
@@ -26,8 +26,8 @@ class Verifier(Protocol):
     @property
     def available(self) -> bool: ...
 
-    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
-        """How many of the trusted tests the code passes."""
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
+        """How many of the trusted tests the code passes, and how the others failed."""
         ...
 
     async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:

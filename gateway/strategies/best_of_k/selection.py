@@ -11,7 +11,8 @@ the runner-up names the selection method):
    - MBR-exec: candidates are clustered by their outputs on the generated inputs
      (whatever the expected values say); a bigger cluster ranks higher;
 3. the ranker hook (the Geometric Lens): lower energy ranks higher;
-4. the shorter answer, then the earlier one.
+4. the candidate the client asked for (its own temperature), then the earlier one.
+Length is not evidence: it once preferred answers that had dropped an import line.
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 
-METHOD_NAMES = ("tests", "codet", "mbr-exec", "lens", "shortest", "first")
+METHOD_NAMES = ("tests", "codet", "mbr-exec", "lens", "requested", "first")
 
 
 @dataclass(slots=True)
@@ -29,7 +30,7 @@ class Evidence:
 
     index: int
     order: int  # position in completion order
-    length: int  # characters of the answer
+    requested: bool  # the candidate the client asked for
     has_code: bool
     trusted_passed: int = 0
     generated_passed: frozenset[int] = frozenset()
@@ -72,7 +73,7 @@ def _key(item: Evidence, codet: dict[int, float], mbr: dict[int, int]) -> tuple[
         -codet.get(item.index, 0.0),
         -mbr.get(item.index, 0),
         energy,
-        item.length,
+        0 if item.requested else 1,
         item.order,
     )
 

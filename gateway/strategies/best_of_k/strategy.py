@@ -44,6 +44,12 @@ class BestOfKTools:
     keepalive_s: float
 
 
+def generation_slots(group: ModelGroup) -> int:
+    """How many requests the model's usable generation upstreams run at once: candidates
+    go out in waves of this size, so early stop cancels ones that never started."""
+    return max(1, sum(u.max_in_flight for u in group.generation.usable()))
+
+
 class BestOfKStrategy:
     def __init__(self, tools: BestOfKTools, k: int, settings: BestOfKSettings) -> None:
         self._tools = tools
@@ -73,6 +79,8 @@ class BestOfKStrategy:
             settings=self._settings,
             seed=call.seed,
             tools=collaborators,
+            window=generation_slots(call.model),
+            repair_rounds=call.controls.repair,
         )
 
     async def run(self, call: Call) -> Answer:

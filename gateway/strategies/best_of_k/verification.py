@@ -52,6 +52,20 @@ class Code:
 
 
 @dataclass(frozen=True, slots=True)
+class FailedTest:
+    """One trusted test a candidate failed, as the jail saw it: evidence for repair."""
+
+    test: str  # the test's code
+    reason: str  # the assertion message, the exception, or why it did not run
+
+
+@dataclass(frozen=True, slots=True)
+class TrustedResult:
+    passed: int
+    failures: tuple[FailedTest, ...] = ()
+
+
+@dataclass(frozen=True, slots=True)
 class GeneratedResult:
     passed: frozenset[int]
     outputs: tuple[str, ...]
@@ -96,17 +110,31 @@ def _bare_python(content: str) -> Code | None:
     return Code("python", content) if defines else None
 
 
+def _test_code(by_name: dict[str, TestCase], result_name: str) -> str:
+    test = by_name.get(result_name) or by_name.get(result_name.split("::", 1)[0])
+    if test is None:
+        return result_name
+    return (
+        test.code
+        if test.kind != "io"
+        else f"stdin: {test.stdin!r}, stdout: {test.expected_stdout!r}"
+    )
+
+
 async def extract_code_off_loop(content: str, entry_point: str | None) -> Code | None:
     """`extract_code`, in a worker thread when the answer is long (None past the deadline)."""
-    return await _off_loop(extract_code, None, content, entry_point)
+    return await off_loop(extract_code, None, content, entry_point)
 
 
 async def parse_asserts_off_loop(answer: str) -> list[str]:
     """`testgen.parse_asserts`, in a worker thread when the answer is long."""
-    return await _off_loop(parse_asserts, [], answer)
+    return await off_loop(parse_asserts, [], answer)
 
 
-async def _off_loop[T](analyse: Callable[..., T], fallback: T, text: str, *args: object) -> T:
+async def off_loop[T](analyse: Callable[..., T], fallback: T, text: str, *args: object) -> T:
+    """`analyse(text, *args)`: inline for short text, else in a worker thread, giving
+    `fallback` if it takes longer than ANALYSIS_DEADLINE_S (the thread still finishes:
+    the analyses are capped)."""
     if len(text) <= OFF_LOOP_CHARS:
         return analyse(text, *args)
     try:
@@ -153,10 +181,21 @@ class SandboxVerifier:
             logger.warning("sandbox could not check a candidate: %s", exc)
             return None
 
-    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
-        """How many trusted tests the candidate passes."""
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
+        """How many trusted tests the candidate passes, and how the others failed."""
         verdict = await self._check(code, tests)
-        return 0 if verdict is None else verdict.passed_count
+        if verdict is None:
+            return TrustedResult(0)
+        if not verdict.tests:  # it did not build or run: one failure says why
+            reason = verdict.error or verdict.stderr[-300:] or f"stage {verdict.stage} failed"
+            return TrustedResult(0, (FailedTest(tests[0].code if tests else "", reason),))
+        by_name = {test.name or f"test_{i}": test for i, test in enumerate(tests)}
+        failures = tuple(
+            FailedTest(_test_code(by_name, result.name), result.reason)
+            for result in verdict.tests
+            if not result.passed
+        )
+        return TrustedResult(verdict.passed_count, failures)
 
     async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
         """Pass set over the generated asserts, and outputs from their probes."""

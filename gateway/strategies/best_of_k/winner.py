@@ -14,6 +14,8 @@ from gateway.strategies.best_of_k.candidates import Outcome
 from gateway.strategies.views import Usage, first_choice
 
 PIECE_CHARS = 64
+# A huge winner is replayed in bigger pieces rather than in millions of events.
+MAX_PIECES = 1024
 
 
 def outcome_headers(outcome: Outcome, k: int) -> dict[str, str]:
@@ -24,6 +26,9 @@ def outcome_headers(outcome: Outcome, k: int) -> dict[str, str]:
         "x-atlas-verified": str(outcome.verified),
         "x-atlas-selection": outcome.selection,
         "x-atlas-tests": f"{outcome.tests_source}:{outcome.tests_count}",
+        "x-atlas-repair-rounds": str(outcome.repair_rounds),
+        "x-atlas-repaired": str(outcome.repaired),
+        "x-atlas-winner-round": str(outcome.winner.round),
         "x-atlas-total-prompt-tokens": str(outcome.total.prompt_tokens),
         "x-atlas-total-completion-tokens": str(outcome.total.completion_tokens),
         "x-atlas-total-tokens": str(outcome.total.total_tokens),
@@ -36,14 +41,23 @@ def debug_report(outcome: Outcome) -> dict[str, Any]:
         "winner": outcome.winner.index,
         "early_stop": outcome.early_stop,
         "tests": {"source": outcome.tests_source, "count": outcome.tests_count},
+        "repair": {
+            "rounds": outcome.repair_rounds,
+            "repaired": outcome.repaired,
+            "winner_round": outcome.winner.round,
+        },
         "candidates": [
             {
                 "index": c.index,
                 "seed": c.seed,
                 "completed": c.data is not None,
+                "skipped": c.skipped,
                 "error": c.error.message if c.error else None,
                 "language": c.code.language if c.code else None,
+                "round": c.round,
+                "repaired_from": c.parent,
                 "trusted_passed": c.trusted_passed,
+                "failures": [f.reason for f in c.failures[:3]],
                 "generated_passed": sorted(c.generated.passed) if c.generated else None,
                 "scores": c.scores,
             }
@@ -80,8 +94,9 @@ def winner_chunks(outcome: Outcome, include_usage: bool) -> Iterator[Chunk]:
 
     yield chunk({"role": "assistant", "content": ""})
     content = message.get("content") or ""
-    for start in range(0, len(content), PIECE_CHARS):
-        yield chunk({"content": content[start : start + PIECE_CHARS]})
+    step = max(PIECE_CHARS, -(-len(content) // MAX_PIECES))
+    for start in range(0, len(content), step):
+        yield chunk({"content": content[start : start + step]})
     for index, call in enumerate(message.get("tool_calls") or []):
         yield chunk({"tool_calls": [{**call, "index": index}]})
     yield chunk({}, choice.get("finish_reason") or "stop")

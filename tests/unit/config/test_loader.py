@@ -14,6 +14,8 @@ from config import (
     PassThroughSettings,
     SandboxLimits,
     SandboxSettings,
+    ServerSettings,
+    UpstreamClientSettings,
     best_of_k_settings,
     load_settings,
     masked,
@@ -297,3 +299,14 @@ def test_legacy_keys_leave_the_callers_data_alone() -> None:
     settings = load_settings(env={}, fallback_models={"models": models})
     assert settings.models[0].strategy == BestOfKSettings(k=2)
     assert models == [{"name": "m", "upstreams": ["http://x"], "best_of_k": {"k": 2}}]
+
+
+def test_upstream_deadlines_are_documented_and_checked(tmp_path: Path) -> None:
+    example = load_settings(EXAMPLE, env={"ATLAS_MASTER_KEY": "sk-test"})
+    assert example.upstream == UpstreamClientSettings()
+    assert example.server.write_timeout_s == ServerSettings().write_timeout_s == 30.0
+    text = "[upstream]\nstream_first_byte_timeout_s = 10\nstream_headers_timeout_s = 5\n"
+    with pytest.raises(ConfigError, match=r"^upstream: stream_headers_timeout_s must be at least"):
+        load_settings(write(tmp_path, text), env={})
+    with pytest.raises(ConfigError, match=r"^server: .*write_timeout_s must be positive"):
+        load_settings(write(tmp_path, "[server]\nwrite_timeout_s = 0\n"), env={})

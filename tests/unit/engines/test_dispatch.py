@@ -13,6 +13,7 @@ from engines.errors import (
     EngineError,
     UpstreamProtocolError,
     UpstreamRejectedError,
+    UpstreamStalledError,
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
@@ -110,13 +111,20 @@ class Setup:
         return self.a.in_flight == 0 and self.b.in_flight == 0
 
 
-def setup(a: Answer, b: Answer | None = None, *, total_timeout_s: float = 900.0) -> Setup:
+def setup(
+    a: Answer,
+    b: Answer | None = None,
+    *,
+    total_timeout_s: float = 900.0,
+    headers_timeout_s: float = 900.0,
+) -> Setup:
     transport = FakeTransport({"http://a": a, "http://b": b or Answer()})
     outcomes: list[tuple[str, str, str]] = []
     replies: list[tuple[str, bytes]] = []
     dispatcher = Dispatcher(
         transport,
         total_timeout_s=total_timeout_s,
+        headers_timeout_s=headers_timeout_s,
         observer=lambda *args: outcomes.append(args),
         reply_observer=lambda url, body: replies.append((url, body)),
     )
@@ -282,3 +290,32 @@ async def test_stream_with_every_upstream_down_is_unavailable() -> None:
         async with s.dispatcher.stream(s.pool, "/v1/chat/completions", b"{}", JSON):
             pytest.fail("no stream opened")
     assert s.pool.usable() == [] and s.slots_free()
+
+
+async def test_a_stall_before_the_first_byte_fails_over_without_marking_down() -> None:
+    s = setup(Answer(fail=UpstreamStalledError))
+    reply = await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
+    assert reply.upstream == "http://b"
+    assert s.a.healthy is None  # busy, perhaps: the health checks decide
+    assert s.outcomes == [("m", "http://a", "timeout"), ("m", "http://b", "ok")]
+    async with s.dispatcher.stream(s.pool, "/v1/chat/completions", b"{}", JSON) as (upstream, _):
+        assert upstream is s.b or upstream is s.a
+    assert s.slots_free()
+
+
+async def test_a_timeout_after_the_first_byte_is_not_retried() -> None:
+    s = setup(Answer(fail=UpstreamTimeoutError))
+    with pytest.raises(UpstreamTimeoutError):
+        await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
+    assert len(s.transport.calls) == 1 and s.slots_free()
+
+
+async def test_stream_headers_past_their_bound_are_a_timeout_without_failover() -> None:
+    s = setup(Answer(delay_s=1.0, lines=["data: x", ""]), headers_timeout_s=0.05)
+    with pytest.raises(UpstreamTimeoutError, match=r"no complete headers within 0\.05 s") as info:
+        async with s.dispatcher.stream(s.pool, "/v1/chat/completions", b"{}", JSON):
+            pytest.fail("no stream opened")
+    assert not isinstance(info.value, UpstreamStalledError)
+    assert info.value.upstream == "http://a"
+    assert len(s.transport.calls) == 1 and s.slots_free()
+    assert s.outcomes == [("m", "http://a", "timeout")]

@@ -23,7 +23,7 @@ def test_python_runs_isolated_and_binds_no_root() -> None:
     python = discover(None)["python"]
     if not isinstance(python, Toolchain):
         pytest.skip(python)
-    assert python.run_argv[1:] == ("-S", "-I", "-B", f"{BOX}/main.py")
+    assert python.run_argv[1:] == ("-I", "-B", f"{BOX}/main.py")
     assert all(m.src != "/" and m.dst != "/" for m in python.run_mounts)
 
 
@@ -46,3 +46,15 @@ def test_cgroups_degrade_without_the_controllers(tmp_path: Path) -> None:
         pytest.skip("only root gets as far as the controllers")
     support = setup(str(tmp_path) + "/missing")
     assert not support.enabled and "cgroup memory" in support.reason
+
+
+def test_c_and_cpp_build_as_the_user_would_on_the_compilers_defaults() -> None:
+    """No optimisation level or language standard the user's `gcc main.c` would not use."""
+    found = discover(None)
+    for language in ("c", "cpp"):
+        toolchain = found[language]
+        if isinstance(toolchain, str):
+            pytest.skip(toolchain)
+        assert toolchain.compile_argv is not None
+        flags = [a for a in toolchain.compile_argv[1:] if a.startswith("-")]
+        assert not [f for f in flags if f.startswith(("-O", "-std", "-D", "-W", "-f"))], flags

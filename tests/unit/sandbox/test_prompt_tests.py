@@ -18,13 +18,12 @@ def humaneval() -> dict[str, dict[str, Any]]:
 
 def run_tests(code: str, tests: list[TestCase]) -> list[bool]:
     """Trusted code only: evaluate extracted tests in-process to check their meaning."""
-    from sandbox._harness_src import _bind, _close
+    from sandbox._harness_src import _close
 
     results = []
     for test in tests:
         namespace: dict[str, Any] = {"_atlas_close": _close, "__name__": "__candidate__"}
         exec(code, namespace)
-        _bind(namespace, test.entry_point, [k for k in namespace if not k.startswith("_")])
         try:
             exec(test.code, namespace)
             results.append(True)
@@ -90,10 +89,13 @@ def test_mbpp_asserts_bind_the_called_name() -> None:
     ]
     assert {t.entry_point for t in tests} == {"remove_Occ"}
     candidate = (
-        "def strip_char(s, ch):\n    i = s.find(ch); s = s[:i] + s[i+1:]\n"
+        "def remove_Occ(s, ch):\n    i = s.find(ch); s = s[:i] + s[i+1:]\n"
         "    j = s.rfind(ch); return s[:j] + s[j+1:]\n"
     )
     assert run_tests(candidate, tests) == [True, True, True]
+    # A candidate under another name fails, as it would for the user calling remove_Occ.
+    with pytest.raises(NameError):
+        run_tests(candidate.replace("remove_Occ", "strip_char"), tests)
 
 
 STDIN_PROBLEM = """You are given n integers. Print their sum, then their mean.

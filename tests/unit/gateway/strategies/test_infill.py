@@ -2,6 +2,9 @@ from __future__ import annotations
 
 import json
 
+import msgspec
+import pytest
+
 from gateway.strategies.infill import InfillTranslator, infill_body
 
 
@@ -51,3 +54,14 @@ def test_answer_becomes_a_text_completion() -> None:
     chunk = translator.chunk(json.dumps({"content": "y", "stop": False}))
     assert chunk is not None
     assert json.loads(chunk)["choices"][0]["finish_reason"] is None
+
+
+@pytest.mark.parametrize(
+    "body", [b"<html>", b'{"content": "cut', b'{"object": "thing"}', b'{"content": 3}', b"[]"]
+)
+def test_an_answer_that_is_not_infill_raises(body: bytes) -> None:
+    translator = InfillTranslator("m", "rid")
+    with pytest.raises(msgspec.DecodeError):
+        translator.completion(body)
+    with pytest.raises(msgspec.DecodeError):
+        translator.chunk(body.decode())

@@ -14,7 +14,12 @@ import pytest
 from config import BestOfKSettings
 from engines.errors import EngineError, UpstreamProtocolError, UpstreamRejectedError
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
-from gateway.strategies.best_of_k.verification import Code, GeneratedResult
+from gateway.strategies.best_of_k.verification import (
+    Code,
+    FailedTest,
+    GeneratedResult,
+    TrustedResult,
+)
 from gateway.strategies.views import Usage
 from sandbox import TestCase
 
@@ -49,19 +54,28 @@ class FakeGenerator:
     base: int = 0
     delays: dict[int, float] = field(default_factory=dict)
     asserts: str = ""
+    repairs: list[str] = field(default_factory=list)  # answers to repair requests, in turn
     bodies: list[tuple[str, dict[str, Any]]] = field(default_factory=list)
     cancelled: list[int] = field(default_factory=list)
+    running: int = 0
+    most_running: int = 0
 
     async def complete(self, body: dict[str, Any], purpose: str) -> dict[str, Any]:
         self.bodies.append((purpose, body))
         if purpose == "tests":
             return completion(f"```python\n{self.asserts}\n```")
+        if purpose == "repair":
+            return completion(self.repairs.pop(0))
         offset = body["seed"] - self.base
+        self.running += 1
+        self.most_running = max(self.most_running, self.running)
         try:
             await asyncio.sleep(self.delays.get(offset, 0))
         except asyncio.CancelledError:
             self.cancelled.append(offset)
             raise
+        finally:
+            self.running -= 1
         answer = self.answers[offset]
         if isinstance(answer, EngineError):
             raise answer
@@ -77,9 +91,11 @@ class FakeVerifier:
     generated_rules: dict[int, str] = field(default_factory=dict)
     checked: list[str] = field(default_factory=list)
 
-    async def trusted(self, code: Code, tests: list[TestCase]) -> int:
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
         self.checked.append(code.source)
-        return len(tests) if "a + b" in code.source else 0
+        if "a + b" in code.source:
+            return TrustedResult(len(tests))
+        return TrustedResult(0, tuple(FailedTest(t.code, "expected 3, got -1") for t in tests))
 
     async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
         passed = frozenset(i for i, frag in self.generated_rules.items() if frag in code.source)
@@ -103,13 +119,16 @@ def search(
     settings: BestOfKSettings | None = None,
     ranker: Any = None,
     prompt: str = PROMPT,
+    window: int | None = None,
+    repair: int | None = None,
 ) -> BestOfK:
     return BestOfK(
         body or {"model": "coder", "messages": [{"role": "user", "content": prompt}]},
         [Msg("system", "be brief"), Msg("user", prompt)],
         tests,
         k=k,
-        settings=settings or BestOfKSettings(k=1, max_k=20, test_requests=2),
+        # No time budget by default: the fakes answer instantly, so any multiple is ~0 s.
+        settings=settings or BestOfKSettings(k=1, max_k=20, test_requests=2, time_budget=0),
         seed=seed,
         tools=Collaborators(
             generator=generator,
@@ -117,6 +136,8 @@ def search(
             tokens=FakeTokens(),
             ranker=ranker,
         ),
+        window=window,
+        repair_rounds=repair,
     )
 
 
@@ -155,8 +176,10 @@ async def test_seeds_temperature_and_dropped_fields_of_candidate_requests() -> N
     await search(generator, k=2, body=body, seed=40, tests=["assert add(1, 2) == 3"]).execute()
     candidates = [b for purpose, b in generator.bodies if purpose == "candidate"]
     assert sorted(b["seed"] for b in candidates) == [40, 41]
+    # Candidate 0 is the one the client asked for (greedy); the others are sampled, as a
+    # client temperature of 0 would repeat one answer.
+    assert {b["seed"]: b["temperature"] for b in candidates} == {40: 0, 41: 0.6}
     for sent in candidates:
-        assert sent["temperature"] == 0.6  # a client temperature of 0 would repeat one answer
         assert sent["top_k"] == 7  # fields the gateway does not read are kept
         assert not {"stream", "stream_options", "atlas", "n"} & set(sent)
 
@@ -230,3 +253,123 @@ async def test_answers_without_code_are_never_verified() -> None:
     outcome = await search(generator, verifier, k=2, tests=["assert add(1, 2) == 3"]).execute()
     assert outcome.selection == "first" and verifier.checked == []
     assert outcome.lessons(PROMPT) is None
+
+
+async def test_early_stop_still_finishes_the_requested_candidate_which_wins_the_tie() -> None:
+    generator = FakeGenerator({0: GOOD, 1: GOOD, 2: BAD}, delays={0: 0.1, 2: 30})
+    outcome = await asyncio.wait_for(
+        search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute(), 5
+    )
+    assert outcome.early_stop and generator.cancelled == [2]
+    assert outcome.winner.index == 0 and outcome.selection == "requested"
+
+
+async def test_candidates_go_out_in_waves_that_fit_the_slots() -> None:
+    generator = FakeGenerator({i: BAD for i in range(5)}, delays=dict.fromkeys(range(5), 0.02))
+    await search(generator, k=5, tests=["assert add(1, 2) == 3"], window=2, repair=0).execute()
+    assert generator.most_running == 2
+    assert len([p for p, _ in generator.bodies if p == "candidate"]) == 5
+
+
+async def test_a_repair_round_fixes_a_failing_candidate_with_the_jails_evidence() -> None:
+    generator = FakeGenerator({0: BAD, 1: BAD.replace("a - b", "a * b")}, repairs=[GOOD, BAD])
+    outcome = await search(generator, k=2, tests=["assert add(1, 2) == 3"]).execute()
+    assert outcome.winner.round == 1 and outcome.winner.parent in (0, 1)
+    assert (outcome.repair_rounds, outcome.repaired, outcome.verified) == (1, 2, 1)
+    repairs = [b for purpose, b in generator.bodies if purpose == "repair"]
+    assert len(repairs) == 2 and all(b["temperature"] == 0 for b in repairs)
+    conversation = repairs[0]["messages"]
+    assert conversation[0] == {"role": "user", "content": PROMPT}
+    assert conversation[1]["role"] == "assistant" and "def add" in conversation[1]["content"]
+    assert "assert add(1, 2) == 3" in conversation[2]["content"]
+    assert "expected 3, got -1" in conversation[2]["content"]
+    assert outcome.winner.data is not None and "a + b" in outcome.winner.content
+
+
+async def test_repair_rounds_stop_at_the_limit_and_need_trusted_tests() -> None:
+    still_bad = FakeGenerator({0: BAD}, repairs=[BAD, BAD, BAD])
+    outcome = await search(still_bad, k=1, tests=["assert add(1, 2) == 3"], repair=2).execute()
+    assert outcome.repair_rounds == 2 and outcome.winner.round == 0
+    assert [c.parent for c in outcome.candidates] == [None, 0, 1]
+    off = FakeGenerator({0: BAD, 1: BAD})
+    await search(off, k=2, tests=["assert add(1, 2) == 3"], repair=0).execute()
+    untested = FakeGenerator({0: BAD, 1: BAD}, asserts="assert add(1, 2) == 3")
+    await search(untested, k=2, prompt="def add(a, b): ...").execute()
+    for generator in (off, untested):
+        assert not any(purpose == "repair" for purpose, _ in generator.bodies)
+
+
+async def test_no_test_writing_requests_when_trusted_tests_exist() -> None:
+    generator = FakeGenerator({0: GOOD, 1: GOOD})
+    await search(generator, k=2, tests=["assert add(1, 2) == 3"]).execute()
+    assert not any(purpose == "tests" for purpose, _ in generator.bodies)
+
+
+async def test_the_prompts_imports_complete_the_answer_that_is_returned() -> None:
+    prompt = "from typing import List\n\ndef total(xs: List[int]) -> int:\n    ...\n"
+    bare = "Here:\n```python\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n```"
+    generator = FakeGenerator({0: bare})
+    verifier = FakeVerifier()
+    outcome = await search(
+        generator, verifier, k=1, prompt=prompt, tests=["assert 1"], repair=0
+    ).execute()
+    expected = "from typing import List\n\ndef total(xs: List[int]) -> int:\n    return sum(xs)\n"
+    assert verifier.checked == [expected]  # verified ...
+    data = outcome.winner.data
+    assert data is not None
+    assert (
+        data["choices"][0]["message"]["content"] == f"Here:\n```python\n{expected}```"
+    )  # ... = returned
+
+
+def test_inputs_derived_from_the_examples_are_their_neighbours() -> None:
+    from gateway.strategies.best_of_k.derived_inputs import derived_calls
+
+    tests = [TestCase(kind="assert", code="assert add(2, 'ab') == 3", entry_point="add")]
+    calls = derived_calls(tests, "add")
+    assert calls[:3] == ["add(1, 'ab')", "add(0, 'ab')", "add(-2, 'ab')"]
+    assert "add(2, '')" in calls and "add(2, 'ba')" in calls
+    assert "add(2, 'ab')" not in calls  # the example itself tells nothing new
+    assert derived_calls(tests, None) == calls  # the called function, when nothing names it
+    assert derived_calls(tests, "other") == []
+
+
+@dataclass
+class OutputVerifier(FakeVerifier):
+    """Everyone passes the trusted tests; outputs on derived inputs come from the code."""
+
+    async def trusted(self, code: Code, tests: list[TestCase]) -> TrustedResult:
+        return TrustedResult(len(tests))
+
+    async def generated(self, code: Code, tests: list[TestCase], n_asserts: int) -> GeneratedResult:
+        assert n_asserts == 0 and all("__atlas_out__" in t.code for t in tests)
+        return GeneratedResult(
+            frozenset(), tuple("-1" if "a - b" in code.source else "3" for _ in tests)
+        )
+
+
+async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> None:
+    # The requested candidate 0 is the odd one out on the derived inputs: the majority wins.
+    other = GOOD.replace("a + b", "b + a")
+    generator = FakeGenerator({0: BAD, 1: GOOD, 2: other})
+    outcome = await search(
+        generator, OutputVerifier(), k=3, tests=["assert add(1, 2) == 3"], window=1
+    ).execute()
+    assert outcome.winner.index in (1, 2) and outcome.selection == "mbr-exec"
+
+
+async def test_candidates_not_started_within_the_time_budget_are_skipped() -> None:
+    # Candidate 0 takes 0.1 s; with a budget of 1.5x that, one more wave starts, no more.
+    generator = FakeGenerator({i: BAD for i in range(5)}, delays=dict.fromkeys(range(5), 0.1))
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, repair_rounds=0)
+    outcome = await search(
+        generator, k=5, tests=["assert add(1, 2) == 3"], window=1, settings=settings
+    ).execute()
+    assert [c.skipped for c in outcome.candidates] == [False, False, True, True, True]
+    assert len([p for p, _ in generator.bodies if p == "candidate"]) == 2
+    unlimited = FakeGenerator({i: BAD for i in range(3)}, delays=dict.fromkeys(range(3), 0.05))
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, repair_rounds=0)
+    outcome = await search(
+        unlimited, k=3, tests=["assert add(1, 2) == 3"], window=1, settings=settings
+    ).execute()
+    assert not any(c.skipped for c in outcome.candidates)

@@ -4,7 +4,7 @@ from gateway.strategies.best_of_k.selection import Evidence, codet_scores, mbr_c
 
 
 def ev(index: int, **kw: object) -> Evidence:
-    defaults: dict[str, object] = {"order": index, "length": 10, "has_code": True}
+    defaults: dict[str, object] = {"order": index, "requested": False, "has_code": True}
     defaults.update(kw)
     return Evidence(index=index, **defaults)  # type: ignore[arg-type]
 
@@ -32,10 +32,11 @@ def test_mbr_exec_breaks_codet_ties() -> None:
     assert select(items).method == "mbr-exec"
 
 
-def test_ranker_then_length_then_order() -> None:
+def test_ranker_then_the_requested_candidate_then_order() -> None:
     assert select([ev(0, energy=2.0), ev(1, energy=1.0)]).method == "lens"
-    shorter = select([ev(0, length=30), ev(1, length=20)])
-    assert (shorter.winner, shorter.method) == (1, "shortest")
+    # Verification could not separate them: the client's own candidate, even if it came last.
+    requested = select([ev(0, order=1), ev(1, order=0, requested=True)])
+    assert (requested.winner, requested.method) == (1, "requested")
     same = select([ev(0, order=2), ev(1, order=1)])
     assert (same.winner, same.method) == (1, "first")
     assert select([ev(5)]).method == "only"
