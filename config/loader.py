@@ -22,6 +22,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_HOST": ("server", "host", str),
     "ATLAS_PORT": ("server", "port", int),
     "ATLAS_MASTER_KEY": ("server", "master_key", str),
+    "ATLAS_METRICS_TOKEN": ("server", "metrics_token", str),
     "ATLAS_LOG_LEVEL": ("server", "log_level", str),
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
     "ATLAS_REDIS_URL": ("lens", "redis_url", str),
@@ -33,7 +34,7 @@ DEFAULT_MODEL_NAME = "default"
 
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
 _STRATEGY = re.compile(r"models\[\d+\]\.strategy")
-SECRET_KEYS = frozenset({"master_key", "api_key"})
+SECRET_KEYS = frozenset({"master_key", "metrics_token", "api_key"})
 
 
 def load_settings(

@@ -27,6 +27,8 @@ DEFAULT_WRITE_TIMEOUT_S = 30.0
 DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S = 120.0
 DEFAULT_STREAM_HEADERS_TIMEOUT_S = 150.0
 DEFAULT_STREAM_IDLE_TIMEOUT_S = 300.0
+# A key that guards a listener beyond loopback: long enough not to be guessed.
+MIN_KEY_CHARS = 32
 
 UpstreamKind = Literal["llama-server", "openai"]
 
@@ -51,20 +53,42 @@ class ServerSettings(_Frozen, frozen=True):
     host: str = DEFAULT_HOST
     port: int = DEFAULT_PORT
     master_key: str | None = None
+    # Scrapes of /metrics may use this token instead of the master key.
+    metrics_token: str | None = None
     # Refuse to listen on a public interface with no key unless told so.
     allow_unauthenticated: bool = False
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     keepalive_interval_s: float = 10.0
     write_timeout_s: float = DEFAULT_WRITE_TIMEOUT_S
     log_level: Literal["debug", "info", "warning", "error"] = "info"
+    # Limits of the HTTP server (gateway/serving.py). A request's line and headers
+    # must arrive within header_timeout_s of its first byte (of the connection opening,
+    # for the first request) and fit in max_header_bytes and max_headers; its body
+    # within body_timeout_s after them. An idle keep-alive connection closes after
+    # idle_timeout_s.
+    header_timeout_s: float = 10.0
+    body_timeout_s: float = 60.0
+    idle_timeout_s: float = 5.0
+    max_header_bytes: int = 32 * 1024
+    max_headers: int = 100
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
             raise ValueError(f"port {self.port} is out of range 1..65535")
         if self.max_body_bytes < 1024:
             raise ValueError("max_body_bytes must be at least 1024")
-        if self.keepalive_interval_s <= 0 or self.write_timeout_s <= 0:
-            raise ValueError("keepalive_interval_s and write_timeout_s must be positive")
+        for name in (
+            "keepalive_interval_s",
+            "write_timeout_s",
+            "header_timeout_s",
+            "body_timeout_s",
+        ):
+            if getattr(self, name) <= 0:
+                raise ValueError(f"{name} must be positive")
+        if self.idle_timeout_s < 0:
+            raise ValueError("idle_timeout_s must not be negative")
+        if self.max_header_bytes < 1024 or self.max_headers < 8:
+            raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 8")
 
 
 class UpstreamClientSettings(_Frozen, frozen=True):
@@ -187,21 +211,38 @@ class Settings(_Frozen, frozen=True):
         check_engine_references(
             self.engines, ((m.name, m.engines, m.embedding_engines) for m in self.models)
         )
-        if (
-            not self.server.master_key
-            and not self.server.allow_unauthenticated
-            and not _is_loopback(self.server.host)
-        ):
-            raise ValueError(
-                f"server.master_key (or ATLAS_MASTER_KEY) is required when listening on "
-                f"{self.server.host!r}; set server.allow_unauthenticated = true to override"
-            )
+        _check_keys(self.server)
 
     def model(self, name: str) -> ModelSettings | None:
         for model in self.models:
             if model.name == name:
                 return model
         return None
+
+
+def _check_keys(server: ServerSettings) -> None:
+    """Beyond loopback: a master key unless told otherwise, and no weak key."""
+    if _is_loopback(server.host):
+        return
+    if not server.master_key and not server.allow_unauthenticated:
+        raise ValueError(
+            f"server.master_key (or ATLAS_MASTER_KEY) is required when listening on "
+            f"{server.host!r}; set server.allow_unauthenticated = true to override"
+        )
+    for key, value in (
+        ("server.master_key (or ATLAS_MASTER_KEY)", server.master_key),
+        ("server.metrics_token (or ATLAS_METRICS_TOKEN)", server.metrics_token),
+    ):
+        if value is not None and _weak(value):
+            raise ValueError(
+                f"{key} is too weak to listen on {server.host!r}: it needs at least "
+                f"{MIN_KEY_CHARS} characters and no whitespace (for example the output "
+                f"of `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+
+
+def _weak(key: str) -> bool:
+    return len(key) < MIN_KEY_CHARS or any(c.isspace() for c in key)
 
 
 def _is_loopback(host: str) -> bool:

@@ -68,7 +68,7 @@ def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litesta
         Exception: error_response,
     }
     return Litestar(
-        route_handlers=[api, *ops_handlers(ref)],
+        route_handlers=[api, *ops_handlers(ref, settings.server)],
         lifespan=[lifespan],
         exception_handlers=handlers,
         middleware=[make_observability_middleware(metrics)],

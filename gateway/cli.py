@@ -108,7 +108,7 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.serving import http_protocol
+    from gateway.serving import server_options
 
     configure_logging(settings.server.log_level)
     app = create_app(settings)
@@ -117,7 +117,7 @@ def serve(settings: Settings) -> int:
         host=settings.server.host,
         port=settings.server.port,
         loop="uvloop",
-        http=http_protocol(settings.server.write_timeout_s),  # httptools, with a write timeout
+        **server_options(settings.server),  # httptools: write timeout, read limits
         access_log=False,
         log_config=None,
         log_level=settings.server.log_level,

@@ -10,18 +10,32 @@ cancels the answer as for any client that left: its upstream calls are cancelled
 their slots freed. A client that reads slowly but reads is never paused that long.
 
 `cli.py` serves with it, and so does `gateway.testing.serve_in_thread`.
+
+Nor does uvicorn bound how a request arrives: its httptools protocol has no limit on the
+size or number of headers (httptools buffers a header of any length) and no timer until
+the first response, so a client that opens a connection and sends a byte a second
+holds it for ever (slowloris); `timeout_keep_alive` covers only idle connections
+between requests. `HttpToolsWithLimits` adds, per request: the line and headers within
+`server.header_timeout_s` (from the connection opening for the first request, from the
+first chunk of a later one that leaves its head incomplete), else 408 and close; at
+most `max_header_bytes` and `max_headers`, else 431 and close; the body within
+`body_timeout_s` after the headers, else the connection closes (the handler sees the
+client leave). `server_options(settings.server)` is what `atlas serve` runs with. It
+leans on uvicorn's internals (`cycle`, `headers`, `url`, `pipeline`):
+tests/integration/test_server_limits.py tells when an upgrade breaks it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
-from typing import ClassVar, Literal, cast
+from typing import Any, ClassVar, Literal, cast
 
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
-from config.settings import DEFAULT_WRITE_TIMEOUT_S
+from config.settings import DEFAULT_WRITE_TIMEOUT_S, ServerSettings
 
 logger = logging.getLogger(__name__)
 
@@ -105,6 +119,149 @@ class H11WithWriteTimeout(H11Protocol):
         super().connection_lost(exc)
 
 
+def _refusal(status: int, phrase: str, message: str, code: str) -> bytes:
+    error = {"message": message, "type": "invalid_request_error", "param": None, "code": code}
+    body = json.dumps({"error": error}, separators=(",", ":")).encode()
+    head = (
+        f"HTTP/1.1 {status} {phrase}\r\ncontent-type: application/json\r\n"
+        f"content-length: {len(body)}\r\nconnection: close\r\n\r\n"
+    )
+    return head.encode("ascii") + body
+
+
+HEAD_TOO_LARGE = _refusal(
+    431,
+    "Request Header Fields Too Large",
+    "the request's headers are too large or too many (server.max_header_bytes, server.max_headers)",
+    "request_header_too_large",
+)
+HEAD_TOO_SLOW = _refusal(
+    408,
+    "Request Timeout",
+    "the request's headers did not arrive in time (server.header_timeout_s)",
+    "request_timeout",
+)
+
+
+class _HeadTooLarge(Exception):
+    """Raised inside httptools' callback to stop the parser."""
+
+
+class HttpToolsWithLimits(HttpToolsWithWriteTimeout):
+    """The httptools protocol with its write timeout, and a deadline and a size limit on
+    each request's head (and a deadline on its body).
+
+    Cheap for ordinary traffic (measured: about 2 us a request): a request whose head
+    and body arrive in the chunk that starts it sets no timer and sums no header sizes;
+    only a request still incomplete after a chunk gets a deadline (counted from then),
+    and only a head over max_header_bytes in raw bytes has its headers measured."""
+
+    limits: ClassVar[ServerSettings]
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, **kwargs)
+        self._deadline: asyncio.TimerHandle | None = None
+        self._in_head = False
+        self._head_bytes = 0  # bytes received since the head began (the body's first ones too)
+        self._measure = False  # a pipelined head: its first bytes were not counted
+        self._awaiting_body = False
+        self._too_large = False
+
+    def _disarm(self) -> None:
+        if self._deadline is not None:
+            self._deadline.cancel()
+            self._deadline = None
+
+    def _refuse(self, response: bytes) -> None:
+        self._disarm()
+        if not self.transport.is_closing():
+            if self.cycle is None or self.cycle.response_complete:  # nothing else is writing
+                self.transport.write(response)
+            self.transport.close()
+
+    def _head_too_slow(self) -> None:
+        self._deadline = None
+        self._refuse(HEAD_TOO_SLOW)
+
+    def _body_too_slow(self) -> None:
+        self._deadline = None
+        self.transport.close()  # the handler's receive() then reports a disconnect
+
+    def _head_too_large(self) -> bool:
+        limits = self.limits
+        if len(self.headers) > limits.max_headers:
+            return True
+        if self._head_bytes <= limits.max_header_bytes and not self._measure:
+            return False  # the head is within what arrived
+        size = len(self.url) + sum(len(name) + len(value) + 4 for name, value in self.headers)
+        return size > limits.max_header_bytes
+
+    # --- uvicorn's protocol ------------------------------------------------------------
+    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
+        super().connection_made(transport)
+        self._in_head = True  # a connection that never sends a byte is closed too
+        self._deadline = self.loop.call_later(self.limits.header_timeout_s, self._head_too_slow)
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        self._disarm()
+        super().connection_lost(exc)
+
+    def data_received(self, data: bytes) -> None:
+        if not self._in_head and self._deadline is None:
+            cycle = self.cycle
+            if cycle is None or cycle.response_complete:  # the next request, kept alive
+                self._in_head, self._head_bytes = True, 0
+        if self._in_head:
+            self._head_bytes += len(data)
+        super().data_received(data)
+        if self._in_head:
+            if self._head_bytes > self.limits.max_header_bytes:
+                self._refuse(HEAD_TOO_LARGE)
+            elif self._deadline is None and not self.transport.is_closing():
+                timeout = self.limits.header_timeout_s
+                self._deadline = self.loop.call_later(timeout, self._head_too_slow)
+        elif self._awaiting_body and self._deadline is None and not self.transport.is_closing():
+            timeout = self.limits.body_timeout_s
+            self._deadline = self.loop.call_later(timeout, self._body_too_slow)
+
+    def on_message_begin(self) -> None:
+        super().on_message_begin()
+        if not self._in_head:  # a pipelined request, begun inside a chunk
+            self._in_head, self._head_bytes, self._measure = True, 0, True
+
+    def on_headers_complete(self) -> None:
+        self._in_head = False
+        if self._deadline is not None:
+            self._disarm()
+        if self._head_too_large():
+            self._too_large = True
+            raise _HeadTooLarge  # httptools stops; uvicorn calls send_400_response
+        self._measure = False
+        super().on_headers_complete()
+        self._awaiting_body = not self.pipeline  # a queued request reads once it runs
+
+    def on_message_complete(self) -> None:
+        self._awaiting_body = False
+        if self._deadline is not None:
+            self._disarm()
+        super().on_message_complete()
+
+    def send_400_response(self, msg: str) -> None:
+        if self._too_large:
+            self._refuse(HEAD_TOO_LARGE)
+        else:
+            super().send_400_response(msg)
+
+
+def server_options(server: ServerSettings) -> dict[str, Any]:
+    """Keyword arguments for uvicorn.Config/uvicorn.run: httptools with the write timeout
+    and the read limits of `server`, and its idle keep-alive timeout."""
+    name = f"HttpToolsWithLimits_{server.write_timeout_s:g}s"
+    attributes = {"write_timeout_s": server.write_timeout_s, "limits": server}
+    protocol = type(name, (HttpToolsWithLimits,), attributes)
+    return {"http": protocol, "timeout_keep_alive": server.idle_timeout_s}
+
+
 _IMPLS: dict[str, type[asyncio.Protocol]] = {
     "httptools": HttpToolsWithWriteTimeout,
     "h11": H11WithWriteTimeout,
@@ -120,4 +277,11 @@ def http_protocol(
     return cast(type[asyncio.Protocol], type(name, (base,), {"write_timeout_s": write_timeout_s}))
 
 
-__all__ = ["H11WithWriteTimeout", "HttpToolsWithWriteTimeout", "WriteClock", "http_protocol"]
+__all__ = [
+    "H11WithWriteTimeout",
+    "HttpToolsWithLimits",
+    "HttpToolsWithWriteTimeout",
+    "WriteClock",
+    "http_protocol",
+    "server_options",
+]

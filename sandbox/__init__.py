@@ -8,6 +8,9 @@ Public API::
     verdict = await sandbox.check(code, tests, "python", limits=None)
     extract_code_blocks(markdown) -> list[CodeBlock]        # fenced blocks + language
     extract_prompt_tests(prompt, entry_point=None) -> list[TestCase]
+
+Text analysis (code blocks, prompt examples) is linear in its input and capped: an
+answer over MAX_ANSWER_CHARS yields no blocks, a prompt over MAX_PROMPT_CHARS no tests.
     parse_request_tests(raw) -> list[TestCase]              # the "atlas": {"tests": [...]} field
 
 Configuration: `SandboxConfig` and `Limits` are config's `SandboxSettings` and
@@ -59,7 +62,7 @@ item is one of:
 At most 100 items of 64 KiB each; malformed items raise InvalidTestsError naming the item.
 """
 
-from sandbox.codeblocks import CodeBlock, detect_language, extract_code_blocks
+from sandbox.codeblocks import MAX_ANSWER_CHARS, CodeBlock, detect_language, extract_code_blocks
 from sandbox.compare import outputs_match
 from sandbox.config import (
     DEFAULT_COMPILE_LIMITS,
@@ -77,6 +80,7 @@ from sandbox.errors import (
     UnsupportedLanguageError,
 )
 from sandbox.prompt_blocks import extract_prompt_tests
+from sandbox.prompt_tests import MAX_PROMPT_CHARS
 from sandbox.request_tests import parse_request_tests
 from sandbox.service import Availability, Sandbox
 from sandbox.verdict import KilledBy, Program, RunResult, TestCase, TestResult, Verdict
@@ -85,6 +89,8 @@ __all__ = [
     "DEFAULT_COMPILE_LIMITS",
     "DEFAULT_LIMITS",
     "LANGUAGES",
+    "MAX_ANSWER_CHARS",
+    "MAX_PROMPT_CHARS",
     "Availability",
     "Backend",
     "CodeBlock",

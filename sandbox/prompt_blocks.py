@@ -27,12 +27,14 @@ def _section(lines: list[str], start: int, inline: str, stop_blank: bool) -> tup
 def _pairs(lines: list[str]) -> list[tuple[list[str], list[str]]]:
     pairs: list[tuple[list[str], list[str]]] = []
     i = 0
-    while i < len(lines):
-        header = pt.HEADER.match(lines[i])
-        if header is None or header.group(1).lower() != "input":
-            i += 1
+    # Line numbers survive lower-casing: no character becomes or stops being a newline.
+    for start in pt.lines_with("\n".join(lines).lower(), pt.HEADER_LINE):
+        if start < i:
             continue
-        given, i = _section(lines, i + 1, header.group(2), stop_blank=False)
+        header = pt.HEADER.match(lines[start])
+        if header is None or header.group(1).lower() != "input":
+            continue
+        given, i = _section(lines, start + 1, header.group(2), stop_blank=False)
         while i < len(lines) and not lines[i].strip():
             i += 1
         out = pt.HEADER.match(lines[i]) if i < len(lines) else None
@@ -46,6 +48,8 @@ def _pairs(lines: list[str]) -> list[tuple[list[str], list[str]]]:
 
 def _as_call(given: list[str], expected: list[str], ctx: pt.Context) -> TestCase | None:
     if ctx.entry_point is None or len(given) != 1 or len(expected) != 1:
+        return None
+    if not ctx.affords(given[0] + expected[0]):
         return None
     call = pt.literal_call(f"{ctx.entry_point}({given[0].strip()})")
     value = pt.literal(expected[0])
@@ -73,7 +77,12 @@ def example_blocks(lines: list[str], ctx: pt.Context) -> list[TestCase]:
 
 
 def extract_prompt_tests(prompt: str, entry_point: str | None = None) -> list[TestCase]:
-    """Runnable tests from the examples of a prompt, with the function name bound."""
+    """Runnable tests from the examples of a prompt, with the function name bound.
+
+    Linear in the prompt's length, and bounded: a prompt over `MAX_PROMPT_CHARS` yields
+    none, and at most `MAX_PROMPT_TESTS` are returned (see sandbox/prompt_tests.py)."""
+    if len(prompt) > pt.MAX_PROMPT_CHARS:
+        return []
     lines = prompt.replace("\r\n", "\n").split("\n")
     ctx = pt.Context(prompt, entry_point)
     used: set[int] = set()
@@ -89,7 +98,7 @@ def extract_prompt_tests(prompt: str, entry_point: str | None = None) -> list[Te
         if key not in seen:
             seen.add(key)
             unique.append(test)
-    return unique
+    return unique[: pt.MAX_PROMPT_TESTS]
 
 
 __all__ = ["extract_prompt_tests"]

@@ -15,19 +15,46 @@ import re
 from sandbox.request_tests import code_test
 from sandbox.verdict import TestCase
 
-_DEF = re.compile(r"^\s*def\s+(\w+)\s*\(", re.MULTILINE)
-_ARROW = re.compile(
-    r"^\s*(?:[*-]\s*)?([A-Za-z_]\w*\(.*\))\s*"
-    r"(?:==>|=>|➞|->|==|should return|returns)\s*(.+?)\s*\.?\s*$"
-)
+# Every pattern here is linear in its input: none has two quantifiers that can take the
+# same characters (the old `\s*(.+?)\s*\.?\s*$` was cubic in a run of spaces), and `^`
+# with MULTILINE is followed by `[^\S\n]*`, never by `\s*`, which ran over every newline
+# after each line start (quadratic in a run of newlines).
+_DEF = re.compile(r"^[^\S\n]*def\s+(\w+)\s*\(", re.MULTILINE)
+# An informal example, `f(2) == 4`, in two linear steps: an optional bullet and
+# `name(`, then the arrow: the last `)` followed by one, with something after it.
+_CALL_START = re.compile(r"\s*(?:[*-]\s*)?([A-Za-z_]\w*)\(")
+_ARROW = re.compile(r"\)\s*(?:==>|=>|➞|->|==|should return|returns)(?=.)")
 HEADER = re.compile(
-    r"^\s*(?:sample\s+|example\s+)?(input|output)s?(?:\s*#?\s*\d+)?\s*:?\s*(.*)$", re.IGNORECASE
+    r"^\s*(?:sample\s+|example\s+)?(input|output)s?(?:\s*(?:#\s*)?\d+)?\s*:?\s*(.*)$",
+    re.IGNORECASE,
 )
 STOP = re.compile(
     r"^\s*(example|explanation|note|constraints?|input|output|sample)\b"
     r"|^\s*(```|\"\"\"|''')",
     re.IGNORECASE,
 )
+_ASSERT = re.compile(r"\s*assert\b")
+# Where each extractor looks, found by searching the whole prompt for a literal its
+# per-line pattern needs (re skips ahead to a literal; a leading `^` or IGNORECASE makes
+# it try every position, ten times slower). The per-line pattern then decides.
+_DOCTEST_LINE = re.compile(">>>")
+_ASSERT_LINE = re.compile("assert")
+_ARROW_LINE = re.compile(r"\)[^\S\n]*(?:==>|=>|➞|->|==|should return|returns)")
+HEADER_LINE = re.compile("put")  # in the lower-cased prompt: "input" or "output"
+# Bounds on the work one prompt can cause, whatever its text. Real problem statements
+# are far inside them. A prompt longer than MAX_PROMPT_CHARS is not analysed at all; an
+# example longer than MAX_EXAMPLE_CHARS is skipped; the examples tried cost at most
+# MAX_PARSED_CHARS, each its length plus EXAMPLE_OVERHEAD_CHARS (deeply nested
+# expressions parse at about 1 us a character; a tiny example costs some 60 us to
+# parse, check and unparse); the first MAX_PROMPT_TESTS distinct tests are kept.
+MAX_PROMPT_CHARS = 100_000
+MAX_EXAMPLE_CHARS = 4_000
+MAX_PARSED_CHARS = 50_000
+EXAMPLE_OVERHEAD_CHARS = 100
+MAX_PROMPT_TESTS = 100
+MAX_CANDIDATE_LINES = 2_000  # lines each extractor looks at
+# What ast.parse raises on hostile text: null bytes, nesting too deep for the parser.
+PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError)
 _JSONISH = {"true": "True", "false": "False", "null": "None", "none": "None"}
 
 
@@ -37,23 +64,23 @@ def literal(text: str) -> str | None:
     try:
         tree = ast.parse(text, mode="eval")
         ast.literal_eval(tree)
-    except (ValueError, SyntaxError, TypeError, MemoryError, RecursionError):
+        return ast.unparse(tree)  # drops a trailing `# comment`
+    except (*PARSE_ERRORS, TypeError):
         return None
-    return ast.unparse(tree)  # drops a trailing `# comment`
 
 
 def literal_call(call: str) -> tuple[str, str] | None:
     """(function name, argument text) of a call whose arguments are all literals."""
     try:
         node = ast.parse(call.strip(), mode="eval").body
-    except SyntaxError:
+    except PARSE_ERRORS:
         return None
     if not isinstance(node, ast.Call) or not isinstance(node.func, ast.Name):
         return None
     try:
         for arg in [*node.args, *(k.value for k in node.keywords)]:
             ast.literal_eval(arg)
-    except (ValueError, TypeError):
+    except (*PARSE_ERRORS, TypeError):
         return None
     if any(k.arg is None for k in node.keywords):
         return None
@@ -61,11 +88,25 @@ def literal_call(call: str) -> tuple[str, str] | None:
     return node.func.id, call.strip()[open_paren:][1:-1] if call.strip().endswith(")") else ""
 
 
+def defined_functions(text: str) -> list[str]:
+    """Names of the functions `text` defines (`def name(` at a line start), in order."""
+    return _DEF.findall(text)
+
+
 class Context:
     def __init__(self, prompt: str, entry_point: str | None) -> None:
-        defined = _DEF.findall(prompt)
+        defined = defined_functions(prompt)
         self.defined = set(defined)
         self.entry_point = entry_point or (defined[-1] if defined else None)
+        self._parse_budget = MAX_PARSED_CHARS
+
+    def affords(self, text: str) -> bool:
+        """Whether `text` may be parsed, spending its cost from the prompt's budget."""
+        cost = len(text) + EXAMPLE_OVERHEAD_CHARS
+        if len(text) > MAX_EXAMPLE_CHARS or cost > self._parse_budget:
+            return False
+        self._parse_budget -= cost
+        return True
 
     def bind(self, name: str) -> str:
         if self.entry_point and name not in self.defined and name != self.entry_point:
@@ -87,12 +128,11 @@ def _doctest_examples(lines: list[str]) -> list[tuple[str, str, list[int]]]:
     """(source, expected output, line numbers used) of each `>>>` example."""
     examples: list[tuple[str, str, list[int]]] = []
     i = 0
-    while i < len(lines):
-        stripped = lines[i].strip()
-        if not stripped.startswith(">>>"):
-            i += 1
+    for start in lines_with("\n".join(lines), _DOCTEST_LINE):
+        if start < i or not lines[start].strip().startswith(">>>"):
             continue
-        used, source = [i], [stripped[3:].strip()]
+        i = start
+        used, source = [i], [lines[i].strip()[3:].strip()]
         i += 1
         while i < len(lines) and lines[i].strip().startswith("..."):
             source.append(lines[i].strip()[3:].lstrip(" "))
@@ -112,11 +152,29 @@ def _doctest_examples(lines: list[str]) -> list[tuple[str, str, list[int]]]:
     return examples
 
 
+def lines_with(text: str, marker: re.Pattern[str]) -> list[int]:
+    """Numbers of the first MAX_CANDIDATE_LINES lines of `text` where `marker` (which
+    never matches a newline) is found: one search over the text, so an extractor spends
+    per-line work only on lines that may hold an example."""
+    found: list[int] = []
+    number, start = 0, 0  # the line beginning at `start`
+    while len(found) < MAX_CANDIDATE_LINES and (hit := marker.search(text, start)):
+        number += text.count("\n", start, hit.start())
+        found.append(number)
+        start = text.find("\n", hit.start()) + 1
+        if start == 0:
+            break
+        number += 1
+    return found
+
+
 def doctests(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
     setup: list[str] = []
     for source, expected, numbers in _doctest_examples(lines):
         used.update(numbers)
+        if not ctx.affords(source + expected):
+            break  # later examples may depend on this one: none rather than wrong ones
         if not expected:
             setup.append(source)  # a statement other examples may depend on
             continue
@@ -144,20 +202,22 @@ def doctests(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
 def _expression(text: str) -> str | None:
     try:
         return ast.unparse(ast.parse(text, mode="eval"))
-    except (SyntaxError, ValueError, MemoryError, RecursionError):
+    except PARSE_ERRORS:
         return None
 
 
 def asserts(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
-    for i, line in enumerate(lines):
-        if i in used or not re.match(r"^\s*assert\b", line):
+    for i in lines_with("\n".join(lines), _ASSERT_LINE):
+        if i in used or not _ASSERT.match(lines[i]):
             continue
         for end in range(i + 1, min(i + 6, len(lines)) + 1):
             code = "\n".join(part.strip() for part in lines[i:end])
+            if not ctx.affords(code):
+                break
             try:
                 tree = ast.parse(code)
-            except SyntaxError:
+            except PARSE_ERRORS:
                 continue
             used.update(range(i, end))
             called = [
@@ -171,13 +231,33 @@ def asserts(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     return tests
 
 
+def informal_example(line: str) -> tuple[str, str] | None:
+    """(call, expected) of a line like `- f(2) == 4.`: the last `)` followed by an arrow
+    ends the call; the expected text is what follows, without surrounding space and one
+    final full stop."""
+    start = _CALL_START.match(line)
+    if start is None:
+        return None
+    arrow = None
+    for match in _ARROW.finditer(line, start.end()):
+        arrow = match
+    if arrow is None:
+        return None
+    rest = line[arrow.end() :].lstrip()
+    if not rest:
+        return None  # only spaces after the arrow: no expected value
+    expected = rest.rstrip()
+    expected = expected.removesuffix(".").rstrip() if expected.endswith(".") else expected
+    return line[start.start(1) : arrow.start() + 1], expected or rest[0]
+
+
 def informal(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
-    for i, line in enumerate(lines):
-        match = _ARROW.match(line) if i not in used else None
-        if match is None:
+    for i in lines_with("\n".join(lines), _ARROW_LINE):
+        example = informal_example(lines[i]) if i not in used else None
+        if example is None or not ctx.affords(lines[i]):
             continue
-        call, expected = literal_call(match.group(1)), literal(match.group(2))
+        call, expected = literal_call(example[0]), literal(example[1])
         if call is None or expected is None:
             continue
         used.add(i)

@@ -6,6 +6,7 @@ nowhere else."""
 from __future__ import annotations
 
 import logging
+import re
 from typing import Any
 
 import msgspec
@@ -108,15 +109,26 @@ def to_api_error(exc: BaseException) -> APIError:
             return APIError(
                 400, f"invalid atlas.tests: {exc}", param="atlas.tests", code="invalid_value"
             )
+        case RecursionError():
+            # Decoders and parsers recurse once per level of nesting: about 1,500 levels
+            # of JSON (or of a Python expression in a prompt) exhaust the stack.
+            logger.info("a request nested too deeply: %s", exc)
+            return APIError(400, "the request is nested too deeply", code="invalid_json")
     logger.exception("unhandled error", exc_info=exc)
     return APIError(
         500, "internal error in the ATLAS gateway", type="server_error", code="internal_error"
     )
 
 
+# The user:password@ of a URL (an upstream's credentials); linear: no `@` in the class.
+_USERINFO = re.compile(r"(?<=://)[^/@\s]*@")
+
+
 def _tagged(exc: EngineError) -> str:
-    # Say where the failure came from so clients can tell upstream from gateway errors.
-    return f"upstream {exc.upstream}: {exc.message}" if exc.upstream else exc.message
+    # Say where the failure came from so clients can tell upstream from gateway errors,
+    # without the credentials an upstream URL may carry.
+    text = f"upstream {exc.upstream}: {exc.message}" if exc.upstream else exc.message
+    return _USERINFO.sub("", text)
 
 
 def _from_litestar(exc: HTTPException) -> APIError:

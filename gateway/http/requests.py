@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 from litestar.handlers.base import BaseRouteHandler
 
-from gateway.http.errors import APIError
+from gateway.http.errors import APIError, to_api_error
 
 T = TypeVar("T")
 MAX_N = 16
@@ -30,6 +30,8 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
         raise APIError(
             400, "the request body is empty; expected a JSON object", code="invalid_json"
         )
+    if not raw.isascii():
+        _check_utf8(raw)
     try:
         return msgspec.json.decode(raw, type=schema)
     except msgspec.ValidationError as exc:
@@ -43,6 +45,21 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
         raise APIError(
             400, f"the request body is not valid JSON: {exc}", code="invalid_json"
         ) from None
+    except RecursionError as exc:
+        raise to_api_error(exc) from None
+
+
+def _check_utf8(raw: bytes) -> None:
+    # msgspec does not check the strings it skips (fields ATLAS does not read), and the
+    # raw body is what goes upstream: JSON that is not UTF-8 must stop here.
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise APIError(
+            400,
+            f"the request body is not valid JSON: invalid UTF-8 at byte {exc.start}",
+            code="invalid_json",
+        ) from None
 
 
 def check_n(n: int) -> None:
@@ -50,6 +67,22 @@ def check_n(n: int) -> None:
         raise APIError(
             400, f"n must be between 1 and {MAX_N}, got {n}", param="n", code="invalid_value"
         )
+
+
+def bearer_tokens(*keys: str | None) -> tuple[bytes, ...]:
+    """The `Authorization` values that present one of `keys` (those configured)."""
+    return tuple(f"Bearer {key}".encode() for key in keys if key)
+
+
+def presents_one_of(
+    connection: ASGIConnection[Any, Any, Any, Any], accepted: tuple[bytes, ...]
+) -> bool:
+    """Whether the request carries one of the accepted values; True when none is set."""
+    if not accepted:
+        return True
+    given = connection.headers.get("authorization", "").encode()
+    # Every value compared, in constant time: which one matched is not timed either.
+    return sum(hmac.compare_digest(given, value) for value in accepted) > 0
 
 
 def master_key_guard(master_key: str | None) -> Any:

@@ -2,9 +2,29 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
+from urllib.parse import urlsplit
+
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
+
+
+@lru_cache(maxsize=1024)  # called on every upstream request; upstreams are few
+def upstream_label(label: str) -> str:
+    """An upstream's name on metrics: its own name (a managed engine's), or host[:port]
+    of its URL, never the URL's credentials or path."""
+    if "://" not in label:
+        return label
+    parts = urlsplit(label)
+    host = parts.hostname or "unknown"
+    if ":" in host:  # IPv6
+        host = f"[{host}]"
+    try:
+        port = parts.port
+    except ValueError:
+        port = None
+    return f"{host}:{port}" if port else host
 
 
 class Metrics:

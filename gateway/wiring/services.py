@@ -38,7 +38,7 @@ from gateway.strategies.errors import UnknownModelError
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.tokens import TokenCounter
-from gateway.telemetry.metrics import Metrics
+from gateway.telemetry.metrics import Metrics, upstream_label
 from gateway.wiring.feedback import GatewayFeedback
 from sandbox import Sandbox
 
@@ -177,7 +177,7 @@ def _dispatcher(
         total_timeout_s=settings.upstream.total_timeout_s,
         headers_timeout_s=settings.upstream.stream_headers_timeout_s,
         observer=lambda model, url, outcome: metrics.upstream_requests.labels(
-            model, url, outcome
+            model, upstream_label(url), outcome
         ).inc(),
         reply_observer=engines.record_reply,
     )

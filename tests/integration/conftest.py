@@ -12,6 +12,7 @@ import pytest
 
 from config import Settings
 from gateway.app import create_app
+from gateway.serving import server_options
 from gateway.testing import BackgroundServer, serve_in_thread
 from gateway.wiring.services import Services
 from tests.fakes.upstream import Script, ScriptedUpstream
@@ -64,9 +65,7 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
     def start(settings: Settings) -> RunningGateway:
         app = create_app(settings)
-        background = serve_in_thread(
-            app, lifespan="on", write_timeout_s=settings.server.write_timeout_s
-        )
+        background = serve_in_thread(app, lifespan="on", **server_options(settings.server))
         # Built by the lifespan, so known once the server is up.
         gateway = RunningGateway(settings, app.state.services, background)
         running.append(gateway)

@@ -14,6 +14,7 @@ from tests.integration.conftest import RunningGateway, make_settings, wait_for
 
 MESSAGES = [{"role": "user", "content": "hi"}]
 CHAT = {"model": "coder", "messages": MESSAGES}
+MASTER_KEY = "sk-test-master-key-of-at-least-32-chars"
 
 
 def still_serving(gateway: RunningGateway) -> None:
@@ -228,20 +229,26 @@ def test_keepalive_comments_while_the_upstream_is_quiet(
 def test_ready_and_metrics(
     gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
 ) -> None:
-    gw = gateway_factory(make_settings([{"name": "coder", "upstreams": [upstream.url]}]))
-    assert wait_for(lambda: httpx.get(gw.url + "/ready").status_code == 200)
-    httpx.post(gw.url + "/v1/chat/completions", json=CHAT)
-    metrics = httpx.get(gw.url + "/metrics").text
+    key = {"authorization": f"Bearer {MASTER_KEY}"}
+    gw = gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [upstream.url]}], server={"master_key": MASTER_KEY}
+        )
+    )
+    assert wait_for(lambda: httpx.get(gw.url + "/ready", headers=key).status_code == 200)
+    httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers=key)
+    metrics = httpx.get(gw.url + "/metrics", headers=key).text
     assert (
         'atlas_requests_total{endpoint="/v1/chat/completions",model="coder",status="200"} 1.0'
         in metrics
     )
     assert "atlas_upstream_healthy" in metrics
+    name = upstream.url.removeprefix("http://")  # upstreams are labelled host:port
     assert (
-        f'atlas_upstream_requests_total{{model="coder",outcome="ok",upstream="{upstream.url}"}} 1.0'
+        f'atlas_upstream_requests_total{{model="coder",outcome="ok",upstream="{name}"}} 1.0'
         in metrics
     )
     assert 'atlas_tokens_total{kind="completion",model="coder"}' in metrics
     upstream.script = Script(health_status=503)
-    assert wait_for(lambda: httpx.get(gw.url + "/ready").status_code == 503, timeout=8)
+    assert wait_for(lambda: httpx.get(gw.url + "/ready", headers=key).status_code == 503, timeout=8)
     assert httpx.get(gw.url + "/health").status_code == 200

@@ -369,7 +369,8 @@ def test_generation_and_embedding_gauges_do_not_collide(
     gateway: Gateway, faulty: FaultyUpstream
 ) -> None:
     gauges = in_flight_gauges(gateway)
-    roles = {key for key in gauges if faulty.url in key}
+    name = faulty.url.removeprefix("http://")  # upstreams are labelled host:port
+    roles = {key for key in gauges if f'upstream="{name}"' in key}
     assert any('role="generation"' in key for key in roles), gauges
     assert any('role="embedding"' in key for key in roles), gauges
 

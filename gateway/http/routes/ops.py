@@ -1,52 +1,57 @@
-"""Liveness, readiness and Prometheus metrics."""
+"""Liveness, readiness and Prometheus metrics: what each tells, and to whom.
+
+/health answers anyone, and says only that the process serves. /ready answers anyone
+with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
+engines with their URLs and logs, the sandbox) need the master key. /metrics needs the
+master key or server.metrics_token. With neither configured (a loopback gateway, or
+allow_unauthenticated), everything is open, like the API itself."""
 
 from __future__ import annotations
 
 from typing import Any
 
 import msgspec
-from litestar import Response, get
+from litestar import Request, Response, get
 
+from config import ServerSettings
+from gateway.http.errors import APIError
+from gateway.http.requests import bearer_tokens, presents_one_of
 from gateway.http.state import ServicesRef
+from gateway.telemetry.metrics import upstream_label
 from gateway.wiring.services import Services
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
-def ops_handlers(ref: ServicesRef) -> list[Any]:
+def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
+    detail_keys = bearer_tokens(server.master_key)
+    metrics_keys = bearer_tokens(server.master_key, server.metrics_token)
+
     @get("/health")
     async def health() -> Response[bytes]:
         return Response(content=b'{"status":"ok"}', media_type="application/json")
 
     @get("/ready")
-    async def ready() -> Response[bytes]:
+    async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
         services = ref.get()
-        models = {
-            name: {
-                "healthy_upstreams": group.generation.healthy_count(),
-                "upstreams": len(group.generation.upstreams),
-                "healthy_embedding_upstreams": group.embedding.healthy_count(),
-            }
-            for name, group in services.models.items()
-        }
-        ok = bool(models) and all(m["healthy_upstreams"] > 0 for m in models.values())
-        reason = None if models else "no upstream configured"
-        availability = services.verifier.availability()
-        body = {
-            "ready": ok,
-            "reason": reason,
-            "models": models,
-            "engines": services.engines.status(),
-            "sandbox": availability,
-        }
+        body = readiness(services)
+        if not presents_one_of(request, detail_keys):
+            body = {"ready": body["ready"]}
         return Response(
             content=msgspec.json.encode(body),
             media_type="application/json",
-            status_code=200 if ok else 503,
+            status_code=200 if body["ready"] else 503,
         )
 
     @get("/metrics")
-    async def metrics() -> Response[bytes]:
+    async def metrics(request: Request[Any, Any, Any]) -> Response[bytes]:
+        if not presents_one_of(request, metrics_keys):
+            raise APIError(
+                401,
+                "/metrics needs 'Authorization: Bearer <key>' with the master key or "
+                "server.metrics_token",
+                code="invalid_api_key",
+            )
         services = ref.get()
         _refresh_upstream_gauges(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
@@ -54,10 +59,35 @@ def ops_handlers(ref: ServicesRef) -> list[Any]:
     return [health, ready, metrics]
 
 
+def readiness(services: Services) -> dict[str, Any]:
+    """Ready when every model can answer: a healthy generation upstream, or for a model
+    that only embeds, a healthy embedding upstream."""
+    models = {
+        name: {
+            "healthy_upstreams": group.generation.healthy_count(),
+            "upstreams": len(group.generation.upstreams),
+            "healthy_embedding_upstreams": group.embedding.healthy_count(),
+            "embedding_upstreams": len(group.embedding.upstreams),
+        }
+        for name, group in services.models.items()
+    }
+    ok = bool(models) and all(
+        m["healthy_upstreams"] > 0 if m["upstreams"] else m["healthy_embedding_upstreams"] > 0
+        for m in models.values()
+    )
+    return {
+        "ready": ok,
+        "reason": None if models else "no upstream configured",
+        "models": models,
+        "engines": services.engines.status(),
+        "sandbox": services.verifier.availability(),
+    }
+
+
 def _refresh_upstream_gauges(services: Services) -> None:
     for name, group in services.models.items():
         for pool in (group.generation, group.embedding):
             for upstream in pool.upstreams:
-                labels = (name, upstream.label, pool.role)
+                labels = (name, upstream_label(upstream.label), pool.role)
                 services.metrics.upstream_healthy.labels(*labels).set(1 if upstream.healthy else 0)
                 services.metrics.upstream_in_flight.labels(*labels).set(upstream.in_flight)

@@ -25,6 +25,7 @@ from gateway.strategies.base import (
 from gateway.strategies.best_of_k.generator import UpstreamGenerator
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
 from gateway.strategies.best_of_k.ports import Ranker, UsageCounter, Verifier
+from gateway.strategies.best_of_k.verification import OFF_LOOP_CHARS
 from gateway.strategies.best_of_k.winner import outcome_headers, winner_chunks, winner_json
 from gateway.strategies.model import ModelGroup
 
@@ -55,7 +56,14 @@ class BestOfKStrategy:
         self._k = k
         self._settings = settings
 
-    def _search(self, call: Call) -> BestOfK:
+    async def _search(self, call: Call) -> BestOfK:
+        """The search for `call`. Building it reads the prompt (entry point, examples):
+        linear and capped, but for a long prompt done in a worker thread, off the loop."""
+        if len(call.prompt_text) <= OFF_LOOP_CHARS:
+            return self._build(call)
+        return await asyncio.to_thread(self._build, call)
+
+    def _build(self, call: Call) -> BestOfK:
         body: dict[str, Any] = msgspec.json.decode(call.body)
         collaborators = Collaborators(
             generator=UpstreamGenerator(self._tools.dispatcher, call.model, call.request_id),
@@ -76,7 +84,7 @@ class BestOfKStrategy:
         )
 
     async def run(self, call: Call) -> Answer:
-        search = self._search(call)
+        search = await self._search(call)
         outcome = await search.execute()
         return Answer(
             winner_json(outcome, call.controls.debug),
@@ -86,7 +94,7 @@ class BestOfKStrategy:
         )
 
     async def stream(self, call: Call) -> EventStream:
-        search = self._search(call)  # malformed request tests fail here, before any byte
+        search = await self._search(call)  # malformed request tests fail here, before any byte
         headers = {"x-atlas-route": "best-of-k", "x-atlas-k": str(self._k)}
         return EventStream(headers, self._events(search, call.include_usage))
 

@@ -12,12 +12,17 @@ import ast
 import re
 from typing import Any
 
-from sandbox import TestCase, extract_code_blocks
+from sandbox import MAX_PROMPT_CHARS, TestCase, extract_code_blocks
 
 # CodeT draws on every test the model wrote; 128 asserts run in milliseconds.
 MAX_GENERATED_TESTS = 128
 PROBE_MARKER = "__atlas_out__"
-_DEF = re.compile(r"^\s*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+# `[^\S\n]*`, not `\s*`, after `^`: linear on a run of newlines (`\s*` was quadratic).
+_DEF = re.compile(r"^[^\S\n]*def\s+([A-Za-z_]\w*)\s*\(", re.MULTILINE)
+# A test-writing answer is a few asserts; a longer one is not parsed (the work on the
+# event loop stays bounded: ast.parse takes about 0.5 us a character).
+MAX_TESTS_ANSWER_CHARS = 32 * 1024
+_PARSE_ERRORS = (SyntaxError, ValueError, MemoryError, RecursionError)
 
 TEST_PROMPT = (
     "Here is a programming task:\n\n{task}\n\n"
@@ -28,7 +33,10 @@ TEST_PROMPT = (
 
 
 def entry_point_of(text: str) -> str | None:
-    """The function a task asks for: the last `def name(` in it, if any."""
+    """The function a task asks for: the last `def name(` in it, if any (none in a text
+    too long to be analysed, as for its examples)."""
+    if len(text) > MAX_PROMPT_CHARS:
+        return None
     names = _DEF.findall(text)
     return names[-1] if names else None
 
@@ -42,29 +50,37 @@ def test_request_messages(task: str, entry_point: str | None) -> list[dict[str, 
 
 
 def parse_asserts(answer: str) -> list[str]:
-    """Assert statements found in a model's answer, as source lines, deduplicated."""
+    """Assert statements found in a model's answer, as source lines, deduplicated (none
+    in an answer over MAX_TESTS_ANSWER_CHARS)."""
+    if len(answer) > MAX_TESTS_ANSWER_CHARS:
+        return []
     blocks = [b.code for b in extract_code_blocks(answer) if b.language in ("python", None)]
     sources = blocks or [answer]
-    found: list[str] = []
+    found: dict[str, None] = {}  # ordered, with O(1) membership
     for source in sources:
         for statement in _statements(source):
             if isinstance(statement, ast.Assert):
-                text = ast.unparse(ast.Assert(test=statement.test, msg=None))
-                if text not in found:
-                    found.append(text)
-    return found
+                try:
+                    text = ast.unparse(ast.Assert(test=statement.test, msg=None))
+                except RecursionError:
+                    continue
+                found.setdefault(text)
+    return list(found)
 
 
 def _statements(source: str) -> list[ast.stmt]:
     try:
         return list(ast.parse(source).body)
-    except SyntaxError:
+    except _PARSE_ERRORS:
         # Keep the lines that parse on their own; a model answer is often half right.
+        # Only a line that says `assert` can hold an assert statement.
         statements: list[ast.stmt] = []
         for line in source.splitlines():
+            if "assert" not in line:
+                continue
             try:
                 statements.extend(ast.parse(line.strip()).body)
-            except SyntaxError:
+            except _PARSE_ERRORS:
                 continue
         return statements
 

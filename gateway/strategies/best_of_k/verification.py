@@ -8,10 +8,12 @@ tests the model writes (weaker: used for consensus, never for early stop).
 from __future__ import annotations
 
 import ast
+import asyncio
 import logging
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from gateway.strategies.best_of_k.testgen import probe_output
+from gateway.strategies.best_of_k.testgen import parse_asserts, probe_output
 from sandbox import (
     CodeBlock,
     Limits,
@@ -25,6 +27,16 @@ from sandbox import (
 )
 
 logger = logging.getLogger(__name__)
+
+# Bare code (an answer without fences) is parsed to see whether it defines something;
+# ast.parse takes about 0.5 us a character, so a longer bare answer is not taken as code.
+MAX_BARE_CODE_CHARS = 32 * 1024
+# Text longer than this is analysed in a worker thread: below it, analysis takes less
+# than the hop (about 50 us). Every analysis is linear and capped in size (see
+# sandbox/codeblocks.py, sandbox/prompt_tests.py), so a thread never runs for long; the
+# deadline only stops the caller waiting.
+OFF_LOOP_CHARS = 16 * 1024
+ANALYSIS_DEADLINE_S = 5.0
 
 
 @dataclass(frozen=True, slots=True)
@@ -88,9 +100,11 @@ def _code(block: CodeBlock) -> Code:
 
 def _bare_python(content: str) -> Code | None:
     # Some models answer with bare code; accept it only if it parses and defines something.
+    if len(content) > MAX_BARE_CODE_CHARS:
+        return None
     try:
         tree = ast.parse(content)
-    except SyntaxError:
+    except (SyntaxError, ValueError, MemoryError, RecursionError):
         return None
     defines = any(isinstance(n, (ast.FunctionDef, ast.ClassDef)) for n in tree.body)
     return Code("python", content) if defines else None
@@ -105,6 +119,35 @@ def _test_code(by_name: dict[str, TestCase], result_name: str) -> str:
         if test.kind != "io"
         else f"stdin: {test.stdin!r}, stdout: {test.expected_stdout!r}"
     )
+
+
+async def extract_code_off_loop(content: str, entry_point: str | None) -> Code | None:
+    """`extract_code`, in a worker thread when the answer is long (None past the deadline)."""
+    return await off_loop(extract_code, None, content, entry_point)
+
+
+async def parse_asserts_off_loop(answer: str) -> list[str]:
+    """`testgen.parse_asserts`, in a worker thread when the answer is long."""
+    return await off_loop(parse_asserts, [], answer)
+
+
+async def off_loop[T](analyse: Callable[..., T], fallback: T, text: str, *args: object) -> T:
+    """`analyse(text, *args)`: inline for short text, else in a worker thread, giving
+    `fallback` if it takes longer than ANALYSIS_DEADLINE_S (the thread still finishes:
+    the analyses are capped)."""
+    if len(text) <= OFF_LOOP_CHARS:
+        return analyse(text, *args)
+    try:
+        async with asyncio.timeout(ANALYSIS_DEADLINE_S):
+            return await asyncio.to_thread(analyse, text, *args)
+    except TimeoutError:
+        logger.warning(
+            "%s gave up on %d characters after %g s",
+            analyse.__name__,
+            len(text),
+            ANALYSIS_DEADLINE_S,
+        )
+        return fallback
 
 
 class SandboxVerifier:

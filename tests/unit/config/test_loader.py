@@ -1,6 +1,7 @@
 from __future__ import annotations
 
 import logging
+import re
 from pathlib import Path
 
 import pytest
@@ -63,11 +64,41 @@ def test_duplicate_model_names(tmp_path: Path) -> None:
         load_settings(write(tmp_path, text), env={})
 
 
+STRONG_KEY = "sk-" + "0123456789abcdef" * 2
+
+
 def test_public_listen_address_needs_a_master_key(tmp_path: Path) -> None:
     path = write(tmp_path, '[server]\nhost = "0.0.0.0"\n')
     with pytest.raises(ConfigError, match=r"server\.master_key"):
         load_settings(path, env={})
-    assert load_settings(path, env={"ATLAS_MASTER_KEY": "k"}).server.master_key == "k"
+    settings = load_settings(path, env={"ATLAS_MASTER_KEY": STRONG_KEY})
+    assert settings.server.master_key == STRONG_KEY
+
+
+@pytest.mark.parametrize(
+    "env, key",
+    [
+        ({"ATLAS_MASTER_KEY": "k"}, "server.master_key"),
+        ({"ATLAS_MASTER_KEY": "x" * 31}, "server.master_key"),
+        ({"ATLAS_MASTER_KEY": " " * 40}, "server.master_key"),
+        ({"ATLAS_MASTER_KEY": STRONG_KEY + " trailing"}, "server.master_key"),
+        ({"ATLAS_MASTER_KEY": STRONG_KEY, "ATLAS_METRICS_TOKEN": "scrape"}, "server.metrics_token"),
+    ],
+)
+def test_a_weak_key_is_refused_beyond_loopback(
+    tmp_path: Path, env: dict[str, str], key: str
+) -> None:
+    public = write(tmp_path, '[server]\nhost = "0.0.0.0"\n')
+    with pytest.raises(ConfigError, match=rf"^{re.escape(key)} .*too weak.*32 characters"):
+        load_settings(public, env=env)
+    loopback = write(tmp_path, '[server]\nhost = "127.0.0.1"\n')
+    assert load_settings(loopback, env=env).server.master_key == env["ATLAS_MASTER_KEY"]
+
+
+def test_server_limits_are_validated(tmp_path: Path) -> None:
+    path = write(tmp_path, "[server]\nheader_timeout_s = 0\n")
+    with pytest.raises(ConfigError, match="server: header_timeout_s must be positive"):
+        load_settings(path, env={})
 
 
 def test_environment_overrides_the_file(tmp_path: Path) -> None:
