@@ -27,22 +27,22 @@ from gateway.strategies.best_of_k.candidates import Candidate, Outcome
 from gateway.strategies.best_of_k.derived_inputs import derived_calls, probe_tests
 from gateway.strategies.best_of_k.ports import Generator, Purpose, Ranker, UsageCounter, Verifier
 from gateway.strategies.best_of_k.prompt_context import (
-    missing_imports,
+    answer_code,
     prompt_imports,
     with_message_text,
 )
-from gateway.strategies.best_of_k.repair import carried_over, repair_conversation
+from gateway.strategies.best_of_k.repair import repair_conversation
 from gateway.strategies.best_of_k.selection import Evidence, select
 from gateway.strategies.best_of_k.testgen import (
     entry_point_of,
     generated_tests,
-    parse_asserts,
     test_request_messages,
 )
 from gateway.strategies.best_of_k.verification import (
     Code,
     TrustedTests,
-    extract_code,
+    off_loop,
+    parse_asserts_off_loop,
     trusted_tests,
 )
 from gateway.strategies.views import Usage, first_message_text
@@ -252,18 +252,17 @@ class BestOfK:
             self._requested_s = asyncio.get_running_loop().time() - started
         content = first_message_text(data)
         candidate.usage = await self._usage(data, content)
-        candidate.code = extract_code(content, self._entry_point)
-        if candidate.code is not None and candidate.code.language == "python":
-            # Verified code is returned code: what is added (the prompt's imports, the
-            # helpers a repair dropped) goes into both.
-            added = missing_imports(candidate.code.source, self._imports)
-            if candidate.parent_code is not None:
-                added += carried_over(candidate.parent_code, candidate.code.source)
-            if added:
-                source = "\n".join(added) + "\n\n" + candidate.code.source
-                content = content.replace(candidate.code.source, source, 1)
-                candidate.code = Code("python", source)
-                data = with_message_text(data, content)
+        unread: tuple[str, Code | None] = (content, None)  # the analysis gave up: no code
+        completed, candidate.code = await off_loop(
+            answer_code,
+            unread,
+            content,
+            self._entry_point,
+            self._imports,
+            candidate.parent_code,
+        )
+        if completed != content:
+            content, data = completed, with_message_text(data, completed)
         candidate.content = content
         candidate.data = data
 
@@ -343,7 +342,7 @@ class BestOfK:
                 continue
             if isinstance(result, BaseException):
                 raise result
-            written.update(parse_asserts(first_message_text(result)))
+            written.update(await parse_asserts_off_loop(first_message_text(result)))
         # Most often written first: they survive the cap and weigh more in CodeT's score.
         ranked = written.most_common()
         self._test_weights = [float(n) for _, n in ranked]

@@ -12,6 +12,9 @@ from __future__ import annotations
 import ast
 from typing import Any
 
+from gateway.strategies.best_of_k.repair import carried_over
+from gateway.strategies.best_of_k.verification import Code, extract_code
+
 # Only the start of a prompt is scanned, line by line: linear and bounded.
 MAX_PROMPT_LINES = 2_000
 MAX_IMPORT_LINE = 300
@@ -78,3 +81,20 @@ def with_message_text(data: dict[str, Any], text: str) -> dict[str, Any]:
     first = dict(choices[0])
     first["message"] = {**(first.get("message") or {}), "content": text}
     return {**data, "choices": [first, *choices[1:]]}
+
+
+def answer_code(
+    content: str, entry_point: str | None, imports: list[str], parent_code: str | None
+) -> tuple[str, Code | None]:
+    """The answer's code, completed (the prompt's imports, the helpers a repair dropped),
+    and the answer with that same code in it: verified code is returned code."""
+    code = extract_code(content, entry_point)
+    if code is None or code.language != "python":
+        return content, code
+    added = missing_imports(code.source, imports)
+    if parent_code is not None:
+        added += carried_over(parent_code, code.source)
+    if not added:
+        return content, code
+    source = "\n".join(added) + "\n\n" + code.source
+    return content.replace(code.source, source, 1), Code("python", source)
