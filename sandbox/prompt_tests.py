@@ -1,7 +1,7 @@
 """Turn the examples written in a prompt into runnable tests.
 
 Three shapes are recognised: doctests (`>>> f(2)` then `4`), `assert` lines, and
-"Example / Input / Output" blocks. Informal examples (`f(2) == 4`, `f(2) ➞ 4`,
+"Example / Input / Output" blocks. Informal examples (`f(2) == 4`, `f(2) = 4`, `f(2) ➞ 4`,
 `f(2) should return 4`) count too, but only with literal arguments and results, so
 a sloppy example cannot fail a correct program. A call to a name the prompt does not
 define is bound to the entry point (prompts sometimes name the function differently).
@@ -24,6 +24,9 @@ _DEF = re.compile(r"^[^\S\n]*def\s+(\w+)\s*\(", re.MULTILINE)
 # `name(`, then the arrow: the last `)` followed by one, with something after it.
 _CALL_START = re.compile(r"\s*(?:[*-]\s*)?([A-Za-z_]\w*)\(")
 _ARROW = re.compile(r"\)\s*(?:==>|=>|➞|->|==|should return|returns)(?=.)")
+# `simplify("1/5", "5/1") = True`: a lone `=`, which prompts also use for definitions
+# (`tri(1) = 3` of a function returning lists), hence the type rule in `informal`.
+_EQUALS = re.compile(r"\)[^\S\n]*=(?![=>])(?=.)")
 HEADER = re.compile(
     r"^\s*(?:sample\s+|example\s+)?(input|output)s?(?:\s*(?:#\s*)?\d+)?\s*:?\s*(.*)$",
     re.IGNORECASE,
@@ -39,7 +42,7 @@ _ASSERT = re.compile(r"\s*assert\b")
 # it try every position, ten times slower). The per-line pattern then decides.
 _DOCTEST_LINE = re.compile(">>>")
 _ASSERT_LINE = re.compile("assert")
-_ARROW_LINE = re.compile(r"\)[^\S\n]*(?:==>|=>|➞|->|==|should return|returns)")
+_ARROW_LINE = re.compile(r"\)[^\S\n]*(?:==>|=>|➞|->|=|should return|returns)")  # `=`: _EQUALS
 HEADER_LINE = re.compile("put")  # in the lower-cased prompt: "input" or "output"
 # Bounds on the work one prompt can cause, whatever its text. Real problem statements
 # are far inside them. A prompt longer than MAX_PROMPT_CHARS is not analysed at all; an
@@ -231,7 +234,7 @@ def asserts(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     return tests
 
 
-def informal_example(line: str) -> tuple[str, str] | None:
+def informal_example(line: str, arrow_pattern: re.Pattern[str] = _ARROW) -> tuple[str, str] | None:
     """(call, expected) of a line like `- f(2) == 4.`: the last `)` followed by an arrow
     ends the call; the expected text is what follows, without surrounding space and one
     final full stop."""
@@ -239,7 +242,7 @@ def informal_example(line: str) -> tuple[str, str] | None:
     if start is None:
         return None
     arrow = None
-    for match in _ARROW.finditer(line, start.end()):
+    for match in arrow_pattern.finditer(line, start.end()):
         arrow = match
     if arrow is None:
         return None
@@ -253,9 +256,15 @@ def informal_example(line: str) -> tuple[str, str] | None:
 
 def informal(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
     tests: list[TestCase] = []
+    equations: list[tuple[TestCase, type]] = []
     for i in lines_with("\n".join(lines), _ARROW_LINE):
-        example = informal_example(lines[i]) if i not in used else None
-        if example is None or not ctx.affords(lines[i]):
+        if i in used or not ctx.affords(lines[i]):
+            continue
+        example = informal_example(lines[i])
+        is_equation = example is None
+        if is_equation:
+            example = informal_example(lines[i], _EQUALS)
+        if example is None:
             continue
         call, expected = literal_call(example[0]), literal(example[1])
         if call is None or expected is None:
@@ -263,5 +272,13 @@ def informal(lines: list[str], ctx: Context, used: set[int]) -> list[TestCase]:
         used.add(i)
         name = ctx.bind(call[0])
         text = f"{name}({call[1]})"
-        tests.append(ctx.equality(name, text, f"({expected})", text))
+        test = ctx.equality(name, text, f"({expected})", text)
+        if is_equation:
+            equations.append((test, type(ast.literal_eval(expected))))
+        else:
+            tests.append(test)
+    # `f(x) = value` lines are examples only if they agree on the kind of value the
+    # function returns; mixed kinds mean some describe something else (a recurrence).
+    if len({kind for _, kind in equations}) == 1:
+        tests.extend(test for test, _ in equations)
     return tests

@@ -172,3 +172,19 @@ def test_doctest_setup_statements_carry_over() -> None:
     assert len(tests) == 1
     assert tests[0].code.startswith("y = 21\n")
     assert run_tests("def double(x):\n    return 2 * x\n", tests) == [True]
+
+
+def test_equations_are_examples_only_when_they_agree_on_the_kind_of_value() -> None:
+    """`f(x) = value` lines count (HumanEval/144), unless some are about something else:
+    HumanEval/130's recurrence `tri(1) = 3` for a function that returns lists."""
+    problems = humaneval()
+    fractions = problems["HumanEval/144"]
+    tests = extract_prompt_tests(fractions["prompt"], fractions["entry_point"])
+    assert [t.name for t in tests] == [
+        'simplify("1/5", "5/1")',
+        'simplify("1/6", "2/1")',
+        'simplify("7/10", "10/2")',
+    ]
+    assert run_tests(fractions["prompt"] + fractions["canonical_solution"], tests) == [True] * 3
+    tribonacci = problems["HumanEval/130"]
+    assert extract_prompt_tests(tribonacci["prompt"], tribonacci["entry_point"]) == []
