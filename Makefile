@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live clean
+.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -50,6 +50,10 @@ bench-lens: $(STAMP)
 # ARGS="--dataset humaneval|mbpp [--start S --limit N] --k 1,5 [--repair 0,1] [--base-url URL] [--resume]"
 bench-live: $(STAMP)
 	$(BIN)/python -m bench.live $(ARGS)
+
+# 30 minutes of mixed traffic at 80 % of peak; ARGS="--duration 60" for a smoke run.
+bench-soak: $(STAMP)
+	$(BIN)/python -m bench.soak $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

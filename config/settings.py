@@ -22,6 +22,7 @@ DEFAULT_PORT = 8000
 DEFAULT_MAX_BODY_BYTES = 8 * 1024 * 1024
 # A client that reads nothing of its answer for this long is dropped (its upstream freed).
 DEFAULT_WRITE_TIMEOUT_S = 30.0
+DEFAULT_SHUTDOWN_GRACE_S = 15.0
 # Deadlines of upstream streams: until the answer's first byte (a stall moves the request
 # to another upstream), for all of its headers, and between two chunks.
 DEFAULT_STREAM_FIRST_BYTE_TIMEOUT_S = 120.0
@@ -71,6 +72,8 @@ class ServerSettings(_Frozen, frozen=True):
     idle_timeout_s: float = 5.0
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
+    # On SIGTERM: answers in flight get this long to finish (gateway/drain.py).
+    shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -82,6 +85,7 @@ class ServerSettings(_Frozen, frozen=True):
             "write_timeout_s",
             "header_timeout_s",
             "body_timeout_s",
+            "shutdown_grace_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")

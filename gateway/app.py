@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 
 from config import Settings
 from engines import EngineError
+from gateway.drain import Drain
 from gateway.http.errors import APIError, error_response
 from gateway.http.middleware import make_observability_middleware
 from gateway.http.requests import ClientDisconnectedError, master_key_guard
@@ -29,11 +30,14 @@ from sandbox import InvalidTestsError
 logger = logging.getLogger(__name__)
 
 
-def create_app(settings: Settings, *, metrics: Metrics | None = None) -> Litestar:
+def create_app(
+    settings: Settings, *, metrics: Metrics | None = None, drain: Drain | None = None
+) -> Litestar:
     """The app; its services are built when the lifespan starts and closed when it ends
-    (`app.state.services` while it runs)."""
+    (`app.state.services` while it runs). Its answers are cut when `drain` expires (the
+    server that runs it begins the drain on SIGTERM: `gateway.serving.DrainingServer`)."""
     metrics = metrics or Metrics()
-    ref = ServicesRef()
+    ref = ServicesRef(drain or Drain(settings.server.shutdown_grace_s))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:

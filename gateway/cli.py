@@ -19,6 +19,7 @@ LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
 
 TOOL_COMMANDS = ("lens",)
+STARTUP_FAILURE = 3  # what uvicorn.run exits with when the server never started
 # `atlas bench ...` runs the benchmarks' own entry point in a new process: bench/
 # imports the gateway, so the gateway must not import bench/.
 BENCH_COMMAND = "bench"
@@ -108,11 +109,13 @@ def serve(settings: Settings) -> int:
     import uvicorn
 
     from gateway.app import create_app
-    from gateway.serving import server_options
+    from gateway.drain import Drain
+    from gateway.serving import DrainingServer, server_options
 
     configure_logging(settings.server.log_level)
-    app = create_app(settings)
-    uvicorn.run(
+    drain = Drain(settings.server.shutdown_grace_s)
+    app = create_app(settings, drain=drain)
+    config = uvicorn.Config(
         app,
         host=settings.server.host,
         port=settings.server.port,
@@ -121,9 +124,10 @@ def serve(settings: Settings) -> int:
         access_log=False,
         log_config=None,
         log_level=settings.server.log_level,
-        timeout_graceful_shutdown=10,
     )
-    return 0
+    server = DrainingServer(config, drain)  # SIGTERM: drain for server.shutdown_grace_s
+    server.run()
+    return 0 if server.started else STARTUP_FAILURE
 
 
 if __name__ == "__main__":

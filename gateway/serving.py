@@ -30,12 +30,17 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import math
+import signal
+from types import FrameType
 from typing import Any, ClassVar, Literal, cast
 
+import uvicorn
 from uvicorn.protocols.http.h11_impl import H11Protocol
 from uvicorn.protocols.http.httptools_impl import HttpToolsProtocol
 
 from config.settings import DEFAULT_WRITE_TIMEOUT_S, ServerSettings
+from gateway.drain import END_MARGIN_S, Drain
 
 logger = logging.getLogger(__name__)
 
@@ -277,7 +282,30 @@ def http_protocol(
     return cast(type[asyncio.Protocol], type(name, (base,), {"write_timeout_s": write_timeout_s}))
 
 
+class DrainingServer(uvicorn.Server):
+    """uvicorn's server, beginning `drain` when it shuts down (SIGTERM, SIGINT): it stops
+    accepting connections, the answers in flight get `drain.grace_s` to finish and are
+    then cut with a proper end; uvicorn cancels what is left `END_MARGIN_S` later."""
+
+    def __init__(self, config: uvicorn.Config, drain: Drain) -> None:
+        config.timeout_graceful_shutdown = math.ceil(drain.grace_s + END_MARGIN_S)
+        super().__init__(config)
+        self.drain = drain
+
+    async def shutdown(self, sockets: list[Any] | None = None) -> None:
+        self.drain.begin()
+        await super().shutdown(sockets)
+
+    def handle_exit(self, sig: int, frame: FrameType | None) -> None:
+        super().handle_exit(sig, frame)
+        # uvicorn raises the signals it caught again once it has shut down, so the
+        # process would die of the SIGTERM it drained for; a drained SIGTERM exits 0.
+        if sig == signal.SIGTERM and sig in self._captured_signals:
+            self._captured_signals.remove(sig)
+
+
 __all__ = [
+    "DrainingServer",
     "H11WithWriteTimeout",
     "HttpToolsWithLimits",
     "HttpToolsWithWriteTimeout",

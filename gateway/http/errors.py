@@ -22,6 +22,7 @@ from engines import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from gateway.drain import DrainExpiredError
 from gateway.strategies.errors import CallError, UnknownModelError
 from sandbox import InvalidTestsError
 
@@ -75,6 +76,14 @@ def to_api_error(exc: BaseException) -> APIError:
     match exc:
         case APIError():
             return exc
+        case DrainExpiredError():
+            return APIError(
+                503,
+                "the gateway is shutting down; retry on another instance",
+                type="server_error",
+                code="shutting_down",
+                headers={"retry-after": "1"},
+            )
         case NoUpstreamConfiguredError():
             return APIError(503, HOW_TO_CONFIGURE, type="server_error", code="upstream_unavailable")
         case CapacityExceededError():

@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+from gateway.drain import Drain
 from gateway.http.errors import APIError
 from gateway.wiring.services import Services
 
 
 class ServicesRef:
-    def __init__(self) -> None:
+    """The services, once started, and the shutdown clock every answer runs under."""
+
+    def __init__(self, drain: Drain | None = None) -> None:
         self._services: Services | None = None
+        self.drain = drain or Drain()
 
     def set(self, services: Services | None) -> None:
         self._services = services

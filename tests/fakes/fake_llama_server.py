@@ -11,6 +11,7 @@ It accepts llama-server's flags and behaves as its environment says:
     FAKE_LLAMA_IGNORE_TERM   1: ignore SIGTERM (the supervisor must SIGKILL)
     FAKE_LLAMA_ARGV_FILE     append this process's argv as one JSON line to this file
     FAKE_LLAMA_ACCEPT        draft tokens accepted per completion when a draft model is set
+    FAKE_LLAMA_ANSWER_S      seconds each completion takes before its answer is sent
 """
 
 from __future__ import annotations
@@ -101,6 +102,7 @@ class _State:
         self.ready_at = time.monotonic() + float(os.environ.get("FAKE_LLAMA_LOAD_S", "0"))
         self.crash_after = int(os.environ.get("FAKE_LLAMA_CRASH_AFTER", "0"))
         self.accept = int(os.environ.get("FAKE_LLAMA_ACCEPT", "3"))
+        self.answer_s = float(os.environ.get("FAKE_LLAMA_ANSWER_S", "0"))
         self.draft = _arg(argv, "-md", "--model-draft", "--spec-draft-model") is not None
         self.answered = 0
         self.lock = threading.Lock()
@@ -133,6 +135,8 @@ def _handler(state: _State) -> type[BaseHTTPRequestHandler]:
         def do_POST(self) -> None:
             length = int(self.headers.get("content-length", "0"))
             self.rfile.read(length)
+            if state.answer_s:
+                time.sleep(state.answer_s)
             timings: dict[str, Any] = {"predicted_per_second": 100.0}
             if state.draft:
                 timings.update(draft_n=4, draft_n_accepted=state.accept)

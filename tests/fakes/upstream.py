@@ -352,8 +352,13 @@ async def _client_left_during(receive: Any, seconds: float) -> bool:
 def main() -> None:
     parser = argparse.ArgumentParser(description="scripted OpenAI-compatible upstream")
     parser.add_argument("--port", type=int, default=8080)
+    parser.add_argument("--content", default=Script.content, help="the answer's text")
+    parser.add_argument("--delay-s", type=float, default=0.0, help="before each answer")
+    parser.add_argument("--chunk-delay-s", type=float, default=0.0, help="between stream chunks")
     args = parser.parse_args()
-    upstream = ScriptedUpstream()
+    upstream = ScriptedUpstream(
+        Script(content=args.content, delay_s=args.delay_s, chunk_delay_s=args.chunk_delay_s)
+    )
     uvicorn.run(
         upstream,
         host="127.0.0.1",

@@ -23,14 +23,21 @@ ALLOWED = {
 }
 # Layers inside the gateway, top to bottom: each may import those listed.
 GATEWAY_LAYERS = {
-    "gateway.cli": {"gateway.app", "gateway.serving", "gateway.telemetry"},
-    "gateway.app": {"gateway.http", "gateway.wiring", "gateway.strategies", "gateway.telemetry"},
-    "gateway.http": {"gateway.wiring", "gateway.strategies", "gateway.telemetry"},
+    "gateway.cli": {"gateway.app", "gateway.serving", "gateway.telemetry", "gateway.drain"},
+    "gateway.app": {
+        "gateway.http",
+        "gateway.wiring",
+        "gateway.strategies",
+        "gateway.telemetry",
+        "gateway.drain",
+    },
+    "gateway.http": {"gateway.wiring", "gateway.strategies", "gateway.telemetry", "gateway.drain"},
     "gateway.wiring": {"gateway.strategies", "gateway.telemetry"},
     "gateway.strategies": {"gateway.telemetry"},
     "gateway.telemetry": set(),
     "gateway.testing": {"gateway.serving"},
-    "gateway.serving": set(),  # uvicorn's protocols with a write timeout
+    "gateway.serving": {"gateway.drain"},  # uvicorn's protocols with a write timeout
+    "gateway.drain": set(),  # the shutdown clock (plain asyncio)
 }
 ONLY_IN = {
     "litestar": ("gateway/http/", "gateway/admin/", "gateway/app.py", "gateway/testing.py"),

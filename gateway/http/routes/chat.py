@@ -25,6 +25,6 @@ def chat_handler(ref: ServicesRef) -> Any:
         check_n(chat.n)
         group = resolve_model(request, services, chat.model)
         call = chat_call(chat, raw, group, request.headers, request_id_var.get())
-        return await answer(request, services, call)
+        return await answer(request, services, call, ref.drain)
 
     return chat_completions

@@ -25,6 +25,6 @@ def completions_handler(ref: ServicesRef) -> Any:
         check_n(completion.n)
         group = resolve_model(request, services, completion.model)
         call = completion_call(completion, raw, group, request_id_var.get())
-        return await answer(request, services, call)
+        return await answer(request, services, call, ref.drain)
 
     return completions
