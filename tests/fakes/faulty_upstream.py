@@ -154,6 +154,8 @@ class FaultyUpstream:
             await _send_good(writer, answer)
             return True
         await Faults(reader, writer, answer).apply(toxic)
+        if not toxic.startswith("reset"):
+            await _flushed(writer)  # abort() below discards what is still buffered
         return False
 
     def _take_toxic(self) -> str | None:
@@ -465,6 +467,17 @@ async def _send_good(writer: asyncio.StreamWriter, answer: Answer) -> None:
     for event in answer.events:
         await _send(writer, b"%x\r\n%s\r\n" % (len(event), event))
     await _send(writer, b"0\r\n\r\n")
+
+
+async def _flushed(writer: asyncio.StreamWriter, limit_s: float = 30.0) -> None:
+    """Wait until the kernel has taken every byte written (drain() stops at the
+    transport's high-water mark), or the peer has gone."""
+    deadline = asyncio.get_running_loop().time() + limit_s
+    transport = writer.transport
+    while transport.get_write_buffer_size() and not transport.is_closing():
+        if asyncio.get_running_loop().time() > deadline:
+            return
+        await asyncio.sleep(0.01)
 
 
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
