@@ -44,7 +44,7 @@ def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     else:
         # Registered for --help only: loading it imports torch, which `serve` need not wait for.
         commands.add_parser("lens", help="the Geometric Lens ranker: train, status")
-    commands.add_parser(BENCH_COMMAND, help="benchmarks: lens, selection (atlas-bench)")
+    commands.add_parser(BENCH_COMMAND, help="benchmarks: lens, selection, live, soak (atlas-bench)")
     return parser
 
 
