@@ -82,7 +82,9 @@ class WriteClock:
             self._transport.close()
 
 
-class HttpToolsWithWriteTimeout(HttpToolsProtocol):
+class _WriteTimeout(asyncio.Protocol):
+    """The write clock on any uvicorn HTTP protocol: put it first among the bases."""
+
     write_timeout_s: ClassVar[float] = DEFAULT_WRITE_TIMEOUT_S
     _clock: WriteClock
 
@@ -103,25 +105,12 @@ class HttpToolsWithWriteTimeout(HttpToolsProtocol):
         super().connection_lost(exc)
 
 
-class H11WithWriteTimeout(H11Protocol):
-    write_timeout_s: ClassVar[float] = DEFAULT_WRITE_TIMEOUT_S
-    _clock: WriteClock
+class HttpToolsWithWriteTimeout(_WriteTimeout, HttpToolsProtocol):
+    pass
 
-    def connection_made(self, transport: asyncio.Transport) -> None:  # type: ignore[override]
-        self._clock = WriteClock(transport, self.write_timeout_s)
-        super().connection_made(transport)
 
-    def pause_writing(self) -> None:
-        super().pause_writing()
-        self._clock.paused()
-
-    def resume_writing(self) -> None:
-        self._clock.resumed()
-        super().resume_writing()
-
-    def connection_lost(self, exc: Exception | None) -> None:
-        self._clock.resumed()
-        super().connection_lost(exc)
+class H11WithWriteTimeout(_WriteTimeout, H11Protocol):
+    pass
 
 
 def _refusal(status: int, phrase: str, message: str, code: str) -> bytes:
