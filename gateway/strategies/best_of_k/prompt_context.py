@@ -12,7 +12,7 @@ from __future__ import annotations
 import ast
 from typing import Any
 
-from gateway.strategies.best_of_k.repair import carried_over
+from gateway.strategies.best_of_k.repair import bound_names, carried_over
 from gateway.strategies.best_of_k.verification import Code, extract_code
 
 # Only the start of a prompt is scanned, line by line: linear and bounded.
@@ -37,18 +37,11 @@ def prompt_imports(prompt: str) -> list[str]:
     return found
 
 
-def _bound_names(node: ast.Import | ast.ImportFrom) -> set[str]:
-    return {(alias.asname or alias.name).split(".")[0] for alias in node.names}
-
-
 def _top_level_names(tree: ast.Module) -> set[str]:
     names: set[str] = set()
     for node in tree.body:
-        if isinstance(node, (ast.Import, ast.ImportFrom)):
-            names |= _bound_names(node)
-        elif isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
-            names.add(node.name)
-        elif isinstance(node, ast.Assign):
+        names |= bound_names(node)
+        if isinstance(node, ast.Assign):
             names |= {t.id for t in node.targets if isinstance(t, ast.Name)}
     return names
 
@@ -67,7 +60,7 @@ def missing_imports(code: str, imports: list[str]) -> list[str]:
     for line in imports:
         node = ast.parse(line).body[0]
         assert isinstance(node, (ast.Import, ast.ImportFrom))
-        names = _bound_names(node)
+        names = bound_names(node)
         if names & used and not names & bound:
             missing.append(line)
     return missing

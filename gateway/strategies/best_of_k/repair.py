@@ -59,10 +59,10 @@ def carried_over(parent: str, repaired: str) -> list[str]:
     except (SyntaxError, ValueError, MemoryError, RecursionError):
         return []
     used = {n.id for n in ast.walk(tree) if isinstance(n, ast.Name)}
-    bound = {name for node in tree.body for name in _binds(node)}
+    bound = {name for node in tree.body for name in bound_names(node)}
     kept: list[str] = []
     for node in parent_tree.body:
-        names = _binds(node)
+        names = bound_names(node)
         if names and names & used and not names & bound:
             segment = ast.get_source_segment(parent, node)
             if segment is not None:
@@ -71,7 +71,8 @@ def carried_over(parent: str, repaired: str) -> list[str]:
     return kept
 
 
-def _binds(node: ast.stmt) -> set[str]:
+def bound_names(node: ast.stmt) -> set[str]:
+    """The top-level names an import, function or class statement binds."""
     if isinstance(node, (ast.Import, ast.ImportFrom)):
         return {(a.asname or a.name).split(".")[0] for a in node.names}
     if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
