@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-soak clean
+.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -50,6 +50,10 @@ bench-lens: $(STAMP)
 # ARGS="--dataset humaneval|mbpp [--start S --limit N] --k 1,5 [--repair 0,1] [--base-url URL] [--resume]"
 bench-live: $(STAMP)
 	$(BIN)/python -m bench.live $(ARGS)
+
+# RSS around a burst of 200 non-reading streams and 50 MB answers; ARGS="--doc" records it.
+bench-memory: $(STAMP)
+	$(BIN)/python -m bench.memory_return $(ARGS)
 
 # 30 minutes of mixed traffic at 80 % of peak; ARGS="--duration 60" for a smoke run.
 bench-soak: $(STAMP)

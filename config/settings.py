@@ -74,6 +74,9 @@ class ServerSettings(_Frozen, frozen=True):
     max_headers: int = 100
     # On SIGTERM: answers in flight get this long to finish (gateway/drain.py).
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
+    # How often glibc is asked for heap it holds free, to hand it back after a burst
+    # (gateway/heap_trim.py); 0 turns it off.
+    heap_trim_interval_s: float = 5.0
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -89,8 +92,8 @@ class ServerSettings(_Frozen, frozen=True):
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
-        if self.idle_timeout_s < 0:
-            raise ValueError("idle_timeout_s must not be negative")
+        if self.idle_timeout_s < 0 or self.heap_trim_interval_s < 0:
+            raise ValueError("idle_timeout_s and heap_trim_interval_s must not be negative")
         if self.max_header_bytes < 1024 or self.max_headers < 8:
             raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 8")
 

@@ -44,8 +44,9 @@ class UpstreamReply:
     content_type: str
 
 
-# Called with (model, upstream URL, outcome) after every attempt, for metrics.
-Observer = Callable[[str, str, str], None]
+# Called with (model, upstream label, role, outcome) after every attempt, for metrics:
+# the label is a managed engine's name, else the URL (metrics keep only host:port).
+Observer = Callable[[str, str, str, str], None]
 # Called with (upstream URL, body) for every successful JSON reply and every stream
 # event that carries llama-server's `timings` (speculative decoding telemetry).
 ReplyObserver = Callable[[str, bytes], None]
@@ -86,7 +87,7 @@ class Dispatcher:
 
     def _observe(self, pool: UpstreamPool, upstream: Upstream, exc: BaseException | None) -> None:
         if self._observer is not None and not isinstance(exc, asyncio.CancelledError):
-            self._observer(pool.model, upstream.url, _outcome(exc))
+            self._observer(pool.model, upstream.label, pool.role, _outcome(exc))
 
     async def _first_success[T](
         self, pool: UpstreamPool, attempt: Callable[[Upstream], Awaitable[T]]

@@ -32,8 +32,10 @@ from gateway.strategies.views import Usage
 logger = logging.getLogger(__name__)
 
 KEEPALIVE = Comment("keep-alive")
-# Events buffered per stream between the upstream reader and the client.
-QUEUE_SIZE = 64
+# Events buffered per stream between the upstream reader and the client: a few suffice
+# to decouple them, and an event may be large (64 KB chunks: 200 slow readers held 4 MB
+# each at 64 events).
+QUEUE_SIZE = 8
 # Text kept per choice to count tokens should the upstream report no usage; beyond it,
 # characters are counted and estimated at CHARS_PER_TOKEN, so memory stays bounded.
 MAX_KEPT_CHARS = 64 * 1024

@@ -49,7 +49,7 @@ class Metrics:
         self.upstream_requests = Counter(
             "atlas_upstream_requests",
             "Requests sent to upstreams",
-            ["model", "upstream", "outcome"],
+            ["model", "upstream", "role", "outcome"],
             registry=self.registry,
         )
         # By role too: one server may be a model's generation and embedding upstream.

@@ -31,6 +31,7 @@ from engines import (
     UpstreamPool,
     installed_stack,
 )
+from gateway.heap_trim import heap_trimming
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import SandboxVerifier
 from gateway.strategies.choose import Strategies
@@ -101,6 +102,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         health = _health_checker(settings, http, models)
         health.start()
         stack.push_async_callback(health.stop)
+        await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
         yield _assemble(settings, metrics, dispatcher, models, engines, verifier, lens, replays)
 
 
@@ -176,8 +178,8 @@ def _dispatcher(
         http,
         total_timeout_s=settings.upstream.total_timeout_s,
         headers_timeout_s=settings.upstream.stream_headers_timeout_s,
-        observer=lambda model, url, outcome: metrics.upstream_requests.labels(
-            model, upstream_label(url), outcome
+        observer=lambda model, label, role, outcome: metrics.upstream_requests.labels(
+            model, upstream_label(label), role, outcome
         ).inc(),
         reply_observer=engines.record_reply,
     )

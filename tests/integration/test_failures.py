@@ -245,8 +245,8 @@ def test_ready_and_metrics(
     assert "atlas_upstream_healthy" in metrics
     name = upstream.url.removeprefix("http://")  # upstreams are labelled host:port
     assert (
-        f'atlas_upstream_requests_total{{model="coder",outcome="ok",upstream="{name}"}} 1.0'
-        in metrics
+        f'atlas_upstream_requests_total{{model="coder",outcome="ok",role="generation",'
+        f'upstream="{name}"}} 1.0' in metrics
     )
     assert 'atlas_tokens_total{kind="completion",model="coder"}' in metrics
     upstream.script = Script(health_status=503)

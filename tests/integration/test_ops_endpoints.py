@@ -104,3 +104,24 @@ def test_without_a_key_configured_everything_is_open(gateway: RunningGateway) ->
     assert wait_for(lambda: httpx.get(gateway.url + "/ready").status_code == 200)
     assert "models" in httpx.get(gateway.url + "/ready").json()
     assert httpx.get(gateway.url + "/metrics").status_code == 200
+
+
+def test_one_server_in_two_roles_is_counted_per_role(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+) -> None:
+    gw = gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [upstream.url], "embedding_upstreams": [upstream.url]}],
+            server={"master_key": MASTER_KEY},
+        )
+    )
+    key = bearer(MASTER_KEY)
+    assert httpx.post(gw.url + "/v1/chat/completions", json=CHAT, headers=key).status_code == 200
+    embedding = {"model": "coder", "input": "hello"}
+    assert httpx.post(gw.url + "/v1/embeddings", json=embedding, headers=key).status_code == 200
+    metrics = httpx.get(gw.url + "/metrics", headers=key).text
+    name = upstream.url.removeprefix("http://")
+    for role in ("generation", "embedding"):
+        labels = f'model="coder",outcome="ok",role="{role}",upstream="{name}"'
+        line = f"atlas_upstream_requests_total{{{labels}}} 1.0"
+        assert line in metrics, metrics

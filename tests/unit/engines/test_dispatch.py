@@ -119,7 +119,7 @@ def setup(
     headers_timeout_s: float = 900.0,
 ) -> Setup:
     transport = FakeTransport({"http://a": a, "http://b": b or Answer()})
-    outcomes: list[tuple[str, str, str]] = []
+    outcomes: list[tuple[str, str, str, str]] = []
     replies: list[tuple[str, bytes]] = []
     dispatcher = Dispatcher(
         transport,
@@ -140,7 +140,7 @@ async def test_json_reply_marks_healthy_and_is_observed() -> None:
     assert reply.content_type == "application/json"  # the default when none is sent
     assert s.transport.calls == [("http://a", "http://a/v1/chat/completions", b"{}")]
     assert s.a.healthy is True and s.slots_free()
-    assert s.outcomes == [("m", "http://a", "ok")]
+    assert s.outcomes == [("m", "http://a", "generation", "ok")]
     assert s.replies == [("http://a", b'{"id": 1}')]
 
 
@@ -149,7 +149,10 @@ async def test_connect_error_fails_over_and_marks_the_upstream_down() -> None:
     reply = await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
     assert reply.upstream == "http://b"
     assert s.a.healthy is False and s.a.last_error == "connect failed: refused"
-    assert s.outcomes == [("m", "http://a", "unavailable"), ("m", "http://b", "ok")]
+    assert s.outcomes == [
+        ("m", "http://a", "generation", "unavailable"),
+        ("m", "http://b", "generation", "ok"),
+    ]
     assert s.slots_free()
 
 
@@ -158,7 +161,10 @@ async def test_5xx_fails_over_without_marking_the_upstream_down() -> None:
     reply = await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
     assert reply.upstream == "http://b"
     assert s.a.healthy is None
-    assert s.outcomes == [("m", "http://a", "error"), ("m", "http://b", "ok")]
+    assert s.outcomes == [
+        ("m", "http://a", "generation", "error"),
+        ("m", "http://b", "generation", "ok"),
+    ]
     assert s.slots_free()
 
 
@@ -195,7 +201,7 @@ async def test_4xx_is_passed_through_with_retry_after() -> None:
     assert (exc.status, exc.body, exc.upstream) == (429, b'{"error": "slow down"}', "http://a")
     assert exc.headers == {"retry-after": "7", "content-type": "application/json"}
     assert len(s.transport.calls) == 1  # another upstream would refuse it too
-    assert s.outcomes == [("m", "http://a", "rejected")] and s.slots_free()
+    assert s.outcomes == [("m", "http://a", "generation", "rejected")] and s.slots_free()
 
 
 async def test_total_timeout_is_not_retried() -> None:
@@ -204,7 +210,7 @@ async def test_total_timeout_is_not_retried() -> None:
         await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
     assert info.value.upstream == "http://a"
     assert len(s.transport.calls) == 1 and s.slots_free()
-    assert s.outcomes == [("m", "http://a", "timeout")]
+    assert s.outcomes == [("m", "http://a", "generation", "timeout")]
 
 
 async def test_cancelled_request_releases_its_slot_unobserved() -> None:
@@ -231,7 +237,7 @@ async def test_stream_yields_events_then_closes_and_releases() -> None:
         events = [event async for event in sse_events(stream, upstream.url)]
     assert events == [("data", "one"), ("data", "two"), ("error", "oops")]
     assert s.transport.streams[0].closed == 1 and s.slots_free()
-    assert s.outcomes == [("m", "http://a", "ok")]
+    assert s.outcomes == [("m", "http://a", "generation", "ok")]
 
 
 @pytest.mark.parametrize(
@@ -297,7 +303,10 @@ async def test_a_stall_before_the_first_byte_fails_over_without_marking_down() -
     reply = await s.dispatcher.post_json(s.pool, "/v1/chat/completions", b"{}", JSON)
     assert reply.upstream == "http://b"
     assert s.a.healthy is None  # busy, perhaps: the health checks decide
-    assert s.outcomes == [("m", "http://a", "timeout"), ("m", "http://b", "ok")]
+    assert s.outcomes == [
+        ("m", "http://a", "generation", "timeout"),
+        ("m", "http://b", "generation", "ok"),
+    ]
     async with s.dispatcher.stream(s.pool, "/v1/chat/completions", b"{}", JSON) as (upstream, _):
         assert upstream is s.b or upstream is s.a
     assert s.slots_free()
@@ -318,4 +327,4 @@ async def test_stream_headers_past_their_bound_are_a_timeout_without_failover() 
     assert not isinstance(info.value, UpstreamStalledError)
     assert info.value.upstream == "http://a"
     assert len(s.transport.calls) == 1 and s.slots_free()
-    assert s.outcomes == [("m", "http://a", "timeout")]
+    assert s.outcomes == [("m", "http://a", "generation", "timeout")]
