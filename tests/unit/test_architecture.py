@@ -32,12 +32,13 @@ GATEWAY_LAYERS = {
         "gateway.drain",
     },
     "gateway.http": {"gateway.wiring", "gateway.strategies", "gateway.telemetry", "gateway.drain"},
-    "gateway.wiring": {"gateway.strategies", "gateway.telemetry"},
+    "gateway.wiring": {"gateway.strategies", "gateway.telemetry", "gateway.heap_trim"},
     "gateway.strategies": {"gateway.telemetry"},
     "gateway.telemetry": set(),
     "gateway.testing": {"gateway.serving"},
     "gateway.serving": {"gateway.drain"},  # uvicorn's protocols with a write timeout
     "gateway.drain": set(),  # the shutdown clock (plain asyncio)
+    "gateway.heap_trim": set(),  # hands freed heap back to the OS (ctypes, glibc)
 }
 ONLY_IN = {
     "litestar": ("gateway/http/", "gateway/admin/", "gateway/app.py", "gateway/testing.py"),
