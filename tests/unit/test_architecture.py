@@ -23,16 +23,36 @@ ALLOWED = {
 }
 # Layers inside the gateway, top to bottom: each may import those listed.
 GATEWAY_LAYERS = {
-    "gateway.cli": {"gateway.app", "gateway.serving", "gateway.telemetry", "gateway.drain"},
+    "gateway.cli": {
+        "gateway.app",
+        "gateway.serving",
+        "gateway.telemetry",
+        "gateway.drain",
+        "gateway.wiring",
+        "gateway.accounts",
+    },
     "gateway.app": {
         "gateway.http",
         "gateway.wiring",
         "gateway.strategies",
         "gateway.telemetry",
         "gateway.drain",
+        "gateway.accounts",
     },
-    "gateway.http": {"gateway.wiring", "gateway.strategies", "gateway.telemetry", "gateway.drain"},
-    "gateway.wiring": {"gateway.strategies", "gateway.telemetry", "gateway.heap_trim"},
+    "gateway.http": {
+        "gateway.wiring",
+        "gateway.strategies",
+        "gateway.telemetry",
+        "gateway.drain",
+        "gateway.accounts",
+    },
+    "gateway.wiring": {
+        "gateway.strategies",
+        "gateway.telemetry",
+        "gateway.heap_trim",
+        "gateway.accounts",
+    },
+    "gateway.accounts": set(),  # users, keys, sessions, limits, usage over redis
     "gateway.strategies": {"gateway.telemetry"},
     "gateway.telemetry": set(),
     "gateway.testing": {"gateway.serving"},
