@@ -1,0 +1,203 @@
+"""The usage recorder: what each answer cost, per key, user, model and UTC day, added
+up in Redis off the hot path.
+
+`record(event)` only adds to counters in memory (no await, no I/O). A background task
+flushes them every `flush_interval_s` as one MULTI of HINCRBYs, so the counts of many
+replicas add up; `aclose()` flushes what is left. A flush that fails keeps its counters
+for the next one. While Redis is away memory grows with the distinct (day, key, user,
+model) rows seen, not with requests; past `max_pending_rows` an event for a new row is
+dropped and counted (`dropped`), and rows already held keep adding up.
+
+A flush is at-least-once: if the connection drops after Redis ran the EXEC but before
+its reply arrived, the retry adds that batch a second time. Rare, and it errs on the
+side of counting.
+
+Key layout and counter fields: `schema.py` (limits and usage section). Reading:
+`usage_read.py`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+
+import msgspec
+import redis.asyncio as aioredis
+import redis.exceptions
+
+from config.limits import UsageSettings
+from gateway.accounts.schema import (
+    K_FIELD,
+    ROUTE_FIELD,
+    usage_day_key,
+    usage_day_rows_key,
+    usage_row,
+    usage_total_key,
+    usage_total_rows_key,
+)
+
+logger = logging.getLogger(__name__)
+
+# A flush that meets any of these keeps its batch for the next one.
+FLUSH_ERRORS = (redis.exceptions.RedisError, OSError)
+CLOSE_ATTEMPTS = 3  # flushes tried by aclose() before it gives up
+CLOSE_PAUSE_S = 0.5
+
+Batch = dict[tuple[str, str], dict[str, int]]  # (day, row) -> counter field -> amount
+
+
+class UsageEvent(msgspec.Struct, frozen=True, kw_only=True):
+    """One answered request, as the edge reports it."""
+
+    key_id: str
+    model: str
+    route: str  # free text: fast, standard, hard, cache_hit, pass_through, best_of_k...
+    user_id: str | None = None
+    k: int = 1  # candidates asked for
+    prompt_tokens: int = 0  # of the answer returned
+    completion_tokens: int = 0  # of the answer returned
+    # Every token generated for it: all candidates, test-writing and repair requests.
+    generated_tokens: int = 0
+    verified: bool = False  # the answer returned passed verification
+
+
+def _counters(event: UsageEvent) -> dict[str, int]:
+    return {
+        "requests": 1,
+        "prompt_tokens": event.prompt_tokens,
+        "completion_tokens": event.completion_tokens,
+        "generated_tokens": event.generated_tokens,
+        "verified": int(event.verified),
+        f"{ROUTE_FIELD}{event.route}": 1,
+        f"{K_FIELD}{event.k}": 1,
+    }
+
+
+def _add(into: dict[str, int], counters: dict[str, int]) -> None:
+    for field, amount in counters.items():
+        into[field] = into.get(field, 0) + amount
+
+
+class UsageRecorder:
+    """Batches usage in memory and flushes it to Redis (`async with` runs the flusher
+    and flushes at the end)."""
+
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        *,
+        prefix: str,
+        settings: UsageSettings | None = None,
+        clock: Callable[[], float] = time.time,  # seconds since the epoch: the UTC day
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._settings = settings or UsageSettings()
+        self._clock = clock
+        self._batch: Batch = {}
+        self._dropped = 0
+        self._warned_full = False
+        self._lock = asyncio.Lock()  # one flush at a time: the loop's or aclose()'s
+        self._stop = asyncio.Event()
+        self._flusher: asyncio.Task[None] | None = None
+
+    @property
+    def pending_rows(self) -> int:
+        return len(self._batch)
+
+    @property
+    def dropped(self) -> int:
+        """Events lost because the batch was full (Redis away for long)."""
+        return self._dropped
+
+    def record(self, event: UsageEvent) -> None:
+        day = datetime.fromtimestamp(self._clock(), UTC).date().isoformat()
+        slot = (day, usage_row(event.key_id, event.user_id, event.model))
+        counters = self._batch.get(slot)
+        if counters is None:
+            if len(self._batch) >= self._settings.max_pending_rows:
+                self._dropped += 1
+                if not self._warned_full:
+                    self._warned_full = True
+                    logger.error("usage batch full (%d rows): events dropped", len(self._batch))
+                return
+            counters = self._batch[slot] = {}
+        _add(counters, _counters(event))
+
+    async def flush(self) -> bool:
+        """Write the batch; True when it was written (or empty), False when Redis
+        failed and the batch is kept for the next flush."""
+        async with self._lock:
+            if not self._batch:
+                return True
+            batch, self._batch = self._batch, {}
+            try:
+                await self._write(batch)
+            except FLUSH_ERRORS as exc:
+                self._restore(batch)
+                logger.warning("usage flush failed, %d rows kept: %s", len(self._batch), exc)
+                return False
+            except BaseException:
+                self._restore(batch)
+                raise
+            self._warned_full = False
+            return True
+
+    def _restore(self, batch: Batch) -> None:
+        # Rows recorded meanwhile are added to; the bound applies to new events only.
+        for slot, counters in batch.items():
+            _add(self._batch.setdefault(slot, {}), counters)
+
+    async def _write(self, batch: Batch) -> None:
+        retention_s = self._settings.retention_days * 86400
+        total_rows = usage_total_rows_key(self._prefix)
+        async with self._redis.pipeline(transaction=True) as pipe:
+            for (day, row), counters in batch.items():
+                day_key = usage_day_key(self._prefix, day, row)
+                total_key = usage_total_key(self._prefix, row)
+                day_rows = usage_day_rows_key(self._prefix, day)
+                for field, amount in counters.items():
+                    pipe.hincrby(day_key, field, amount)
+                    pipe.hincrby(total_key, field, amount)
+                pipe.expire(day_key, retention_s)
+                pipe.sadd(day_rows, row)
+                pipe.expire(day_rows, retention_s)
+                pipe.sadd(total_rows, row)
+            await pipe.execute()
+
+    async def __aenter__(self) -> UsageRecorder:
+        self.start()
+        return self
+
+    async def __aexit__(self, *_: object) -> None:
+        await self.aclose()
+
+    def start(self) -> None:
+        if self._flusher is None:
+            self._stop.clear()
+            self._flusher = asyncio.create_task(self._flush_forever(), name="usage-flush")
+
+    async def _flush_forever(self) -> None:
+        while not self._stop.is_set():
+            # Wakes early on aclose(); a flush in progress is never cancelled midway.
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._stop.wait(), self._settings.flush_interval_s)
+            if not self._stop.is_set():
+                await self.flush()
+
+    async def aclose(self) -> None:
+        """Stop the flusher and write what is left, retrying a Redis blip briefly."""
+        self._stop.set()
+        if self._flusher is not None:
+            await self._flusher
+            self._flusher = None
+        for attempt in range(CLOSE_ATTEMPTS):
+            if await self.flush():
+                return
+            if attempt + 1 < CLOSE_ATTEMPTS:
+                await asyncio.sleep(CLOSE_PAUSE_S)
+        logger.error("usage not written at shutdown: %d rows lost", len(self._batch))
