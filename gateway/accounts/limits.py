@@ -47,8 +47,8 @@ logger = logging.getLogger(__name__)
 
 Reason = Literal["requests", "tokens", "daily_tokens", "concurrency"]
 _REASONS: dict[int, Reason] = {1: "requests", 2: "tokens", 3: "daily_tokens", 4: "concurrency"}
-# What "Redis is unreachable" looks like through redis-py; a script error is a bug and
-# propagates.
+# What "Redis is unreachable" looks like through redis-py, and our own timeouts
+# (TimeoutError is an OSError); a script error is a bug and propagates.
 UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
 
 
@@ -162,7 +162,8 @@ class Limiter:
             self._ttl_ms,
         )
         try:
-            reply = await self._admit(keys=limit_keys(self._prefix, key_id), args=args)
+            async with asyncio.timeout(self._settings.timeout_s):
+                reply = await self._admit(keys=limit_keys(self._prefix, key_id), args=args)
         except UNREACHABLE as exc:
             if self._settings.fail_open:
                 logger.warning("limits fail open for key %s: %s", key_id, exc)
@@ -181,13 +182,15 @@ class Limiter:
         keys = limit_keys(self._prefix, key_id)
         args = (self._now(), limits.tpm or 0, limits.daily_tokens or 0, tokens)
         try:
-            reply = [int(v) for v in await self._charge(keys=(keys[1], keys[2]), args=args)]
+            async with asyncio.timeout(self._settings.timeout_s):
+                reply = await self._charge(keys=(keys[1], keys[2]), args=args)
         except UNREACHABLE as exc:
             logger.warning("could not charge %d tokens to key %s: %s", tokens, key_id, exc)
             return None
+        left = [int(v) for v in reply]
         return Charge(
-            tokens=_window(limits.tpm, reply[0], reply[1]),
-            daily_tokens=_window(limits.daily_tokens, reply[2], reply[3]),
+            tokens=_window(limits.tpm, left[0], left[1]),
+            daily_tokens=_window(limits.daily_tokens, left[2], left[3]),
         )
 
     async def release(self, lease: Lease | None) -> None:
@@ -200,7 +203,8 @@ class Limiter:
             if not held:
                 del self._held[lease.key_id]
         try:
-            await self._redis.zrem(limit_keys(self._prefix, lease.key_id)[3], lease.id)
+            async with asyncio.timeout(self._settings.timeout_s):
+                await self._redis.zrem(limit_keys(self._prefix, lease.key_id)[3], lease.id)
         except UNREACHABLE as exc:  # it expires within lease_ttl_s
             logger.warning("could not release a slot of key %s: %s", lease.key_id, exc)
 
@@ -208,7 +212,10 @@ class Limiter:
         """Extend every lease this process holds (one pipeline)."""
         if not self._held:
             return
-        async with self._redis.pipeline(transaction=False) as pipe:
+        async with (
+            asyncio.timeout(self._settings.timeout_s),
+            self._redis.pipeline(transaction=False) as pipe,
+        ):
             for key_id, ids in list(self._held.items()):
                 keys = (limit_keys(self._prefix, key_id)[3],)
                 await self._refresh(keys=keys, args=(self._now(), self._ttl_ms, *ids), client=pipe)
@@ -239,3 +246,8 @@ def _decision(key_id: str, lease_id: str, limits: KeyLimits, reply: Sequence[int
         else None,
         lease=Lease(key_id, lease_id) if allowed and slots else None,
     )
+
+
+def cap_k(limits: KeyLimits, k: int) -> int:
+    """The candidates a request may have: what it asked for, within the key's max_k."""
+    return k if limits.max_k is None else max(1, min(k, limits.max_k))

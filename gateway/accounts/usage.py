@@ -42,7 +42,8 @@ from gateway.accounts.schema import (
 
 logger = logging.getLogger(__name__)
 
-# A flush that meets any of these keeps its batch for the next one.
+# A flush that meets any of these keeps its batch for the next one (TimeoutError, from
+# flush_timeout_s, is an OSError).
 FLUSH_ERRORS = (redis.exceptions.RedisError, OSError)
 CLOSE_ATTEMPTS = 3  # flushes tried by aclose() before it gives up
 CLOSE_PAUSE_S = 0.5
@@ -136,7 +137,8 @@ class UsageRecorder:
                 return True
             batch, self._batch = self._batch, {}
             try:
-                await self._write(batch)
+                async with asyncio.timeout(self._settings.flush_timeout_s):
+                    await self._write(batch)
             except FLUSH_ERRORS as exc:
                 self._restore(batch)
                 logger.warning("usage flush failed, %d rows kept: %s", len(self._batch), exc)

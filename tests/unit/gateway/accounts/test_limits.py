@@ -4,20 +4,15 @@ clients, Redis away, and scripts flushed out of Redis."""
 from __future__ import annotations
 
 import asyncio
-import uuid
-from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 
 import pytest
 import redis.asyncio as aioredis
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from config.limits import LimitsSettings
-from gateway.accounts.limits import Limiter, LimitsUnavailableError
+from gateway.accounts.limits import Limiter, LimitsUnavailableError, cap_k
 from gateway.accounts.limits_headers import rate_limit_headers
 from gateway.accounts.schema import KeyLimits
-from tests.conftest import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -30,18 +25,6 @@ class Clock:
 
     def __call__(self) -> float:
         return self.now
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    conn = aioredis.Redis.from_url(redis_url)
-    yield conn
-    await conn.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 @pytest.fixture
@@ -191,15 +174,6 @@ async def test_no_over_admission_from_two_clients(redis_url: str, prefix: str) -
         await second.aclose()
 
 
-@pytest.fixture
-async def unreachable() -> AsyncIterator[aioredis.Redis]:
-    conn = aioredis.Redis(
-        port=free_port(), socket_connect_timeout=1, retry=Retry(NoBackoff(), 0)
-    )  # nothing listens there
-    yield conn
-    await conn.aclose()
-
-
 async def test_fail_closed_when_redis_is_unreachable(unreachable: aioredis.Redis) -> None:
     limiter = Limiter(unreachable, prefix="t:")
     with pytest.raises(LimitsUnavailableError, match="Redis is unreachable"):
@@ -215,6 +189,25 @@ async def test_fail_open_lets_requests_through(unreachable: aioredis.Redis) -> N
     assert decision.allowed and decision.degraded and decision.lease is None
     assert rate_limit_headers(decision) == {}
     await limiter.release(decision.lease)
+
+
+async def test_a_hung_redis_counts_as_unreachable(silent_redis: aioredis.Redis) -> None:
+    settings = LimitsSettings(timeout_s=0.3)
+    started = asyncio.get_running_loop().time()
+    with pytest.raises(LimitsUnavailableError):
+        await Limiter(silent_redis, prefix="t:", settings=settings).admit("k", KeyLimits(rpm=1))
+    assert asyncio.get_running_loop().time() - started < 5
+    opened = LimitsSettings(timeout_s=0.3, fail_open=True)
+    decision = await Limiter(silent_redis, prefix="t:", settings=opened).admit(
+        "k", KeyLimits(rpm=1)
+    )
+    assert decision.allowed and decision.degraded
+
+
+def test_a_keys_max_k_caps_the_candidates() -> None:
+    assert cap_k(KeyLimits(max_k=3), 5) == 3
+    assert cap_k(KeyLimits(max_k=3), 2) == 2
+    assert cap_k(KeyLimits(), 20) == 20
 
 
 async def test_scripts_come_back_after_script_flush(

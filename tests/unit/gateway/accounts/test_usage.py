@@ -8,39 +8,25 @@ import shutil
 import socket
 import subprocess
 import time
-import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pytest
 import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
-from redis.asyncio.retry import Retry
-from redis.backoff import NoBackoff
 
 from config.limits import UsageSettings
 from gateway.accounts.usage import UsageEvent, UsageRecorder
 from gateway.accounts.usage_metrics import UsageCollector
 from gateway.accounts.usage_read import UsageCounts, UsageReader, sum_counts
 from tests.conftest import free_port
+from tests.unit.gateway.accounts.conftest import fragile_client
 
 pytestmark = pytest.mark.redis
 
 TODAY = date(2026, 3, 1)
 NOON = datetime(2026, 3, 1, 12, 0, tzinfo=UTC).timestamp()
-
-
-@pytest.fixture
-async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
-    conn = aioredis.Redis.from_url(redis_url)
-    yield conn
-    await conn.aclose()
-
-
-@pytest.fixture
-def prefix() -> str:
-    return f"t{uuid.uuid4().hex[:8]}:"
 
 
 def _event(i: int, *, key_id: str = "k1", model: str = "m") -> UsageEvent:
@@ -194,12 +180,8 @@ def own_redis(tmp_path: Path) -> Iterator[OwnRedis]:
     server.stop()
 
 
-def _fragile_client(port: int) -> aioredis.Redis:
-    return aioredis.Redis(port=port, socket_connect_timeout=1, retry=Retry(NoBackoff(), 0))
-
-
 async def test_a_failed_flush_keeps_the_batch_for_the_next(own_redis: OwnRedis) -> None:
-    conn = _fragile_client(own_redis.port)
+    conn = fragile_client(own_redis.port)
     try:
         recorder = UsageRecorder(conn, prefix="u:")
         before = [_event(i) for i in range(10)]
@@ -221,20 +203,18 @@ async def test_a_failed_flush_keeps_the_batch_for_the_next(own_redis: OwnRedis) 
         await conn.aclose()
 
 
-async def test_past_the_bound_new_rows_are_dropped_and_counted() -> None:
-    conn = _fragile_client(free_port())  # nothing listens there
-    try:
-        settings = UsageSettings(max_pending_rows=2)
-        recorder = UsageRecorder(conn, prefix="u:", settings=settings)
-        for key_id in ("k1", "k2", "k3", "k1"):
-            recorder.record(_event(0, key_id=key_id))
-        assert not await recorder.flush()
-        assert (recorder.pending_rows, recorder.dropped) == (2, 1)
-        started = time.monotonic()
-        await recorder.aclose()  # gives up after a few tries, logging what is lost
-        assert time.monotonic() - started < 10
-    finally:
-        await conn.aclose()
+async def test_past_the_bound_new_rows_are_dropped_and_counted(
+    unreachable: aioredis.Redis,
+) -> None:
+    settings = UsageSettings(max_pending_rows=2)
+    recorder = UsageRecorder(unreachable, prefix="u:", settings=settings)
+    for key_id in ("k1", "k2", "k3", "k1"):
+        recorder.record(_event(0, key_id=key_id))
+    assert not await recorder.flush()
+    assert (recorder.pending_rows, recorder.dropped) == (2, 1)
+    started = time.monotonic()
+    await recorder.aclose()  # gives up after a few tries, logging what is lost
+    assert time.monotonic() - started < 10
 
 
 async def test_totals_as_prometheus_counters(client: aioredis.Redis, prefix: str) -> None:
@@ -253,3 +233,11 @@ async def test_totals_as_prometheus_counters(client: aioredis.Redis, prefix: str
     route = 'key_id="k1",model="m",route="best_of_k",user_id="u1"'
     assert f"atlas_usage_route_requests_total{{{route}}} 1.0" in text
     assert f'atlas_usage_k_requests_total{{k="5",{ids}}} 1.0' in text
+
+
+async def test_a_hung_redis_fails_the_flush_in_time(silent_redis: aioredis.Redis) -> None:
+    settings = UsageSettings(flush_timeout_s=0.3)
+    recorder = UsageRecorder(silent_redis, prefix="u:", settings=settings)
+    recorder.record(_event(0))
+    assert not await recorder.flush()
+    assert recorder.pending_rows == 1
