@@ -47,16 +47,18 @@ logger = logging.getLogger(__name__)
 
 Reason = Literal["requests", "tokens", "daily_tokens", "concurrency"]
 _REASONS: dict[int, Reason] = {1: "requests", 2: "tokens", 3: "daily_tokens", 4: "concurrency"}
-# What "Redis is unreachable" looks like through redis-py, and our own timeouts
-# (TimeoutError is an OSError); a script error is a bug and propagates.
-UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError, OSError)
+# Redis down, hung (our timeouts: TimeoutError is an OSError) or refusing (out of
+# memory, a read-only replica): the limits cannot be checked. redis-py itself handles
+# NOSCRIPT.
+REDIS_FAILURES = (redis.exceptions.RedisError, OSError)
 
 
 class LimitsUnavailableError(Exception):
-    """Limits could not be checked because Redis is unreachable (the edge: a 503)."""
+    """Limits could not be checked because Redis is unreachable or failing (the edge:
+    a 503 naming Redis)."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"Redis is unreachable, so per-key limits cannot be checked: {detail}")
+        super().__init__(f"Redis is unreachable, so per-key limits cannot be checked ({detail})")
 
 
 class Window(msgspec.Struct, frozen=True, kw_only=True):
@@ -164,7 +166,7 @@ class Limiter:
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 reply = await self._admit(keys=limit_keys(self._prefix, key_id), args=args)
-        except UNREACHABLE as exc:
+        except REDIS_FAILURES as exc:
             if self._settings.fail_open:
                 logger.warning("limits fail open for key %s: %s", key_id, exc)
                 return Decision(allowed=True, degraded=True)
@@ -184,7 +186,7 @@ class Limiter:
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 reply = await self._charge(keys=(keys[1], keys[2]), args=args)
-        except UNREACHABLE as exc:
+        except REDIS_FAILURES as exc:
             logger.warning("could not charge %d tokens to key %s: %s", tokens, key_id, exc)
             return None
         left = [int(v) for v in reply]
@@ -205,7 +207,7 @@ class Limiter:
         try:
             async with asyncio.timeout(self._settings.timeout_s):
                 await self._redis.zrem(limit_keys(self._prefix, lease.key_id)[3], lease.id)
-        except UNREACHABLE as exc:  # it expires within lease_ttl_s
+        except REDIS_FAILURES as exc:  # it expires within lease_ttl_s
             logger.warning("could not release a slot of key %s: %s", lease.key_id, exc)
 
     async def refresh_leases(self) -> None:
@@ -227,7 +229,7 @@ class Limiter:
             await asyncio.sleep(period)
             try:
                 await self.refresh_leases()
-            except UNREACHABLE as exc:
+            except REDIS_FAILURES as exc:
                 logger.warning("could not refresh concurrency leases: %s", exc)
 
 
