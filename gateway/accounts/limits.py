@@ -61,6 +61,25 @@ class LimitsUnavailableError(Exception):
         super().__init__(f"Redis is unreachable, so per-key limits cannot be checked ({detail})")
 
 
+class RateLimitedError(Exception):
+    """A request over one of its key's limits (the edge: a 429 with the decision's
+    headers, `limits_headers.rate_limit_headers`)."""
+
+    def __init__(self, decision: Decision) -> None:
+        self.decision = decision
+        what = _WHAT.get(decision.reason or "requests", "requests")
+        wait = decision.retry_after_s or 0
+        super().__init__(f"Rate limit reached for {what}: try again in {wait:.3g}s")
+
+
+_WHAT: dict[str, str] = {
+    "requests": "requests per minute",
+    "tokens": "tokens per minute",
+    "daily_tokens": "tokens per day",
+    "concurrency": "requests in flight at once",
+}
+
+
 class Window(msgspec.Struct, frozen=True, kw_only=True):
     """One limit's state: its size, what is left, and seconds until it is full again
     (the day's budget: until the next UTC midnight)."""

@@ -10,7 +10,7 @@ import pytest
 import redis.asyncio as aioredis
 
 from config.limits import LimitsSettings
-from gateway.accounts.limits import Limiter, LimitsUnavailableError, cap_k
+from gateway.accounts.limits import Limiter, LimitsUnavailableError, RateLimitedError, cap_k
 from gateway.accounts.limits_headers import rate_limit_headers
 from gateway.accounts.schema import KeyLimits
 
@@ -48,6 +48,9 @@ async def test_requests_per_minute_refuse_then_recover(
     assert headers["x-ratelimit-remaining-requests"] == "0"
     assert headers["x-ratelimit-reset-requests"] == "1m0s"
     assert "x-ratelimit-limit-tokens" not in headers
+    assert str(RateLimitedError(refused)) == (
+        "Rate limit reached for requests per minute: try again in 30s"
+    )
     assert (await limiter.admit("other-key", limits)).allowed  # keys are apart
     clock.now += 29
     assert not (await limiter.admit("k1", limits)).allowed  # a refusal consumed nothing
