@@ -148,6 +148,26 @@ async def test_lease_of_a_crashed_holder_expires(
     assert (await survivor.admit("k", limits)).allowed
 
 
+async def test_a_refresh_extends_the_leases_still_held(
+    client: aioredis.Redis, prefix: str, clock: Clock
+) -> None:
+    settings = LimitsSettings(lease_ttl_s=30)
+    holder = Limiter(client, prefix=prefix, settings=settings, clock=clock)
+    other = Limiter(client, prefix=prefix, settings=settings, clock=clock)
+    limits = KeyLimits(concurrency=2)
+    kept, released = [await holder.admit("k", limits) for _ in range(2)]
+    assert kept.allowed and released.allowed
+    await holder.release(released.lease)
+    clock.now += 20
+    await client.script_flush()  # the pipeline loads its script again
+    await holder.refresh_leases()
+    clock.now += 20  # 40 s after admission, 20 s after the refresh
+    assert (await other.admit("k", limits)).allowed  # the released slot
+    assert not (await other.admit("k", limits)).allowed  # the refreshed one holds
+    clock.now += 11
+    assert (await other.admit("k", limits)).allowed  # the refresh's 30 s are over
+
+
 async def test_a_live_holder_keeps_its_slot_until_it_stops(
     client: aioredis.Redis, prefix: str
 ) -> None:
