@@ -170,6 +170,9 @@ class Limiter:
         return "" if self._clock is None else str(int(self._clock() * 1000))
 
     async def admit(self, key_id: str, limits: KeyLimits) -> Decision:
+        shut = _shut(limits)
+        if shut is not None:
+            return shut
         if not (limits.rpm or limits.tpm or limits.daily_tokens or limits.concurrency):
             return Decision(allowed=True)  # nothing to check: no round trip
         lease_id = uuid.uuid4().hex
@@ -250,6 +253,29 @@ class Limiter:
                 await self.refresh_leases()
             except REDIS_FAILURES as exc:
                 logger.warning("could not refresh concurrency leases: %s", exc)
+
+
+def _shut(limits: KeyLimits) -> Decision | None:
+    """A refusal for a key with a limit of zero (None is no limit; 0 allows nothing)."""
+    kinds: tuple[tuple[Reason, int | None], ...] = (
+        ("requests", limits.rpm),
+        ("tokens", limits.tpm),
+        ("daily_tokens", limits.daily_tokens),
+        ("concurrency", limits.concurrency),
+    )
+    for reason, limit in kinds:
+        if limit is not None and limit <= 0:
+            closed = Window(limit=0, remaining=0, reset_s=0)
+            return Decision(
+                allowed=False,
+                reason=reason,
+                retry_after_s=60.0,  # nothing refills; an admin must raise the limit
+                requests=closed if reason == "requests" else None,
+                tokens=closed if reason == "tokens" else None,
+                daily_tokens=closed if reason == "daily_tokens" else None,
+                concurrency=closed if reason == "concurrency" else None,
+            )
+    return None
 
 
 def _decision(key_id: str, lease_id: str, limits: KeyLimits, reply: Sequence[int]) -> Decision:

@@ -227,6 +227,13 @@ async def test_a_hung_redis_counts_as_unreachable(silent_redis: aioredis.Redis) 
     assert decision.allowed and decision.degraded
 
 
+async def test_a_limit_of_zero_allows_nothing(unreachable: aioredis.Redis) -> None:
+    limiter = Limiter(unreachable, prefix="t:")  # decided without Redis
+    refused = await limiter.admit("k", KeyLimits(rpm=100, daily_tokens=0))
+    assert not refused.allowed and refused.reason == "daily_tokens"
+    assert rate_limit_headers(refused)["x-ratelimit-limit-tokens"] == "0"
+
+
 def test_a_keys_max_k_caps_the_candidates() -> None:
     assert cap_k(KeyLimits(max_k=3), 5) == 3
     assert cap_k(KeyLimits(max_k=3), 2) == 2
