@@ -1,5 +1,67 @@
 """Accounts: users, API keys, admin sessions, limits and usage, stored in Redis.
 
 Plain Python over `redis.asyncio` (no litestar): the HTTP edge and the admin API call it.
-Every Redis key name and value shape is in `schema.py`.
+Every Redis key name and value shape is in `schema.py`. Start with `open_accounts`.
 """
+
+from gateway.accounts.access import KeyAccess, Principal, may_see, principal_of, visible_user
+from gateway.accounts.errors import (
+    AccountsError,
+    AdminExistsError,
+    ForbiddenError,
+    InvalidCredentialsError,
+    InvalidNameError,
+    LoginThrottledError,
+    NotFoundError,
+    RegistrationClosedError,
+    SchemaError,
+    SecretError,
+    UserExistsError,
+    WeakPasswordError,
+)
+from gateway.accounts.keys import KEEP, ApiKeys, CreatedKey, KeyRejected, ListedKey
+from gateway.accounts.schema import ApiKey, KeyLimits, Role, User
+from gateway.accounts.service import Accounts, open_accounts
+from gateway.accounts.sessions import (
+    IssuedSession,
+    SessionClaims,
+    SessionRejected,
+    Sessions,
+    csrf_matches,
+)
+
+__all__ = [
+    "KEEP",
+    "Accounts",
+    "AccountsError",
+    "AdminExistsError",
+    "ApiKey",
+    "ApiKeys",
+    "CreatedKey",
+    "ForbiddenError",
+    "InvalidCredentialsError",
+    "InvalidNameError",
+    "IssuedSession",
+    "KeyAccess",
+    "KeyLimits",
+    "KeyRejected",
+    "ListedKey",
+    "LoginThrottledError",
+    "NotFoundError",
+    "Principal",
+    "RegistrationClosedError",
+    "Role",
+    "SchemaError",
+    "SecretError",
+    "SessionClaims",
+    "SessionRejected",
+    "Sessions",
+    "User",
+    "UserExistsError",
+    "WeakPasswordError",
+    "csrf_matches",
+    "may_see",
+    "open_accounts",
+    "principal_of",
+    "visible_user",
+]
