@@ -115,7 +115,7 @@ class KeyCache:
                     if message["type"] == "subscribe":
                         self._live = True
                         self._ready.set()
-            except RedisError as exc:
+            except (RedisError, OSError) as exc:
                 logger.warning("accounts: key cache lost its subscription (%s); retrying", exc)
             finally:
                 self._live = False

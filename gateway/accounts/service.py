@@ -4,15 +4,18 @@
 the key cache's listener and the hashing pool, and closes them on the way out. The few
 operations that span two parts (disabling a user suspends their keys; a login issues a
 session) are here; everything else is on the parts themselves.
+
+Spanning operations write the user first, then the keys: a crash between the two leaves
+a disabled user's keys working (or a deleted user's keys behind); running the same
+operation again completes it, as every step is idempotent.
 """
 
 from __future__ import annotations
 
-import logging
 from collections.abc import AsyncIterator
 from contextlib import AsyncExitStack, asynccontextmanager
+from dataclasses import dataclass
 
-import msgspec
 import redis.asyncio as aioredis
 
 from config.accounts import AccountsSettings
@@ -29,10 +32,9 @@ from gateway.accounts.store import ensure_schema
 from gateway.accounts.throttle import LoginThrottle
 from gateway.accounts.users import Users
 
-logger = logging.getLogger(__name__)
 
-
-class Accounts(msgspec.Struct, frozen=True, kw_only=True):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Accounts:
     settings: AccountsSettings
     users: Users
     keys: ApiKeys
