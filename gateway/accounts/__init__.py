@@ -19,7 +19,10 @@ from gateway.accounts.errors import (
     UserExistsError,
     WeakPasswordError,
 )
+from gateway.accounts.key_cache import KeyCache
 from gateway.accounts.keys import KEEP, ApiKeys, CreatedKey, KeyRejected, ListedKey
+from gateway.accounts.logins import Logins
+from gateway.accounts.passwords import Passwords, check_password, read_password_file
 from gateway.accounts.schema import ApiKey, KeyLimits, Role, User
 from gateway.accounts.service import Accounts, open_accounts
 from gateway.accounts.sessions import (
@@ -29,6 +32,9 @@ from gateway.accounts.sessions import (
     Sessions,
     csrf_matches,
 )
+from gateway.accounts.store import ensure_schema
+from gateway.accounts.throttle import LoginThrottle
+from gateway.accounts.users import Users, normalize_name
 
 __all__ = [
     "KEEP",
@@ -43,11 +49,15 @@ __all__ = [
     "InvalidNameError",
     "IssuedSession",
     "KeyAccess",
+    "KeyCache",
     "KeyLimits",
     "KeyRejected",
     "ListedKey",
+    "LoginThrottle",
     "LoginThrottledError",
+    "Logins",
     "NotFoundError",
+    "Passwords",
     "Principal",
     "RegistrationClosedError",
     "Role",
@@ -58,10 +68,15 @@ __all__ = [
     "Sessions",
     "User",
     "UserExistsError",
+    "Users",
     "WeakPasswordError",
+    "check_password",
     "csrf_matches",
+    "ensure_schema",
     "may_see",
+    "normalize_name",
     "open_accounts",
     "principal_of",
+    "read_password_file",
     "visible_user",
 ]

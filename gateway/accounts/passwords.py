@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
 from typing import Self
 
 import argon2
@@ -30,6 +31,12 @@ def check_password(password: str, *, min_chars: int = MIN_PASSWORD_CHARS) -> Non
         raise WeakPasswordError(f"a password has at most {MAX_PASSWORD_CHARS} characters")
     if password.strip() == "" or len(set(password)) < 3:
         raise WeakPasswordError("a password needs at least three different characters")
+
+
+def read_password_file(path: Path) -> str:
+    """A password from a file (`ATLAS_ADMIN_PASSWORD_FILE`): its text less a final newline."""
+    text = path.read_text(encoding="utf-8")
+    return text.removesuffix("\n").removesuffix("\r")
 
 
 class Verified(msgspec.Struct, frozen=True):

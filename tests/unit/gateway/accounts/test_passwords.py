@@ -4,13 +4,14 @@ from __future__ import annotations
 
 import asyncio
 import time
+from pathlib import Path
 
 import argon2
 import pytest
 
 from config.accounts import PasswordHashSettings
 from gateway.accounts.errors import WeakPasswordError
-from gateway.accounts.passwords import Passwords, Verified, check_password
+from gateway.accounts.passwords import Passwords, Verified, check_password, read_password_file
 from tests.unit.gateway.accounts.conftest import PASSWORD
 
 
@@ -81,3 +82,11 @@ async def test_hashing_leaves_the_event_loop_free(passwords: Passwords) -> None:
     await task
     # On the loop, four hashes would starve the ticker; off it, it ticks throughout.
     assert ticks >= max(3, int(elapsed / 0.002) // 4)
+
+
+def test_a_password_file_loses_only_its_final_newline(tmp_path: Path) -> None:
+    path = tmp_path / "admin-password"
+    path.write_text("  spaces kept inside  \r\n")
+    assert read_password_file(path) == "  spaces kept inside  "
+    path.write_text("no newline")
+    assert read_password_file(path) == "no newline"
