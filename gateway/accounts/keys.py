@@ -109,7 +109,7 @@ class ApiKeys:
             last_four=key[-4:],
             created_at=self._clock(),
             expires_at=expires_at,
-            models=tuple(models) if models is not None else None,
+            models=_models(models),
             limits=limits or KeyLimits(),
         )
         owner_key, id_key = user_key(self._prefix, owner), api_key_id_key(self._prefix, key_id)
@@ -216,7 +216,7 @@ class ApiKeys:
         if not isinstance(limits, Keep):
             changes["limits"] = limits
         if not isinstance(models, Keep):
-            changes["models"] = None if models is None else tuple(models)
+            changes["models"] = _models(models)
         if not isinstance(expires_at, Keep):
             changes["expires_at"] = expires_at
 
@@ -317,3 +317,10 @@ def _check_name(name: str) -> str:
     if not 1 <= len(name) <= MAX_KEY_NAME_CHARS or not name.isprintable():
         raise InvalidNameError(f"a key name is 1 to {MAX_KEY_NAME_CHARS} printable characters")
     return name
+
+
+def _models(models: Sequence[str] | None) -> tuple[str, ...] | None:
+    """An allow-list as stored: None allows every model, () none."""
+    if isinstance(models, str):
+        raise TypeError("models is a list of model names, not one string")
+    return None if models is None else tuple(models)

@@ -6,7 +6,8 @@ SCHEMA_VERSION and adds a migration (`store.MIGRATIONS`); the version lives at
 `{prefix}schema`.
 
 Records are msgpack-encoded msgspec Structs. Times are Unix seconds (float) unless the
-name says `_ms`. Ids are lowercase hex; user names are stored lowercased.
+name says `_us` (whole microseconds, `micros`). Ids are lowercase hex; user names are
+stored lowercased.
 
 Key                                   Type    Value
 {p}schema                             string  SCHEMA_VERSION as ASCII digits
@@ -23,12 +24,13 @@ Key                                   Type    Value
 {p}api-key-used                       hash    key_id -> last-used time (ASCII seconds)
 {p}api-keys:changed                   pubsub  a revocation or update: caches drop keys
 {p}session-revoked:{jti}              string  "1", expiring when the session would
-{p}sessions-not-before:{user_id}      string  ms: sessions issued at or before are void
-{p}login-failures:{scope}:{subject}   string  failed logins in the window (INCR, EXPIRE)
+{p}sessions-not-before:{user_id}      string  µs: sessions issued at or before are void
+{p}login-failures:{scope}:{subject}   string  failed logins in the window (SET NX EX, INCR)
 """
 
 from __future__ import annotations
 
+import math
 from typing import Literal
 
 import msgspec
@@ -78,6 +80,11 @@ class ApiKey(msgspec.Struct, frozen=True, kw_only=True, omit_defaults=True):
     revoked: bool = False
     revoked_at: float | None = None
     suspended: bool = False  # its owner is disabled; lifted when they are enabled again
+
+
+def micros(t: float) -> int:
+    """Unix seconds as whole microseconds: session `iat` and not-before compare in these."""
+    return math.floor(t * 1_000_000)
 
 
 def schema_key(prefix: str) -> str:

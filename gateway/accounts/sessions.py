@@ -4,8 +4,8 @@ A token carries `sub` (user id), `iat`, `exp`, `jti` and `csrf`. The edge keeps 
 in an HttpOnly cookie and hands `csrf` to the page, which sends it back as a header on
 every state-changing request (`csrf_matches`): a forged cross-site request has the
 cookie but not the header. Logout writes `{p}session-revoked:{jti}` until the token
-would expire anyway; a password change writes `{p}sessions-not-before:{user}` (ms), which
-voids every token issued at or before it. `iat` carries milliseconds so a login right
+would expire anyway; a password change writes `{p}sessions-not-before:{user}` (µs), which
+voids every token issued at or before it. `iat` carries microseconds so a login right
 after a password change is told apart from the sessions it voided.
 """
 
@@ -24,7 +24,7 @@ import redis.asyncio as aioredis
 
 from config.accounts import MIN_SECRET_BYTES
 from gateway.accounts.errors import SecretError
-from gateway.accounts.schema import session_revoked_key, sessions_not_before_key
+from gateway.accounts.schema import micros, session_revoked_key, sessions_not_before_key
 
 ALGORITHM = "HS256"
 REQUIRED_CLAIMS = ("exp", "iat", "jti", "sub", "csrf")
@@ -75,7 +75,7 @@ class Sessions:
         self._clock = clock
 
     def issue(self, user_id: str) -> IssuedSession:
-        now = math.floor(self._clock() * 1000) / 1000  # whole ms, as not-before is
+        now = micros(self._clock()) / 1_000_000  # whole µs, as not-before is
         claims = SessionClaims(
             sub=user_id,
             jti=secrets.token_urlsafe(16),
@@ -91,7 +91,7 @@ class Sessions:
         claims = self._decode(token)
         if isinstance(claims, SessionRejected):
             return claims
-        revoked, not_before_ms = await self._redis.mget(
+        revoked, not_before_us = await self._redis.mget(
             [
                 session_revoked_key(self._prefix, claims.jti),
                 sessions_not_before_key(self._prefix, claims.sub),
@@ -99,7 +99,7 @@ class Sessions:
         )
         if revoked is not None:
             return SessionRejected("revoked", "logged out")
-        if not_before_ms is not None and round(claims.iat * 1000) <= int(not_before_ms):
+        if not_before_us is not None and round(claims.iat * 1_000_000) <= int(not_before_us):
             return SessionRejected("revoked", "the password changed since")
         return claims
 
@@ -113,9 +113,7 @@ class Sessions:
 
     async def revoke_all(self, user_id: str) -> None:
         """Void every session of the user issued until now (done by a password change)."""
-        await self._redis.set(
-            sessions_not_before_key(self._prefix, user_id), int(self._clock() * 1000)
-        )
+        await self._redis.set(sessions_not_before_key(self._prefix, user_id), micros(self._clock()))
 
     def _decode(self, token: str) -> SessionClaims | SessionRejected:
         try:

@@ -1,6 +1,6 @@
 """Failed-login counters per account and per client address, each with a fixed window.
 
-The window opens at the first failure (EXPIRE NX) and the counter dies with it, so a
+The window opens at the first failure (SET NX EX) and the counter dies with it, so a
 lockout ends by itself; the answer says how long is left. A successful login clears the
 account's counter but not the address's, so one good account cannot launder an
 address's guesses at others.
@@ -40,8 +40,9 @@ class LoginThrottle:
     async def failed(self, account: str, address: str | None) -> None:
         async with self._redis.pipeline(transaction=True) as pipe:
             for _scope, key, _limit in self._subjects(account, address):
+                # The first failure opens the window; INCR keeps its expiry (any Redis 6+).
+                pipe.set(key, 0, ex=self._settings.window_s, nx=True)
                 pipe.incr(key)
-                pipe.expire(key, self._settings.window_s, nx=True)
             await pipe.execute()
 
     async def succeeded(self, account: str) -> None:

@@ -32,6 +32,7 @@ from gateway.accounts.schema import (
     Role,
     User,
     admins_key,
+    micros,
     sessions_not_before_key,
     user_key,
     user_name_key,
@@ -139,7 +140,7 @@ class Users:
         def change(user: User, admins: int) -> User:
             return msgspec.structs.replace(user, password_hash=new_hash, password_changed_at=now)
 
-        return await self._update(user_id, change, sessions_not_before_ms=int(now * 1000))
+        return await self._update(user_id, change, sessions_not_before_us=micros(now))
 
     async def replace_hash(self, user_id: str, old_hash: str, new_hash: str) -> bool:
         """A rehash after login: written only if the password did not change meanwhile."""
@@ -213,7 +214,7 @@ class Users:
         user_id: str,
         change: Callable[[User, int], User],
         *,
-        sessions_not_before_ms: int | None = None,
+        sessions_not_before_us: int | None = None,
     ) -> User:
         """Read, change and write one user, keeping `{p}admins` in step with the result."""
         key, admins = user_key(self._prefix, user_id), admins_key(self._prefix)
@@ -227,8 +228,8 @@ class Users:
                 pipe.sadd(admins, user_id)
             else:
                 pipe.srem(admins, user_id)
-            if sessions_not_before_ms is not None:
-                pipe.set(sessions_not_before_key(self._prefix, user_id), sessions_not_before_ms)
+            if sessions_not_before_us is not None:
+                pipe.set(sessions_not_before_key(self._prefix, user_id), sessions_not_before_us)
             return new
 
         user: User = await self._redis.transaction(tx, key, admins, value_from_callable=True)

@@ -207,3 +207,12 @@ async def test_suspend_and_remove_an_owners_keys(keys: ApiKeys, alice: User) -> 
     assert await keys.list_keys() == []
     with pytest.raises(NotFoundError):
         await keys.get(first.record.id)
+
+
+async def test_models_must_be_a_list(keys: ApiKeys, alice: User) -> None:
+    with pytest.raises(TypeError, match="list of model names"):
+        await keys.create(alice.id, "k", models="gpt")
+    created = await keys.create(alice.id, "k", models=[])
+    assert created.record.models == ()
+    with pytest.raises(TypeError):
+        await keys.update(created.record.id, models="gpt")

@@ -12,6 +12,7 @@ from config.accounts import PasswordHashSettings, ThrottleSettings
 from gateway.accounts.errors import InvalidCredentialsError, LoginThrottledError
 from gateway.accounts.logins import Logins
 from gateway.accounts.passwords import Passwords
+from gateway.accounts.schema import login_failures_key
 from gateway.accounts.throttle import LoginThrottle
 from gateway.accounts.users import Users
 from tests.unit.gateway.accounts.conftest import PASSWORD
@@ -126,3 +127,15 @@ async def test_a_failed_login_does_not_rehash(
         with pytest.raises(InvalidCredentialsError):
             await logins.log_in("lee", "wrong password", None)
     assert (await users.get(user.id)).password_hash == user.password_hash
+
+
+async def test_later_failures_do_not_stretch_the_window(
+    client: aioredis.Redis, prefix: str
+) -> None:
+    throttle = LoginThrottle(client, prefix, ThrottleSettings(window_s=2))
+    await throttle.failed("lee", None)
+    await asyncio.sleep(1.1)
+    await throttle.failed("lee", None)
+    key = login_failures_key(prefix, "account", "lee")
+    assert await client.get(key) == b"2"
+    assert 0 < await client.pttl(key) <= 900

@@ -132,9 +132,9 @@ async def test_revoke_all_voids_earlier_sessions_not_later_ones(
     sessions = Sessions(client, prefix, SECRET, clock=lambda: now[0])
     before = sessions.issue("u1")
     other_user = sessions.issue("u2")
-    now[0] += 0.0004  # the same millisecond still counts as before
+    now[0] += 0.00001
     await sessions.revoke_all("u1")
-    now[0] += 0.002
+    now[0] += 0.00001  # ten microseconds later
     after = sessions.issue("u1")
     real = Sessions(client, prefix, SECRET)  # PyJWT checks exp against the real clock
     for token, expected in ((before, False), (other_user, True), (after, True)):

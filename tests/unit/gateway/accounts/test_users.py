@@ -165,7 +165,7 @@ async def test_change_password(
     assert (await passwords.verify(changed.password_hash, "a new long passphrase")).ok
     assert not (await passwords.verify(changed.password_hash, PASSWORD)).ok
     not_before = await client.get(sessions_not_before_key(prefix, ivan.id))
-    assert not_before is not None and int(not_before) >= int(ivan.created_at * 1000)
+    assert not_before is not None and int(not_before) >= int(ivan.created_at * 1_000_000)
     with pytest.raises(WeakPasswordError):
         await users.change_password(ivan.id, "short")
     with pytest.raises(NotFoundError):
