@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Awaitable
 
 import pytest
 import redis.asyncio as aioredis
@@ -46,3 +46,14 @@ async def passwords() -> AsyncIterator[Passwords]:
 @pytest.fixture
 def users(client: aioredis.Redis, prefix: str, passwords: Passwords) -> Users:
     return Users(client, prefix, passwords)
+
+
+async def commands_sent(client: aioredis.Redis, action: Awaitable[object]) -> int:
+    """How many commands Redis processed for `action` (the two INFO calls discounted)."""
+
+    async def total() -> int:
+        return int((await client.info("stats"))["total_commands_processed"])
+
+    before = await total()
+    await action
+    return await total() - before - 1

@@ -14,7 +14,7 @@ from gateway.accounts.key_cache import KeyCache
 from gateway.accounts.keys import ApiKeys, KeyRejected
 from gateway.accounts.schema import ApiKey, KeyLimits, User, api_key_key
 from gateway.accounts.users import Users
-from tests.unit.gateway.accounts.conftest import PASSWORD
+from tests.unit.gateway.accounts.conftest import PASSWORD, commands_sent
 
 pytestmark = pytest.mark.redis
 
@@ -175,3 +175,12 @@ async def test_a_lost_subscription_stops_caching_until_it_is_back(
         return cache_b.get(created.record.digest) is not None
 
     await _until(b_caches_again, timeout_s=5.0)  # resubscribed after its back-off
+
+
+async def test_a_cached_key_costs_no_command(
+    client: aioredis.Redis, prefix: str, cache_a: KeyCache, alice: User
+) -> None:
+    keys = ApiKeys(client, prefix, SECRET, cache=cache_a)
+    created = await keys.create(alice.id, "k")
+    assert await commands_sent(client, keys.authenticate(created.key)) == 1
+    assert await commands_sent(client, keys.authenticate(created.key)) == 0

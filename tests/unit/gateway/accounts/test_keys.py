@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+
 import pytest
 import redis.asyncio as aioredis
 
@@ -10,7 +12,7 @@ from gateway.accounts.key_format import KEY_PREFIX, key_digest, parse_key_id
 from gateway.accounts.keys import ApiKeys, KeyRejected
 from gateway.accounts.schema import ApiKey, KeyLimits, User, api_key_used_key
 from gateway.accounts.users import Users
-from tests.unit.gateway.accounts.conftest import PASSWORD
+from tests.unit.gateway.accounts.conftest import PASSWORD, commands_sent
 
 pytestmark = pytest.mark.redis
 
@@ -216,3 +218,13 @@ async def test_models_must_be_a_list(keys: ApiKeys, alice: User) -> None:
     assert created.record.models == ()
     with pytest.raises(TypeError):
         await keys.update(created.record.id, models="gpt")
+
+
+async def test_authentication_is_one_command(
+    keys: ApiKeys, client: aioredis.Redis, alice: User
+) -> None:
+    created = await keys.create(alice.id, "k")
+    assert await commands_sent(client, asyncio.sleep(0)) == 0  # the count is exact
+    assert await commands_sent(client, keys.authenticate(created.key)) == 1
+    assert await commands_sent(client, keys.authenticate(created.key[:-1] + "x")) == 1
+    assert await commands_sent(client, keys.authenticate("sk-llm-nonsense")) == 0
