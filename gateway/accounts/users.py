@@ -29,6 +29,7 @@ from gateway.accounts.errors import (
 from gateway.accounts.passwords import Passwords, check_password
 from gateway.accounts.redis_ops import begin, scard, smembers
 from gateway.accounts.schema import (
+    ROLES,
     Role,
     User,
     admins_key,
@@ -117,6 +118,8 @@ class Users:
         def change(user: User, admins: int) -> User:
             if disabled and user.role == "admin" and not user.disabled and admins <= 1:
                 raise ForbiddenError("the last enabled admin cannot be disabled")
+            if user.disabled == disabled:
+                return user  # again: keeps the first time it was disabled
             return msgspec.structs.replace(
                 user, disabled=disabled, disabled_at=time.time() if disabled else None
             )
@@ -124,6 +127,8 @@ class Users:
         return await self._update(user_id, change)
 
     async def set_role(self, user_id: str, role: Role) -> User:
+        _check_role(role)
+
         def change(user: User, admins: int) -> User:
             if user.role == "admin" and role != "admin" and not user.disabled and admins <= 1:
                 raise ForbiddenError("the last enabled admin cannot be demoted")
@@ -178,6 +183,7 @@ class Users:
         self, name: str, password: str, role: Role, *, only_if_no_admin: bool
     ) -> User:
         folded = normalize_name(name)
+        _check_role(role)
         check_password(password, min_chars=self._min_password_chars)
         name_key, admins = user_name_key(self._prefix, folded), admins_key(self._prefix)
         if only_if_no_admin and await self.has_admin():
@@ -240,3 +246,8 @@ class Users:
         if raw is None:
             raise NotFoundError(f"no user {user_id!r}")
         return _decode(raw)
+
+
+def _check_role(role: str) -> None:
+    if role not in ROLES:  # the edge may pass any string
+        raise ValueError(f"role must be one of {', '.join(ROLES)}, not {role!r}")

@@ -179,3 +179,17 @@ async def test_replace_hash_only_over_the_hash_it_read(users: Users, passwords: 
     assert (await users.get(judy.id)).password_hash == judy.password_hash
     assert await users.replace_hash(judy.id, judy.password_hash, new_hash)
     assert (await users.get(judy.id)).password_hash == new_hash
+
+
+async def test_roles_are_checked(users: Users) -> None:
+    with pytest.raises(ValueError, match="role must be one of admin, member"):
+        await users.create("olga", PASSWORD, role="owner")  # type: ignore[arg-type]
+    olga = await users.create("olga", PASSWORD)
+    with pytest.raises(ValueError):
+        await users.set_role(olga.id, "root")  # type: ignore[arg-type]
+
+
+async def test_disabling_twice_keeps_the_first_time(users: Users) -> None:
+    pat = await users.create("pat", PASSWORD)
+    first = await users.set_disabled(pat.id, True)
+    assert (await users.set_disabled(pat.id, True)).disabled_at == first.disabled_at
