@@ -87,10 +87,6 @@ def micros(t: float) -> int:
     return math.floor(t * 1_000_000)
 
 
-def schema_key(prefix: str) -> str:
-    return f"{prefix}schema"
-
-
 def schema_lock_key(prefix: str) -> str:
     return f"{prefix}schema:lock"
 
@@ -149,3 +145,7 @@ def sessions_not_before_key(prefix: str, user_id: str) -> str:
 
 def login_failures_key(prefix: str, scope: ThrottleScope, subject: str) -> str:
     return f"{prefix}login-failures:{scope}:{subject}"
+
+
+def schema_key(prefix: str) -> str:
+    return f"{prefix}schema"
