@@ -193,3 +193,17 @@ async def test_disabling_twice_keeps_the_first_time(users: Users) -> None:
     pat = await users.create("pat", PASSWORD)
     first = await users.set_disabled(pat.id, True)
     assert (await users.set_disabled(pat.id, True)).disabled_at == first.disabled_at
+
+
+async def test_no_password_at_rest(users: Users, client: aioredis.Redis, prefix: str) -> None:
+    await users.create("quinn", PASSWORD, role="admin")
+    names = [name async for name in client.scan_iter(f"{prefix}*")]
+    assert len(names) == 4  # user, name index, users, admins
+    values = [
+        await client.get(n)
+        if await client.type(n) == b"string"
+        else b"".join(await client.smembers(n))  # type: ignore[misc]
+        for n in names
+    ]
+    assert not any(PASSWORD.encode() in v for v in values)
+    assert any(b"$argon2id$" in v for v in values)
