@@ -20,17 +20,15 @@ import asyncio
 import json
 import os
 import sys
-import tempfile
 import time
-from collections.abc import Coroutine
+from collections.abc import Callable, Coroutine
 from contextlib import ExitStack
-from pathlib import Path
 from typing import Any
 
 import httpx
 import msgspec
 
-from bench.overhead import free_port, start
+from bench.gateway_process import GatewayProcess, start_gateway_process
 from bench.report import write_section
 from tests.fakes.faulty_upstream import FaultyUpstream
 
@@ -39,37 +37,13 @@ TARGET = 1.10
 BODY = {"model": "coder", "messages": [{"role": "user", "content": "hi"}], "max_tokens": 8}
 
 
-def rss_mb(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    raise RuntimeError(f"no VmRSS for {pid}")
-
-
-def start_gateway(stack: ExitStack, upstream: str, write_timeout_s: float) -> tuple[str, int]:
-    port = free_port()
-    work = Path(tempfile.mkdtemp(prefix="atlas-memory-"))
-    config = work / "atlas.toml"
-    config.write_text(
-        f'[server]\nport = {port}\nmaster_key = "{KEY}"\nlog_level = "warning"\n'
-        f"write_timeout_s = {write_timeout_s}\n\n"
-        f'[[models]]\nname = "coder"\nkind = "openai"\nupstreams = ["{upstream}"]\n'
+def start_gateway(stack: ExitStack, upstream: str, write_timeout_s: float) -> GatewayProcess:
+    return start_gateway_process(
+        stack,
+        f'master_key = "{KEY}"\nlog_level = "warning"\nwrite_timeout_s = {write_timeout_s}\n\n'
+        f'[[models]]\nname = "coder"\nkind = "openai"\nupstreams = ["{upstream}"]\n',
+        "atlas-memory-",
     )
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
-    command = [sys.executable, "-m", "gateway.cli", "serve", "--config", str(config)]
-    proc = start(stack, command, env, work / "gateway.log")
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            raise RuntimeError(f"the gateway exited: {(work / 'gateway.log').read_text()[-2000:]}")
-        try:
-            if httpx.get(url + "/health").status_code == 200:
-                return url, proc.pid
-        except httpx.HTTPError:
-            pass
-        time.sleep(0.2)
-    raise RuntimeError("the gateway did not come up")
 
 
 async def non_reader(port: int) -> asyncio.StreamWriter:
@@ -115,29 +89,30 @@ def measure(args: argparse.Namespace) -> tuple[float, float, list[Burst]]:
     with ExitStack() as stack:
         upstream = FaultyUpstream().start()
         stack.callback(upstream.stop)
-        url, pid = start_gateway(stack, upstream.url, args.write_timeout_s)
+        gateway = start_gateway(stack, upstream.url, args.write_timeout_s)
+        url, rss_mb = gateway.url, gateway.rss_mb
         headers = {"authorization": f"Bearer {KEY}"}
         for index in range(50):  # warm-up: imports, pools and caches a normal day fills
             body = BODY | {"stream": index % 2 == 1}
             httpx.post(url + "/v1/chat/completions", json=body, headers=headers).raise_for_status()
         time.sleep(2)
-        sequential = rss_mb(pid)
+        sequential = rss_mb()
         # ... and as many clients at once as the burst will bring, all reading their
         # answers: what is left after the burst is then what the hostility left.
         asyncio.run(well_behaved(url, args.streams))
         time.sleep(args.settle_s)
-        before = rss_mb(pid)
+        before = rss_mb()
         bursts: list[Burst] = []
         for _ in range(args.bursts):
             upstream.set("huge_answer")
             samples = asyncio.run(
-                sampled(pid, burst(url, args.streams, args.huge, args.write_timeout_s + 5))
+                sampled(rss_mb, burst(url, args.streams, args.huge, args.write_timeout_s + 5))
             )
             upstream.set(None)
             after = [samples[-1]]
             for _ in range(int(args.settle_s)):
                 time.sleep(1)
-                after.append(rss_mb(pid))
+                after.append(rss_mb())
             bursts.append(Burst(max(samples + after), samples[-1], after[-1]))
         return sequential, before, bursts
 
@@ -158,15 +133,15 @@ async def well_behaved(url: str, clients: int) -> None:
         raise RuntimeError("a well-behaved stream failed in the warm-up")
 
 
-async def sampled(pid: int, work: Coroutine[Any, Any, None]) -> list[float]:
+async def sampled(rss_mb: Callable[[], float], work: Coroutine[Any, Any, None]) -> list[float]:
     """RSS every second while `work` runs, and once at its end."""
     task = asyncio.create_task(work)
     samples = []
     while not task.done():
-        samples.append(rss_mb(pid))
+        samples.append(rss_mb())
         await asyncio.wait({task}, timeout=1)
     await task
-    return [*samples, rss_mb(pid)]
+    return [*samples, rss_mb()]
 
 
 def report(args: argparse.Namespace, sequential: float, before: float, bursts: list[Burst]) -> str:
