@@ -21,6 +21,17 @@ from gateway.accounts.errors import (
 )
 from gateway.accounts.key_cache import KeyCache
 from gateway.accounts.keys import KEEP, ApiKeys, CreatedKey, KeyRejected, ListedKey
+from gateway.accounts.limits import (
+    Charge,
+    Decision,
+    Lease,
+    Limiter,
+    LimitsUnavailableError,
+    RateLimitedError,
+    Window,
+    cap_k,
+)
+from gateway.accounts.limits_headers import format_reset, rate_limit_headers
 from gateway.accounts.logins import Logins
 from gateway.accounts.passwords import Passwords, check_password, read_password_file
 from gateway.accounts.schema import ApiKey, KeyLimits, Role, User
@@ -34,6 +45,9 @@ from gateway.accounts.sessions import (
 )
 from gateway.accounts.store import ensure_schema
 from gateway.accounts.throttle import LoginThrottle
+from gateway.accounts.usage import UsageEvent, UsageRecorder
+from gateway.accounts.usage_metrics import UsageCollector
+from gateway.accounts.usage_read import UsageCounts, UsageReader, UsageRow, sum_counts
 from gateway.accounts.users import Users, normalize_name
 
 __all__ = [
@@ -43,7 +57,9 @@ __all__ = [
     "AdminExistsError",
     "ApiKey",
     "ApiKeys",
+    "Charge",
     "CreatedKey",
+    "Decision",
     "ForbiddenError",
     "InvalidCredentialsError",
     "InvalidNameError",
@@ -52,6 +68,9 @@ __all__ = [
     "KeyCache",
     "KeyLimits",
     "KeyRejected",
+    "Lease",
+    "Limiter",
+    "LimitsUnavailableError",
     "ListedKey",
     "LoginThrottle",
     "LoginThrottledError",
@@ -59,6 +78,7 @@ __all__ = [
     "NotFoundError",
     "Passwords",
     "Principal",
+    "RateLimitedError",
     "RegistrationClosedError",
     "Role",
     "SchemaError",
@@ -66,17 +86,28 @@ __all__ = [
     "SessionClaims",
     "SessionRejected",
     "Sessions",
+    "UsageCollector",
+    "UsageCounts",
+    "UsageEvent",
+    "UsageReader",
+    "UsageRecorder",
+    "UsageRow",
     "User",
     "UserExistsError",
     "Users",
     "WeakPasswordError",
+    "Window",
+    "cap_k",
     "check_password",
     "csrf_matches",
     "ensure_schema",
+    "format_reset",
     "may_see",
     "normalize_name",
     "open_accounts",
     "principal_of",
+    "rate_limit_headers",
     "read_password_file",
+    "sum_counts",
     "visible_user",
 ]

@@ -40,6 +40,7 @@ import redis.asyncio as aioredis
 import redis.exceptions
 
 from config.limits import LimitsSettings
+from gateway.accounts.errors import AccountsError
 from gateway.accounts.limits_lua import ADMIT, CHARGE, REFRESH
 from gateway.accounts.schema import KeyLimits, limit_keys
 
@@ -53,7 +54,7 @@ _REASONS: dict[int, Reason] = {1: "requests", 2: "tokens", 3: "daily_tokens", 4:
 REDIS_FAILURES = (redis.exceptions.RedisError, OSError)
 
 
-class LimitsUnavailableError(Exception):
+class LimitsUnavailableError(AccountsError):
     """Limits could not be checked because Redis is unreachable or failing (the edge:
     a 503 naming Redis)."""
 
@@ -61,7 +62,7 @@ class LimitsUnavailableError(Exception):
         super().__init__(f"Redis is unreachable, so per-key limits cannot be checked ({detail})")
 
 
-class RateLimitedError(Exception):
+class RateLimitedError(AccountsError):
     """A request over one of its key's limits (the edge: a 429 with the decision's
     headers, `limits_headers.rate_limit_headers`)."""
 

@@ -9,6 +9,7 @@ from datetime import date, timedelta
 import msgspec
 import redis.asyncio as aioredis
 
+from gateway.accounts.redis_ops import smembers
 from gateway.accounts.schema import (
     K_FIELD,
     ROUTE_FIELD,
@@ -127,7 +128,7 @@ class UsageReader:
         self, *, key_id: str | None = None, user_id: str | None = None, model: str | None = None
     ) -> list[UsageRow]:
         """All-time rows, one per (key, user, model)."""
-        members: set[bytes] = await self._redis.smembers(usage_total_rows_key(self._prefix))  # type: ignore[misc]
+        members = await smembers(self._redis, usage_total_rows_key(self._prefix))
         wanted = [
             (row, ids)
             for row, ids in sorted(_decoded(members))
