@@ -59,7 +59,9 @@ class LimitsUnavailableError(AccountsError):
     a 503 naming Redis)."""
 
     def __init__(self, detail: str) -> None:
-        super().__init__(f"Redis is unreachable, so per-key limits cannot be checked ({detail})")
+        super().__init__(
+            f"Redis is unreachable or failing: per-key limits cannot be checked ({detail})"
+        )
 
 
 class RateLimitedError(AccountsError):

@@ -227,6 +227,18 @@ async def test_a_hung_redis_counts_as_unreachable(silent_redis: aioredis.Redis) 
     assert decision.allowed and decision.degraded
 
 
+async def test_a_redis_out_of_memory_fails_closed(client: aioredis.Redis, prefix: str) -> None:
+    limiter = Limiter(client, prefix=prefix)
+    assert (await limiter.admit("k", KeyLimits(rpm=5))).allowed  # the script is loaded
+    await client.config_set("maxmemory", 1)  # every write refused (noeviction)
+    try:
+        with pytest.raises(LimitsUnavailableError, match="maxmemory"):
+            await limiter.admit("k", KeyLimits(rpm=5))
+    finally:
+        await client.config_set("maxmemory", 0)
+    assert (await limiter.admit("k", KeyLimits(rpm=5))).allowed
+
+
 async def test_a_limit_of_zero_allows_nothing(unreachable: aioredis.Redis) -> None:
     limiter = Limiter(unreachable, prefix="t:")  # decided without Redis
     refused = await limiter.admit("k", KeyLimits(rpm=100, daily_tokens=0))
