@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import socket
 import subprocess
@@ -11,11 +12,27 @@ from pathlib import Path
 
 import pytest
 
+from config.redis import ENV_DATA_DIR
+
 
 def free_port() -> int:
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="session", autouse=True)
+def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]:
+    """$ATLAS_DATA_DIR for the session: a gateway built from default settings runs its
+    embedded Redis store here, never in the user's ~/.cache/atlas."""
+    data_dir = tmp_path_factory.mktemp("data")
+    before = os.environ.get(ENV_DATA_DIR)
+    os.environ[ENV_DATA_DIR] = str(data_dir)
+    yield data_dir
+    if before is None:
+        os.environ.pop(ENV_DATA_DIR, None)
+    else:
+        os.environ[ENV_DATA_DIR] = before
 
 
 @pytest.fixture(scope="session")
