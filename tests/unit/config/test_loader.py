@@ -12,6 +12,7 @@ from config import (
     ConfigError,
     LensSettings,
     PassThroughSettings,
+    RedisSettings,
     SandboxLimits,
     SandboxSettings,
     ServerSettings,
@@ -180,6 +181,7 @@ def test_the_example_shows_the_embedded_defaults() -> None:
     settings = load_settings(EXAMPLE, env={"ATLAS_MASTER_KEY": "sk-test"})
     assert settings.sandbox == SandboxSettings()
     assert settings.lens == LensSettings()
+    assert settings.redis == RedisSettings()
     assert settings.models[0].strategy == BestOfKSettings()
 
 
