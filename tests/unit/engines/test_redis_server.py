@@ -78,12 +78,12 @@ async def test_starts_from_nothing_on_a_private_socket_and_stops_cleanly(
     await conn.aclose()
     pid = srv.pid
     assert pid is not None
-    started = time.monotonic()
     await srv.stop()
-    # Asked with SHUTDOWN: gone well before the grace period, its whole group with it.
-    assert time.monotonic() - started < 2.0
-    assert srv.state is ProcessState.STOPPED and not group_alive(pid)
-    assert any("User requested shutdown" in line for line in srv.last_logs())
+    assert srv.state is ProcessState.STOPPED and not group_alive(pid)  # its whole group
+    # Asked with SHUTDOWN (which fsyncs the AOF), not signalled.
+    logs = srv.last_logs()
+    assert any("User requested shutdown" in line for line in logs)
+    assert not any("SIGTERM" in line for line in logs)
     assert not await asyncio.to_thread(os.path.exists, address)
     assert not await ping_redis(Path(address))
 
@@ -103,18 +103,21 @@ async def test_kill_9_restarts_it_with_the_data_kept(server: MakeServer) -> None
     await conn.aclose()
 
 
+async def kill_and_time_the_restart(srv: EmbeddedRedis) -> float:
+    pid = srv.pid
+    assert pid is not None
+    killed = time.monotonic()
+    os.kill(pid, signal.SIGKILL)
+    await wait_for(lambda: srv.state is ProcessState.READY and srv.pid != pid)
+    return time.monotonic() - killed
+
+
 async def test_restarts_back_off_then_give_up(server: MakeServer) -> None:
     srv = server(restart_backoff_s=0.4, max_restarts=2)
     await srv.ensure_ready()
-    waits = []
-    for _ in range(2):
-        pid = srv.pid
-        assert pid is not None
-        killed = time.monotonic()
-        os.kill(pid, signal.SIGKILL)
-        await wait_for(lambda p=pid: srv.state is ProcessState.READY and srv.pid != p)  # type: ignore[misc]
-        waits.append(time.monotonic() - killed)
-    assert waits[0] >= 0.4 and waits[1] >= 0.8  # doubled after the second crash
+    first = await kill_and_time_the_restart(srv)
+    second = await kill_and_time_the_restart(srv)
+    assert first >= 0.4 and second >= 0.8  # doubled after the second crash in the window
     pid = srv.pid
     assert pid is not None
     os.kill(pid, signal.SIGKILL)  # a third crash in the window: one too many
