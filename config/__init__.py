@@ -7,6 +7,7 @@ Each setting is defined once, here: `sandbox/` and `lens/` take `SandboxSettings
 from config.errors import ConfigError
 from config.lens import LensSettings
 from config.loader import load_settings, masked
+from config.redis import RedisSettings
 from config.sandbox import SandboxLimits, SandboxSettings
 from config.settings import (
     ModelSettings,
@@ -32,6 +33,7 @@ __all__ = [
     "LensSettings",
     "ModelSettings",
     "PassThroughSettings",
+    "RedisSettings",
     "SandboxLimits",
     "SandboxSettings",
     "ServerSettings",

@@ -16,7 +16,9 @@ class LensSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
 
     # Gateway
     enabled: bool = False
-    redis_url: str | None = None  # or ATLAS_REDIS_URL; required when enabled
+    # Deprecated: the Lens keeps its data in the process's store ([redis]). Still
+    # accepted: when [redis] url is not set, this URL is the store's.
+    redis_url: str | None = None
     record: bool = True  # store verified candidates as training examples
     # Model and storage
     dim: int = 896  # the embedding width of the models' embedding upstreams (Qwen2.5-Coder-0.5B)
@@ -51,8 +53,6 @@ class LensSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     metric_alpha: float = 0.1
 
     def __post_init__(self) -> None:
-        if self.enabled and not self.redis_url:
-            raise ValueError("redis_url (or ATLAS_REDIS_URL) is required when enabled")
         if not self.hidden or any(h < 1 for h in self.hidden):
             raise ValueError("hidden must list positive widths")
         if not 0.0 < self.val_fraction < 1.0:

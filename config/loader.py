@@ -13,6 +13,7 @@ import msgspec
 
 from config.errors import ConfigError
 from config.legacy import upgrade
+from config.redis import masked_url
 from config.settings import Settings
 from config.strategy import STRATEGY_TYPES
 
@@ -25,7 +26,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_METRICS_TOKEN": ("server", "metrics_token", str),
     "ATLAS_LOG_LEVEL": ("server", "log_level", str),
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
-    "ATLAS_REDIS_URL": ("lens", "redis_url", str),
+    "ATLAS_REDIS_URL": ("redis", "url", str),
+    "ATLAS_DATA_DIR": ("redis", "data_dir", str),
 }
 # A quick way to point ATLAS at one server without a file.
 ENV_UPSTREAM_URL = "ATLAS_UPSTREAM_URL"
@@ -124,6 +126,9 @@ def masked(settings: Settings) -> dict[str, Any]:
     """Settings as plain data with secrets replaced, for printing."""
     data: dict[str, Any] = msgspec.to_builtins(settings)
     _mask(data)
+    for section, key in (("redis", "url"), ("lens", "redis_url")):
+        if data[section].get(key):  # a redis URL may carry a password
+            data[section][key] = masked_url(data[section][key])
     return data
 
 

@@ -14,6 +14,7 @@ import msgspec
 
 from config.engines import EngineSettings, check_engine_references
 from config.lens import LensSettings
+from config.redis import RedisSettings
 from config.sandbox import SandboxSettings
 from config.strategy import PassThroughSettings, StrategySettings
 
@@ -205,6 +206,8 @@ class Settings(_Frozen, frozen=True):
     upstream: UpstreamClientSettings = msgspec.field(default_factory=UpstreamClientSettings)
     sandbox: SandboxSettings = msgspec.field(default_factory=SandboxSettings)
     lens: LensSettings = msgspec.field(default_factory=LensSettings)
+    # The process's one Redis store (config/redis.py).
+    redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
     models: tuple[ModelSettings, ...] = ()
     # llama-server processes ATLAS starts and owns; models name them in `engines`.
     engines: tuple[EngineSettings, ...] = ()
@@ -219,12 +222,24 @@ class Settings(_Frozen, frozen=True):
             self.engines, ((m.name, m.engines, m.embedding_engines) for m in self.models)
         )
         _check_keys(self.server)
+        _adopt_lens_redis_url(self)
 
     def model(self, name: str) -> ModelSettings | None:
         for model in self.models:
             if model.name == name:
                 return model
         return None
+
+
+def _adopt_lens_redis_url(settings: Settings) -> None:
+    """The deprecated `[lens] redis_url` names the shared store unless `[redis] url` does.
+
+    Done here rather than in the loader's legacy step so settings built from data alone
+    (tests, benchmarks) follow the same rule; `redis.url` given too wins, as
+    ATLAS_REDIS_URL (now `redis.url`) always won over a file's `lens.redis_url`."""
+    if settings.lens.redis_url and settings.redis.url is None:
+        store = msgspec.structs.replace(settings.redis, url=settings.lens.redis_url)
+        msgspec.structs.force_setattr(settings, "redis", store)
 
 
 def _check_keys(server: ServerSettings) -> None:

@@ -8,7 +8,9 @@ The public face of the package; other packages import from here:
   (`sse_events`) and background `HealthChecker`;
 - the domain errors, which know nothing of HTTP status;
 - managed llama-server processes (`ManagedEngines`, `ManagedEngine`), installing
-  llama-server (`installed_stack`, `add_engines_commands`) and the replay upstream.
+  llama-server (`installed_stack`, `add_engines_commands`) and the replay upstream;
+- the embedded redis-server of the Redis store (`EmbeddedRedis`), supervised by the
+  same generic state machine (`ProcessState`, `ProcessStartError`).
 
 Modules inside the package import their siblings directly (`from engines.pool import
 ...`), never this module, so the import graph stays free of cycles.
@@ -39,6 +41,14 @@ if TYPE_CHECKING:
     from engines.install import InstalledStack, add_engines_commands, installed_stack
     from engines.managed import ManagedEngines
     from engines.pool import Upstream, UpstreamPool
+    from engines.process import ProcessStartError, ProcessState
+    from engines.redis_server import (
+        EmbeddedRedis,
+        RedisBinaryNotFoundError,
+        ping_redis,
+        resolve_redis_binary,
+        shutdown_redis,
+    )
     from engines.replay import ReplayDataset, ReplayRecord, ReplayServer, last_user_text
     from engines.sse import sse_events
     from engines.supervisor import ManagedEngine
@@ -65,6 +75,13 @@ _HOMES: dict[str, str] = {
     "ManagedEngines": "engines.managed",
     "Upstream": "engines.pool",
     "UpstreamPool": "engines.pool",
+    "ProcessStartError": "engines.process",
+    "ProcessState": "engines.process",
+    "EmbeddedRedis": "engines.redis_server",
+    "RedisBinaryNotFoundError": "engines.redis_server",
+    "ping_redis": "engines.redis_server",
+    "resolve_redis_binary": "engines.redis_server",
+    "shutdown_redis": "engines.redis_server",
     "ReplayDataset": "engines.replay",
     "ReplayRecord": "engines.replay",
     "ReplayServer": "engines.replay",
@@ -94,14 +111,18 @@ __all__ = [
     "CapacityExceededError",
     "ClientLimits",
     "Dispatcher",
+    "EmbeddedRedis",
     "EngineError",
     "HealthChecker",
     "InstalledStack",
     "ManagedEngine",
     "ManagedEngines",
     "NoUpstreamConfiguredError",
+    "ProcessStartError",
+    "ProcessState",
     "RawReply",
     "RawStream",
+    "RedisBinaryNotFoundError",
     "ReplayDataset",
     "ReplayRecord",
     "ReplayServer",
@@ -118,5 +139,8 @@ __all__ = [
     "add_engines_commands",
     "installed_stack",
     "last_user_text",
+    "ping_redis",
+    "resolve_redis_binary",
+    "shutdown_redis",
     "sse_events",
 ]

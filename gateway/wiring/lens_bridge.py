@@ -66,12 +66,15 @@ def problem_id(prompt: str) -> str:
 
 
 class LensBridge:
-    """Owns the LensService and the Redis client; one per gateway process."""
+    """Owns the LensService; one per gateway process. Its data lives in the process's
+    store: `redis` is the shared client (bytes), opened and closed by the store."""
 
-    def __init__(self, settings: LensSettings, dispatcher: Dispatcher) -> None:
+    def __init__(
+        self, settings: LensSettings, dispatcher: Dispatcher, redis: aioredis.Redis
+    ) -> None:
         self._config = settings
         self._dispatcher = dispatcher
-        self._redis = aioredis.Redis.from_url(settings.redis_url or "", decode_responses=False)
+        self._redis = redis
         self._cache = EmbeddingCache(self._redis, prefix=settings.redis_prefix)
         self.service = LensService(
             settings,
@@ -90,7 +93,6 @@ class LensBridge:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.service.close()
-        await self._redis.aclose()
 
     def _embedder(self, group: ModelGroup) -> CachedEmbedder:
         return CachedEmbedder(UpstreamEmbedder(self._dispatcher, group), self._cache)

@@ -1,6 +1,7 @@
 """The composition root: the only module that knows every package. It builds the
 collaborators of one gateway process whole, inside the app's lifespan, and closes
-whatever it opened, in reverse order, even when a later step fails."""
+whatever it opened, in reverse order, even when a later step fails. Shared state goes through
+the one Redis client of `Services.store` (`redis_store.py`)."""
 
 from __future__ import annotations
 
@@ -41,6 +42,7 @@ from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
 from gateway.wiring.feedback import GatewayFeedback
+from gateway.wiring.redis_store import Store, open_store
 from sandbox import Sandbox
 
 if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
@@ -58,6 +60,8 @@ class Services:
     # llama-server processes this gateway owns ([[engines]]); empty when none.
     engines: ManagedEngines
     replays: dict[str, ReplayServer]
+    # The Redis store ([redis]): the process's one client, for accounts and the Lens.
+    store: Store
     verifier: SandboxVerifier
     # The Geometric Lens ([lens] enabled = true): ranker and training data.
     lens: LensBridge | None
@@ -94,16 +98,20 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         stack.callback(metrics.registry.unregister, collector)
         # Stopped after the Lens and the sandbox close: their last calls may need an engine.
         stack.push_async_callback(engines.aclose)
+        # Closed after the Lens, whose last writes go to it, and before the engines stop.
+        store = await stack.enter_async_context(open_store(settings.redis, role="gateway"))
         models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
         dispatcher = _dispatcher(settings, http, metrics, engines)
         verifier = await _open_verifier(stack, settings.sandbox)
-        lens = await _open_lens(stack, settings, dispatcher)
+        lens = await _open_lens(stack, settings, dispatcher, store)
         await engines.start()
         health = _health_checker(settings, http, models)
         health.start()
         stack.push_async_callback(health.stop)
         await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
-        yield _assemble(settings, metrics, dispatcher, models, engines, verifier, lens, replays)
+        yield _assemble(
+            settings, metrics, dispatcher, models, engines, store, verifier, lens, replays
+        )
 
 
 def _assemble(
@@ -112,6 +120,7 @@ def _assemble(
     dispatcher: Dispatcher,
     models: dict[str, ModelGroup],
     engines: ManagedEngines,
+    store: Store,
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
@@ -135,6 +144,7 @@ def _assemble(
         models=models,
         engines=engines,
         replays=replays,
+        store=store,
         verifier=verifier,
         lens=lens,
         strategies=strategies,
@@ -199,13 +209,13 @@ async def _open_verifier(stack: AsyncExitStack, settings: SandboxSettings) -> Sa
 
 
 async def _open_lens(
-    stack: AsyncExitStack, settings: Settings, dispatcher: Dispatcher
+    stack: AsyncExitStack, settings: Settings, dispatcher: Dispatcher, store: Store
 ) -> LensBridge | None:
     if not settings.lens.enabled:
         return None
     from gateway.wiring.lens_bridge import LensBridge
 
-    lens = LensBridge(settings.lens, dispatcher)
+    lens = LensBridge(settings.lens, dispatcher, store.redis)
     stack.push_async_callback(lens.aclose)
     await lens.start()
     return lens

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -36,7 +37,26 @@ class RunningGateway:
         self.background.stop()
 
 
+class SessionRedis:
+    """The session's redis-server (tests/conftest.py `redis_url`), for make_settings."""
+
+    url: str | None = None
+
+
+@pytest.fixture(scope="session", autouse=True)
+def session_redis(redis_url: str) -> Iterator[None]:
+    SessionRedis.url = redis_url
+    yield
+    SessionRedis.url = None
+
+
 def make_settings(models: list[dict[str, Any]], **sections: dict[str, Any]) -> Settings:
+    """Settings of a test gateway. Its store is the session's Redis under a prefix of its
+    own (not hundreds of embedded servers), unless the test configures one: a `redis`
+    section, or the legacy lens.redis_url. Tests of the embedded server say so."""
+    if "redis" not in sections and not sections.get("lens", {}).get("redis_url"):
+        assert SessionRedis.url is not None, "make_settings needs the session_redis fixture"
+        sections["redis"] = {"url": SessionRedis.url, "prefix": f"test-{uuid.uuid4().hex}:"}
     return msgspec.convert({"models": models, **sections}, Settings, strict=True)
 
 

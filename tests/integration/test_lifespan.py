@@ -43,7 +43,8 @@ def dataset(tmp_path: Path) -> str:
 
 
 async def test_a_failing_step_closes_the_steps_already_opened(tmp_path: Path) -> None:
-    # The replay server starts (it listens), then the Lens cannot reach its Redis.
+    # The replay server starts (it listens), then the store (the Lens' Redis, named by the
+    # legacy lens.redis_url) cannot be reached.
     settings = make_settings(
         [{"name": "replay", "engine": "replay", "dataset": dataset(tmp_path)}],
         sandbox={"backend": "disabled"},

@@ -38,7 +38,7 @@ def keyed_gateway(
 
 
 def test_health_is_public_and_ready_tells_outsiders_only_its_status(
-    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream, redis_url: str
 ) -> None:
     gw = keyed_gateway(gateway_factory, upstream.url)
     assert httpx.get(gw.url + "/health").json() == {"status": "ok"}
@@ -47,7 +47,8 @@ def test_health_is_public_and_ready_tells_outsiders_only_its_status(
     assert httpx.get(gw.url + "/ready", headers=bearer("sk-wrong")).json() == {"ready": True}
     detailed = httpx.get(gw.url + "/ready", headers=bearer(MASTER_KEY)).json()
     assert detailed["ready"] is True
-    assert set(detailed) == {"ready", "reason", "models", "engines", "sandbox"}
+    assert set(detailed) == {"ready", "reason", "models", "engines", "sandbox", "store"}
+    assert detailed["store"] == {"mode": "external", "address": redis_url, "up": True}
     assert detailed["models"]["coder"]["healthy_upstreams"] == 1
     upstream.script = Script(health_status=503)
     assert wait_for(lambda: httpx.get(gw.url + "/ready").status_code == 503, timeout=8)

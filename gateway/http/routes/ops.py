@@ -2,7 +2,9 @@
 
 /health answers anyone, and says only that the process serves. /ready answers anyone
 with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
-engines with their URLs and logs, the sandbox) need the master key. /metrics needs the
+engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
+external, and whether it answers) need the master key. The store does not decide
+readiness yet: nothing on the request path needs it. /metrics needs the
 master key or server.metrics_token. With neither configured (a loopback gateway, or
 allow_unauthenticated), everything is open, like the API itself."""
 
@@ -35,7 +37,9 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
     async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
         services = ref.get()
         body = readiness(services)
-        if not presents_one_of(request, detail_keys):
+        if presents_one_of(request, detail_keys):
+            body["store"] = await services.store.status()  # a PING: only for key holders
+        else:
             body = {"ready": body["ready"]}
         return Response(
             content=msgspec.json.encode(body),

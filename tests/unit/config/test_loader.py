@@ -12,6 +12,7 @@ from config import (
     ConfigError,
     LensSettings,
     PassThroughSettings,
+    RedisSettings,
     SandboxLimits,
     SandboxSettings,
     ServerSettings,
@@ -180,6 +181,7 @@ def test_the_example_shows_the_embedded_defaults() -> None:
     settings = load_settings(EXAMPLE, env={"ATLAS_MASTER_KEY": "sk-test"})
     assert settings.sandbox == SandboxSettings()
     assert settings.lens == LensSettings()
+    assert settings.redis == RedisSettings()
     assert settings.models[0].strategy == BestOfKSettings()
 
 
@@ -276,8 +278,8 @@ def test_sandbox_and_lens_errors_name_the_key(tmp_path: Path) -> None:
         load_settings(write(tmp_path, "[sandbox.limits]\nwall_time_s = 0\n"), env={})
     with pytest.raises(ConfigError, match=r"^sandbox\.limits\.wall_time: unknown key"):
         load_settings(write(tmp_path, "[sandbox.limits]\nwall_time = 1\n"), env={})
-    with pytest.raises(ConfigError, match=r"^lens: redis_url"):
-        load_settings(write(tmp_path, "[lens]\nenabled = true\n"), env={})
+    with pytest.raises(ConfigError, match=r"^redis: url: 'http://r' must start with redis://"):
+        load_settings(write(tmp_path, '[redis]\nurl = "http://r"\n'), env={})
     with pytest.raises(ConfigError, match=r"^lens: generated_weight"):
         load_settings(write(tmp_path, "[lens]\ngenerated_weight = 2\n"), env={})
 
@@ -291,7 +293,8 @@ def test_the_lens_keys_of_old_files_keep_working(tmp_path: Path) -> None:
     assert (lens.enabled, lens.redis_url, lens.checkpoint_dir) == (True, "redis://r:6379/0", "/x")
     assert (lens.dim, lens.train_every, lens.record) == (64, 10, False)
     assert lens.source_weight("generated") == 0.0 and lens.source_weight("request") == 1.0
-    assert load_settings(env={"ATLAS_REDIS_URL": "redis://e"}).lens.redis_url == "redis://e"
+    # Its store: the shared one, at the URL it names.
+    assert load_settings(write(tmp_path, text), env={}).redis.url == "redis://r:6379/0"
 
 
 def test_legacy_keys_leave_the_callers_data_alone() -> None:
