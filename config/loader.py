@@ -26,6 +26,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_METRICS_TOKEN": ("server", "metrics_token", str),
     "ATLAS_LOG_LEVEL": ("server", "log_level", str),
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
+    "ATLAS_API_KEY_SECRET": ("accounts", "api_key_secret", str),
+    "ATLAS_SESSION_SECRET": ("accounts", "session_secret", str),
     "ATLAS_REDIS_URL": ("redis", "url", str),
     "ATLAS_DATA_DIR": ("redis", "data_dir", str),
 }
@@ -36,7 +38,9 @@ DEFAULT_MODEL_NAME = "default"
 
 _UNKNOWN_FIELD = re.compile(r"Object contains unknown field `([^`]*)`")
 _STRATEGY = re.compile(r"models\[\d+\]\.strategy")
-SECRET_KEYS = frozenset({"master_key", "metrics_token", "api_key"})
+SECRET_KEYS = frozenset(
+    {"master_key", "metrics_token", "api_key", "api_key_secret", "session_secret"}
+)
 
 
 def load_settings(

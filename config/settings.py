@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from config.accounts import AccountsSettings
 from config.engines import EngineSettings, check_engine_references
 from config.lens import LensSettings
 from config.redis import RedisSettings
@@ -208,6 +209,8 @@ class Settings(_Frozen, frozen=True):
     lens: LensSettings = msgspec.field(default_factory=LensSettings)
     # The process's one Redis store (config/redis.py).
     redis: RedisSettings = msgspec.field(default_factory=RedisSettings)
+    # Users, API keys, admin sessions (config/accounts.py), stored in `redis`.
+    accounts: AccountsSettings = msgspec.field(default_factory=AccountsSettings)
     models: tuple[ModelSettings, ...] = ()
     # llama-server processes ATLAS starts and owns; models name them in `engines`.
     engines: tuple[EngineSettings, ...] = ()

@@ -32,6 +32,7 @@ from engines import (
     UpstreamPool,
     installed_stack,
 )
+from gateway.accounts.service import Accounts, open_accounts
 from gateway.heap_trim import heap_trimming
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import SandboxVerifier
@@ -62,6 +63,8 @@ class Services:
     replays: dict[str, ReplayServer]
     # The Redis store ([redis]): the process's one client, for accounts and the Lens.
     store: Store
+    # Users, API keys and admin sessions ([accounts]), in the store.
+    accounts: Accounts
     verifier: SandboxVerifier
     # The Geometric Lens ([lens] enabled = true): ranker and training data.
     lens: LensBridge | None
@@ -100,6 +103,9 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         stack.push_async_callback(engines.aclose)
         # Closed after the Lens, whose last writes go to it, and before the engines stop.
         store = await stack.enter_async_context(open_store(settings.redis, role="gateway"))
+        accounts = await stack.enter_async_context(
+            open_accounts(store.redis, store.prefix, settings.accounts)
+        )
         models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
         dispatcher = _dispatcher(settings, http, metrics, engines)
         verifier = await _open_verifier(stack, settings.sandbox)
@@ -110,7 +116,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         stack.push_async_callback(health.stop)
         await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
         yield _assemble(
-            settings, metrics, dispatcher, models, engines, store, verifier, lens, replays
+            settings, metrics, dispatcher, models, engines, store, accounts, verifier, lens, replays
         )
 
 
@@ -121,6 +127,7 @@ def _assemble(
     models: dict[str, ModelGroup],
     engines: ManagedEngines,
     store: Store,
+    accounts: Accounts,
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
@@ -145,6 +152,7 @@ def _assemble(
         engines=engines,
         replays=replays,
         store=store,
+        accounts=accounts,
         verifier=verifier,
         lens=lens,
         strategies=strategies,
