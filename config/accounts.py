@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import msgspec
 
+from config.limits import LimitsSettings, UsageSettings
+
 # OWASP's minimum for argon2id: 19 MiB, two passes, one lane.
 MIN_ARGON2_MEMORY_KIB = 19 * 1024
 MIN_ARGON2_TIME_COST = 2
@@ -62,6 +64,8 @@ class AccountsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     touch_interval_s: float = 60.0
     passwords: PasswordHashSettings = msgspec.field(default_factory=PasswordHashSettings)
     throttle: ThrottleSettings = msgspec.field(default_factory=ThrottleSettings)
+    limits: LimitsSettings = msgspec.field(default_factory=LimitsSettings)
+    usage: UsageSettings = msgspec.field(default_factory=UsageSettings)
 
     def __post_init__(self) -> None:
         for name, value in (

@@ -32,7 +32,9 @@ from engines import (
     UpstreamPool,
     installed_stack,
 )
+from gateway.accounts.limits import Limiter
 from gateway.accounts.service import Accounts, open_accounts
+from gateway.accounts.usage import UsageRecorder
 from gateway.heap_trim import heap_trimming
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import SandboxVerifier
@@ -52,6 +54,15 @@ if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not 
 logger = logging.getLogger(__name__)
 
 
+@dataclass(frozen=True)
+class AccountServices:
+    """What the edge and the admin API use of the accounts."""
+
+    directory: Accounts  # users, keys, sessions, logins
+    limiter: Limiter
+    usage: UsageRecorder
+
+
 @dataclass(frozen=True, slots=True)
 class Services:
     settings: Settings
@@ -63,8 +74,8 @@ class Services:
     replays: dict[str, ReplayServer]
     # The Redis store ([redis]): the process's one client, for accounts and the Lens.
     store: Store
-    # Users, API keys and admin sessions ([accounts]), in the store.
-    accounts: Accounts
+    # Users, API keys, admin sessions, limits and usage ([accounts]), in the store.
+    accounts: AccountServices
     verifier: SandboxVerifier
     # The Geometric Lens ([lens] enabled = true): ranker and training data.
     lens: LensBridge | None
@@ -106,6 +117,13 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         accounts = await stack.enter_async_context(
             open_accounts(store.redis, store.prefix, settings.accounts)
         )
+        # Started here: a limiter that is not running loses long requests' leases.
+        limiter = await stack.enter_async_context(
+            Limiter(store.redis, prefix=store.prefix, settings=settings.accounts.limits)
+        )
+        usage = await stack.enter_async_context(
+            UsageRecorder(store.redis, prefix=store.prefix, settings=settings.accounts.usage)
+        )
         models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
         dispatcher = _dispatcher(settings, http, metrics, engines)
         verifier = await _open_verifier(stack, settings.sandbox)
@@ -116,7 +134,16 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         stack.push_async_callback(health.stop)
         await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
         yield _assemble(
-            settings, metrics, dispatcher, models, engines, store, accounts, verifier, lens, replays
+            settings,
+            metrics,
+            dispatcher,
+            models,
+            engines,
+            store,
+            AccountServices(accounts, limiter, usage),
+            verifier,
+            lens,
+            replays,
         )
 
 
@@ -127,7 +154,7 @@ def _assemble(
     models: dict[str, ModelGroup],
     engines: ManagedEngines,
     store: Store,
-    accounts: Accounts,
+    accounts: AccountServices,
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
