@@ -13,9 +13,10 @@ from litestar.exceptions import HTTPException
 from config import Settings
 from engines import EngineError
 from gateway.drain import Drain
+from gateway.http.auth import api_key_guard
 from gateway.http.errors import APIError, error_response
 from gateway.http.middleware import make_observability_middleware
-from gateway.http.requests import ClientDisconnectedError, master_key_guard
+from gateway.http.requests import ClientDisconnectedError
 from gateway.http.routes.chat import chat_handler
 from gateway.http.routes.completions import completions_handler
 from gateway.http.routes.embeddings import embeddings_handler
@@ -54,7 +55,7 @@ def create_app(
 
     api = Router(
         path="/",
-        guards=[master_key_guard(settings.server.master_key)] if settings.server.master_key else [],
+        guards=[api_key_guard(ref, settings.server.master_key)],
         route_handlers=[
             chat_handler(ref),
             completions_handler(ref),

@@ -1,5 +1,6 @@
-"""The last steps of every generation route: choose the strategy, run or stream it,
-report the answer to the feedback hook, and send it."""
+"""The last steps of every generation route: choose the strategy, admit the request
+under its API key's limits, run or stream it, report the answer to the feedback hook
+(metrics, usage), charge its cost, and send it."""
 
 from __future__ import annotations
 
@@ -9,9 +10,11 @@ from litestar import Request, Response
 from litestar.response import Stream
 
 from gateway.drain import Drain
+from gateway.http.auth import caller_of
+from gateway.http.metering import Admission, admit, metered
 from gateway.http.requests import json_response, sse_headers, until_disconnect
 from gateway.http.sse import sse_frames
-from gateway.strategies.base import Call, Report
+from gateway.strategies.base import Call, Report, Strategy
 from gateway.wiring.services import Services
 
 SSE_MEDIA_TYPE = "text/event-stream"
@@ -22,23 +25,61 @@ async def answer(
 ) -> Response[Any]:
     """The answer, cut by `drain` when a shutdown's grace period runs out: a 503 before
     any byte, an error event and [DONE] once a stream has started."""
-    strategy = services.strategies.choose(call)
-    feedback = services.feedback
+    caller = caller_of(request)
+    strategy = services.strategies.choose(call, caller.limits.max_k)
+    admission = await admit(services.accounts.limiter, caller)
     if call.stream:
+        return await _stream(request, services, call, drain, strategy, admission)
+    try:
+        with drain.bounded():
+            result = await until_disconnect(request, strategy.run(call))
+        services.feedback.answered(
+            call.model,
+            result.usage,
+            result.lessons,
+            served=result.served,
+            key_id=caller.usage_id,
+            user_id=caller.user_id,
+        )
+        limits = await admission.charge(result.usage.total_tokens)
+    finally:
+        await admission.release()
+    return json_response(result.body, {**result.headers, **limits} if limits else result.headers)
+
+
+async def _stream(
+    request: Request[Any, Any, Any],
+    services: Services,
+    call: Call,
+    drain: Drain,
+    strategy: Strategy,
+    admission: Admission,
+) -> Response[Any]:
+    caller = caller_of(request)
+    feedback = services.feedback
+    try:
         # Opening waits for the upstream's headers: a client that leaves meanwhile
         # cancels it, so the upstream slot is not held for nobody.
         with drain.bounded():
             opened = await until_disconnect(request, strategy.stream(call))
+    except BaseException:
+        await admission.release()
+        raise
 
-        def reported(report: Report) -> None:
-            feedback.answered(call.model, report.usage, report.lessons)
-
-        return Stream(
-            sse_frames(opened.events, reported, drain),
-            media_type=SSE_MEDIA_TYPE,
-            headers=sse_headers(opened.headers),
+    def reported(report: Report) -> None:
+        feedback.answered(
+            call.model,
+            report.usage,
+            report.lessons,
+            served=report.served,
+            key_id=caller.usage_id,
+            user_id=caller.user_id,
         )
-    with drain.bounded():
-        result = await until_disconnect(request, strategy.run(call))
-    feedback.answered(call.model, result.usage, result.lessons)
-    return json_response(result.body, result.headers)
+        admission.tokens = report.usage.total_tokens  # charged when the stream ends
+
+    frames = sse_frames(opened.events, reported, drain)
+    return Stream(
+        metered(frames, admission) if admission.settles else frames,
+        media_type=SSE_MEDIA_TYPE,
+        headers=sse_headers({**opened.headers, **admission.headers}),
+    )

@@ -8,6 +8,7 @@ from typing import Any
 from litestar import Request
 
 from config import MAX_REPAIR_ROUNDS
+from gateway.http.auth import caller_of
 from gateway.http.errors import APIError
 from gateway.http.middleware import MODEL_SCOPE_KEY
 from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
@@ -20,8 +21,9 @@ NO_CONTROLS = Controls()
 
 
 def resolve_model(request: Request[Any, Any, Any], services: Services, name: str) -> ModelGroup:
-    """The model a request names (404/503 otherwise), labelled on its metrics."""
-    group = services.model(name)
+    """The model a request names (404/503 otherwise, and 404 for a model its API key may
+    not use), labelled on its metrics."""
+    group = services.model(name, caller_of(request).models)
     request.scope[MODEL_SCOPE_KEY] = group.name  # type: ignore[literal-required]
     return group
 

@@ -22,6 +22,8 @@ from engines import (
     UpstreamTimeoutError,
     UpstreamUnavailableError,
 )
+from gateway.accounts.limits import LimitsUnavailableError, RateLimitedError
+from gateway.accounts.limits_headers import rate_limit_headers
 from gateway.drain import DrainExpiredError
 from gateway.strategies.errors import CallError, UnknownModelError
 from sandbox import InvalidTestsError
@@ -82,6 +84,23 @@ def to_api_error(exc: BaseException) -> APIError:
                 "the gateway is shutting down; retry on another instance",
                 type="server_error",
                 code="shutting_down",
+                headers={"retry-after": "1"},
+            )
+        case RateLimitedError():
+            # The key's own limits (not the upstream's capacity, below).
+            return APIError(
+                429,
+                str(exc),
+                type="rate_limit_error",
+                code="rate_limit_exceeded",
+                headers=rate_limit_headers(exc.decision),
+            )
+        case LimitsUnavailableError():
+            return APIError(
+                503,
+                str(exc),
+                type="server_error",
+                code="redis_unavailable",
                 headers={"retry-after": "1"},
             )
         case NoUpstreamConfiguredError():

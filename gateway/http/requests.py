@@ -1,4 +1,4 @@
-"""Small steps shared by the API handlers: decode, authenticate, watch the client."""
+"""Small steps shared by the API handlers: decode, check a token, watch the client."""
 
 from __future__ import annotations
 
@@ -12,7 +12,6 @@ from typing import Any, TypeVar
 import msgspec
 from litestar import Request, Response
 from litestar.connection import ASGIConnection
-from litestar.handlers.base import BaseRouteHandler
 
 from gateway.http.errors import APIError, to_api_error
 
@@ -83,25 +82,6 @@ def presents_one_of(
     given = connection.headers.get("authorization", "").encode()
     # Every value compared, in constant time: which one matched is not timed either.
     return sum(hmac.compare_digest(given, value) for value in accepted) > 0
-
-
-def master_key_guard(master_key: str | None) -> Any:
-    """A litestar guard that accepts only `Authorization: Bearer <master key>`."""
-    expected = f"Bearer {master_key}".encode() if master_key else None
-
-    # async: litestar runs a sync guard in a worker thread, a hop on every request.
-    async def guard(connection: ASGIConnection[Any, Any, Any, Any], _: BaseRouteHandler) -> None:
-        if expected is None:
-            return
-        given = connection.headers.get("authorization", "").encode()
-        if not hmac.compare_digest(given, expected):
-            raise APIError(
-                401,
-                "Incorrect or missing API key. Send it as 'Authorization: Bearer <key>'.",
-                code="invalid_api_key",
-            )
-
-    return guard
 
 
 async def until_disconnect[T](request: Request[Any, Any, Any], work: Awaitable[T]) -> T:

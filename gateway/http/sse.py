@@ -22,7 +22,7 @@ async def sse_frames(
     events: AsyncGenerator[Event, None],
     on_report: Callable[[Report], None],
     drain: Drain | None = None,
-) -> AsyncIterator[bytes]:
+) -> AsyncGenerator[bytes, None]:
     """SSE bytes of the events; `on_report` gets the stream's Report (nothing is sent).
     A shutdown whose grace runs out ends the stream with an error event and [DONE]."""
     # Closed as soon as the stream ends, so the strategy's clean-up (cancelling the

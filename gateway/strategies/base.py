@@ -78,11 +78,29 @@ class Lessons(msgspec.Struct, frozen=True):
     labelled: tuple[LabelledCode, ...]
 
 
+class Served(msgspec.Struct, frozen=True, kw_only=True):
+    """How an answer was made, for the usage ledger: the route and k its x-atlas-*
+    headers show, whether the answer returned passed trusted tests, and that answer's
+    own tokens when the usage counts more (best-of-k: every candidate)."""
+
+    route: str = "fast"
+    k: int = 1
+    verified: bool = False
+    returned: Usage | None = None  # None: the usage is the returned answer's own
+
+    def answer_usage(self, usage: Usage) -> Usage:
+        return usage if self.returned is None else self.returned
+
+
+PASSED_THROUGH = Served()
+
+
 class Answer(msgspec.Struct, frozen=True):
     body: bytes  # the OpenAI-shaped JSON answer
     usage: Usage  # tokens spent on the whole answer, for metrics and billing
     headers: Mapping[str, str] = msgspec.field(default_factory=dict)
     lessons: Lessons | None = None
+    served: Served = PASSED_THROUGH
 
 
 # Events of a streamed answer. The edge frames them as SSE. A stream that succeeds
@@ -104,6 +122,7 @@ class Failure(msgspec.Struct, frozen=True):
 class Report(msgspec.Struct, frozen=True):
     usage: Usage  # sends nothing: handed to the feedback hook
     lessons: Lessons | None = None
+    served: Served = PASSED_THROUGH
 
 
 class Done(msgspec.Struct, frozen=True):

@@ -2,7 +2,8 @@
 `"atlas": {"repair": n}`: one candidate, verified and repaired).
 
 k comes from the client (`"atlas": {"k": n}` or `x-atlas-k`), capped by the model's
-strategy settings, else from the model's strategy. Only chat calls that look like a
+strategy settings, else from the model's strategy; then capped by the caller's API key
+(`max_k`), whichever way it came. Only chat calls that look like a
 code task run best-of-k unless the client forced it: tool calls and prose answers
 cannot be verified.
 """
@@ -69,11 +70,14 @@ class Strategies:
     pass_through: PassThrough
     best_of_k: BestOfKTools
 
-    def choose(self, call: Call) -> Strategy:
+    def choose(self, call: Call, max_k: int | None = None) -> Strategy:
+        """The strategy for `call`; `max_k`: the most candidates its API key allows."""
         if call.endpoint != "chat":
             return self.pass_through
         settings = call.model.best_of_k
         k, forced = requested_k(call, settings)
+        if max_k is not None:
+            k = max(1, min(k, max_k))
         if use_best_of_k(call, k, forced):
             return BestOfKStrategy(self.best_of_k, k, settings)
         return self.pass_through

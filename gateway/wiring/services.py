@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -35,6 +35,8 @@ from engines import (
 from gateway.accounts.limits import Limiter
 from gateway.accounts.service import Accounts, open_accounts
 from gateway.accounts.usage import UsageRecorder
+from gateway.accounts.usage_metrics import UsageCollector
+from gateway.accounts.usage_read import UsageReader
 from gateway.heap_trim import heap_trimming
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import SandboxVerifier
@@ -61,6 +63,8 @@ class AccountServices:
     directory: Accounts  # users, keys, sessions, logins
     limiter: Limiter
     usage: UsageRecorder
+    # Usage totals on /metrics: registered, read from Redis by `await refresh()`.
+    usage_totals: UsageCollector
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,14 +86,16 @@ class Services:
     strategies: Strategies
     feedback: GatewayFeedback
 
-    def model(self, name: str) -> ModelGroup:
+    def model(self, name: str, allowed: Collection[str] | None = None) -> ModelGroup:
+        """The model `name`; with `allowed` (an API key's allow-list), a model outside it
+        is unknown, and only allowed models are named: a key learns of no others."""
         if not self.models:
             raise NoUpstreamConfiguredError("no upstream configured")
         group = self.models.get(name)
-        if group is None:
+        if group is None or (allowed is not None and name not in allowed):
+            known = sorted(m for m in self.models if allowed is None or m in allowed)
             raise UnknownModelError(
-                f"The model {name!r} does not exist. Known models: "
-                f"{', '.join(sorted(self.models))}",
+                f"The model {name!r} does not exist. Known models: {', '.join(known)}",
                 param="model",
                 code="model_not_found",
             )
@@ -124,6 +130,9 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         usage = await stack.enter_async_context(
             UsageRecorder(store.redis, prefix=store.prefix, settings=settings.accounts.usage)
         )
+        usage_totals = UsageCollector(UsageReader(store.redis, prefix=store.prefix))
+        metrics.registry.register(usage_totals)
+        stack.callback(metrics.registry.unregister, usage_totals)
         models = {m.name: _group(m, settings, engines, replays) for m in settings.models}
         dispatcher = _dispatcher(settings, http, metrics, engines)
         verifier = await _open_verifier(stack, settings.sandbox)
@@ -140,7 +149,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             models,
             engines,
             store,
-            AccountServices(accounts, limiter, usage),
+            AccountServices(accounts, limiter, usage, usage_totals),
             verifier,
             lens,
             replays,
@@ -183,7 +192,7 @@ def _assemble(
         verifier=verifier,
         lens=lens,
         strategies=strategies,
-        feedback=GatewayFeedback(metrics, lens),
+        feedback=GatewayFeedback(metrics, lens, accounts.usage),
     )
 
 

@@ -6,16 +6,22 @@ from typing import Any
 
 from litestar import Request, Response, post
 
+from gateway.http.auth import caller_of
 from gateway.http.calls import resolve_model
 from gateway.http.errors import APIError
+from gateway.http.metering import admit
 from gateway.http.requests import decode_request, json_response, until_disconnect
 from gateway.http.schemas import EmbeddingRequest
 from gateway.http.state import ServicesRef
+from gateway.strategies.base import Served
 from gateway.strategies.replies import check_embeddings
 from gateway.strategies.upstream_call import upstream_bodies
+from gateway.strategies.views import Usage
 from gateway.telemetry.request_ids import request_id_var
 
 PATH = "/v1/embeddings"
+EMBEDDED = Served(route="embeddings")
+NO_TOKENS = Usage()
 
 
 def embeddings_handler(ref: ServicesRef) -> Any:
@@ -34,12 +40,22 @@ def embeddings_handler(ref: ServicesRef) -> Any:
                 code="embeddings_not_configured",
             )
         body = upstream_bodies(raw, n=1, seed=None, changes=group.model_changes(), drop=())[0]
-        reply = await until_disconnect(
-            request,
-            services.dispatcher.post_json(
-                group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
-            ),
+        caller = caller_of(request)
+        admission = await admit(services.accounts.limiter, caller)
+        try:
+            reply = await until_disconnect(
+                request,
+                services.dispatcher.post_json(
+                    group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
+                ),
+            )
+            content = check_embeddings(reply)
+        finally:
+            await admission.release()
+        # A request on the ledger; embeddings generate no tokens, so nothing is charged.
+        services.feedback.answered(
+            group, NO_TOKENS, None, served=EMBEDDED, key_id=caller.usage_id, user_id=caller.user_id
         )
-        return json_response(check_embeddings(reply))
+        return json_response(content, admission.headers or None)
 
     return embeddings

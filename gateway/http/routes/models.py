@@ -1,4 +1,4 @@
-"""GET /v1/models and /v1/models/{id}."""
+"""GET /v1/models and /v1/models/{id}: an API key with an allow-list sees only its models."""
 
 from __future__ import annotations
 
@@ -6,10 +6,11 @@ import time
 from typing import Any
 
 import msgspec
-from litestar import Response, get
+from litestar import Request, Response, get
 from litestar.params import FromPath
 
 from config import Settings
+from gateway.http.auth import caller_of
 from gateway.http.errors import APIError
 from gateway.http.requests import json_response
 from gateway.http.schemas import ModelCard, ModelList
@@ -21,18 +22,22 @@ def model_handlers(settings: Settings) -> list[Any]:
     listing = msgspec.json.encode(ModelList(data=list(cards.values())))
 
     @get("/v1/models")
-    async def list_models() -> Response[bytes]:
-        return json_response(listing)
+    async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:
+        allowed = caller_of(request).models
+        if allowed is None:
+            return json_response(listing)
+        visible = [card for name, card in cards.items() if name in allowed]
+        return json_response(msgspec.json.encode(ModelList(data=visible)))
 
     @get("/v1/models/{model_id:path}")
-    async def get_model(model_id: FromPath[str]) -> Response[bytes]:
-        card = cards.get(model_id.lstrip("/"))
+    async def get_model(
+        request: Request[Any, Any, Any], model_id: FromPath[str]
+    ) -> Response[bytes]:
+        name = model_id.lstrip("/")
+        card = cards.get(name) if caller_of(request).allows(name) else None
         if card is None:
             raise APIError(
-                404,
-                f"The model {model_id.lstrip('/')!r} does not exist",
-                param="model",
-                code="model_not_found",
+                404, f"The model {name!r} does not exist", param="model", code="model_not_found"
             )
         return json_response(msgspec.json.encode(card))
 

@@ -10,17 +10,22 @@ allow_unauthenticated), everything is open, like the API itself."""
 
 from __future__ import annotations
 
+import asyncio
+import logging
 from typing import Any
 
 import msgspec
 from litestar import Request, Response, get
 
 from config import ServerSettings
+from gateway.accounts.limits import REDIS_FAILURES
 from gateway.http.errors import APIError
 from gateway.http.requests import bearer_tokens, presents_one_of
 from gateway.http.state import ServicesRef
 from gateway.telemetry.metrics import upstream_label
 from gateway.wiring.services import Services
+
+logger = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
@@ -58,6 +63,7 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
             )
         services = ref.get()
         _refresh_upstream_gauges(services)
+        await _refresh_usage(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
 
     return [health, ready, metrics]
@@ -86,6 +92,15 @@ def readiness(services: Services) -> dict[str, Any]:
         "engines": services.engines.status(),
         "sandbox": services.verifier.availability(),
     }
+
+
+async def _refresh_usage(services: Services) -> None:
+    # The usage totals come from Redis; without it /metrics still shows the rest.
+    try:
+        async with asyncio.timeout(services.settings.accounts.limits.timeout_s):
+            await services.accounts.usage_totals.refresh()
+    except REDIS_FAILURES as exc:  # TimeoutError is an OSError
+        logger.warning("usage totals not refreshed for /metrics: %s", exc)
 
 
 def _refresh_upstream_gauges(services: Services) -> None:

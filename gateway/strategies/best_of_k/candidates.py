@@ -53,6 +53,12 @@ class Outcome:
         """Candidates made by repair."""
         return sum(1 for c in self.candidates if c.round > 0)
 
+    @property
+    def winner_verified(self) -> bool:
+        """The answer returned passed every trusted test (the request's or the prompt's)."""
+        trusted = self.tests_source not in ("generated", "none")
+        return trusted and self.tests_count > 0 and self.winner.trusted_passed == self.tests_count
+
     def completed(self) -> list[Candidate]:
         return [c for c in self.candidates if c.data is not None]
 

@@ -21,7 +21,9 @@ from gateway.strategies.base import (
     EventStream,
     Failure,
     Report,
+    Served,
 )
+from gateway.strategies.best_of_k.candidates import Outcome
 from gateway.strategies.best_of_k.generator import UpstreamGenerator
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
 from gateway.strategies.best_of_k.ports import Ranker, UsageCounter, Verifier
@@ -91,6 +93,15 @@ class BestOfKStrategy:
             outcome.total,
             outcome_headers(outcome, self._k),
             outcome.lessons(search.prompt),
+            self._served(outcome),
+        )
+
+    def _served(self, outcome: Outcome) -> Served:
+        return Served(
+            route="best-of-k",
+            k=self._k,
+            verified=outcome.winner_verified,
+            returned=outcome.winner.usage,
         )
 
     async def stream(self, call: Call) -> EventStream:
@@ -110,7 +121,7 @@ class BestOfKStrategy:
             except EngineError as exc:
                 yield Failure(exc)
                 return
-            yield Report(outcome.total, outcome.lessons(search.prompt))
+            yield Report(outcome.total, outcome.lessons(search.prompt), self._served(outcome))
             summary = " ".join(f"{k}={v}" for k, v in outcome_headers(outcome, self._k).items())
             yield Comment(f"atlas {summary}")
             for chunk in winner_chunks(outcome, include_usage):
