@@ -1,5 +1,9 @@
 """Gateway overhead: a fast scripted upstream measured directly, through ATLAS, and
 through LiteLLM's proxy (one worker), with `hey` at concurrency 1 and 32, in one run.
+ATLAS is measured with its master key (`atlas`), with an API key that has no limits
+(`atlas-key`: the key check, from the key cache) and with one that has limits
+(`atlas-key-limits`: also admission, the charge and the release: three Redis round
+trips).
 
     make bench-overhead                      # LiteLLM from /tmp/litellm-venv if present
     make bench-overhead ARGS="--litellm-bin PATH/litellm --duration 10"
@@ -12,6 +16,7 @@ Install the peer baseline into a throwaway venv first:
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import os
 import platform
@@ -28,11 +33,19 @@ from pathlib import Path
 import httpx
 
 from bench.report import write_section
+from config import RedisSettings
+from config.accounts import AccountsSettings
+from gateway.accounts.schema import KeyLimits
+from gateway.accounts.service import open_accounts
+from gateway.wiring.redis_store import open_store
 
 BODY = json.dumps(
     {"model": "coder", "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]}
 )
 DEFAULT_LITELLM = "/tmp/litellm-venv/bin/litellm"
+MASTER_KEY = "sk-bench"
+# Far above what the bench sends: admission is checked, nothing is refused.
+BENCH_LIMITS = KeyLimits(rpm=10_000_000, tpm=10_000_000_000, concurrency=1_000)
 
 
 @dataclass
@@ -67,7 +80,9 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
     proc.wait(timeout=20)
 
 
-def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) -> None:
+def wait_ready(
+    url: str, proc: subprocess.Popen[bytes], timeout: float = 120, key: str = MASTER_KEY
+) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if proc.poll() is not None:
@@ -76,7 +91,7 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) ->
             answer = httpx.post(
                 url,
                 content=BODY,
-                headers={"content-type": "application/json", "authorization": "Bearer sk-bench"},
+                headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
             )
             if answer.status_code == 200:
                 return
@@ -86,7 +101,9 @@ def wait_ready(url: str, proc: subprocess.Popen[bytes], timeout: float = 120) ->
     raise RuntimeError(f"{url} did not answer 200 in {timeout} s")
 
 
-def hey(url: str, concurrency: int, duration: float) -> tuple[float, float, float, int]:
+def hey(
+    url: str, concurrency: int, duration: float, key: str = MASTER_KEY
+) -> tuple[float, float, float, int]:
     out = subprocess.run(
         [
             "hey",
@@ -101,7 +118,7 @@ def hey(url: str, concurrency: int, duration: float) -> tuple[float, float, floa
             "-A",
             "application/json",
             "-H",
-            "Authorization: Bearer sk-bench",
+            f"Authorization: Bearer {key}",
             "-d",
             BODY,
             url,
@@ -138,6 +155,23 @@ def litellm_config(path: Path, upstream: str) -> None:
     )
 
 
+def api_keys(data_dir: Path) -> dict[str, str]:
+    """Two API keys made in the running gateway's store (its embedded Redis, joined as a
+    guest): one without limits, one with limits it never reaches."""
+
+    async def make() -> dict[str, str]:
+        async with (
+            open_store(RedisSettings(data_dir=str(data_dir)), role="command") as store,
+            open_accounts(store.redis, store.prefix, AccountsSettings()) as accounts,
+        ):
+            user = await accounts.users.create("bench", "bench password, not secret")
+            free = await accounts.keys.create(user.id, "no limits")
+            limited = await accounts.keys.create(user.id, "limits", limits=BENCH_LIMITS)
+            return {"atlas-key": free.key, "atlas-key-limits": limited.key}
+
+    return asyncio.run(make())
+
+
 def run(args: argparse.Namespace) -> list[Result]:
     if shutil.which("hey") is None:
         sys.exit("hey is not installed: apt-get install hey")
@@ -160,7 +194,8 @@ def run(args: argparse.Namespace) -> list[Result]:
             "ATLAS_UPSTREAM_URL": upstream,
             "ATLAS_MODEL_NAME": "coder",
             "ATLAS_LOG_LEVEL": "warning",
-            "ATLAS_MASTER_KEY": "sk-bench",
+            "ATLAS_MASTER_KEY": MASTER_KEY,
+            "ATLAS_DATA_DIR": str(work / "data"),  # its own store, not ~/.cache/atlas
         }
         proc = start(
             stack,
@@ -170,6 +205,10 @@ def run(args: argparse.Namespace) -> list[Result]:
         )
         targets["atlas"] = f"http://127.0.0.1:{atlas_port}/v1/chat/completions"
         wait_ready(targets["atlas"], proc)
+        keys = {"atlas": MASTER_KEY, **api_keys(work / "data")}
+        for name, key in keys.items():
+            targets.setdefault(name, targets["atlas"])
+            wait_ready(targets[name], proc, key=key)
         if args.litellm_bin and Path(args.litellm_bin).exists():
             port = free_port()
             litellm_config(work / "litellm.yaml", upstream)
@@ -201,8 +240,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         results = []
         for concurrency in (1, 32):
             for name, url in targets.items():
-                hey(url, concurrency, 2)  # warm-up
-                rps, p50, p99, errors = hey(url, concurrency, args.duration)
+                key = keys.get(name, MASTER_KEY)
+                hey(url, concurrency, 2, key)  # warm-up
+                rps, p50, p99, errors = hey(url, concurrency, args.duration, key)
                 results.append(Result(name, concurrency, rps, p50, p99, errors))
                 print(
                     f"{name:8s} c={concurrency:<3d} rps={rps:9.1f} p50={p50:7.2f} ms "
@@ -231,6 +271,13 @@ def table(results: list[Result]) -> str:
                 f"- c={c}: ATLAS adds {atlas.p50_ms - direct.p50_ms:+.2f} ms p50 over "
                 f"direct; ATLAS RPS is {atlas.rps / direct.rps:.2f}x direct"
             )
+        for name in ("atlas-key", "atlas-key-limits"):
+            keyed = by.get((name, c))
+            if atlas and keyed:
+                ratios.append(
+                    f"- c={c}: {name} adds {keyed.p50_ms - atlas.p50_ms:+.2f} ms p50 over the "
+                    f"master key; RPS {keyed.rps / atlas.rps:.2f}x"
+                )
         if atlas and lite:
             ratios.append(
                 f"- c={c}: ATLAS RPS is {atlas.rps / lite.rps:.1f}x LiteLLM's; p50 "

@@ -41,9 +41,9 @@ async def answer(
             key_id=caller.usage_id,
             user_id=caller.user_id,
         )
-        limits = await admission.charge(result.usage.total_tokens)
+        limits = await admission.settle(result.usage.total_tokens)
     finally:
-        await admission.release()
+        await admission.release()  # nothing left to do once settled
     return json_response(result.body, {**result.headers, **limits} if limits else result.headers)
 
 

@@ -42,24 +42,27 @@ class Admission:
         limits = self._limits
         return self._decision.lease is not None or bool(limits.tpm or limits.daily_tokens)
 
-    async def charge(self, tokens: int) -> dict[str, str]:
-        """Charge the answer's cost; the headers then show what is left."""
-        self.tokens = tokens
-        charged = await self._limiter.charge(self._key_id, self._limits, tokens)
+    async def settle(self, tokens: int | None = None) -> dict[str, str]:
+        """The answer's end: charge its cost (`tokens`, or what a stream reported) and
+        free the slot; the headers then show what is left. Neither step raises."""
+        if tokens is not None:
+            self.tokens = tokens
+        limits = self._limits
+        if not (self.tokens and (limits.tpm or limits.daily_tokens)):
+            await self.release()
+            return self.headers
+        charging = self._limiter.charge(self._key_id, limits, self.tokens)
+        if self._released or self._decision.lease is None:
+            charged = await charging
+        else:  # two Redis keys, two pooled connections: both round trips at once
+            charged, _ = await asyncio.gather(charging, self.release())
         return rate_limit_headers(self._decision, charged)
 
     async def release(self) -> None:
+        """Free the slot, once (idempotent)."""
         if not self._released:
             self._released = True
             await self._limiter.release(self._decision.lease)
-
-    async def settle(self) -> None:
-        """A stream's end: charge what it reported, then free the slot."""
-        try:
-            if self.tokens:
-                await self._limiter.charge(self._key_id, self._limits, self.tokens)
-        finally:
-            await self.release()
 
 
 async def admit(limiter: Limiter, caller: Caller) -> Admission:
@@ -89,4 +92,4 @@ async def metered(
         await asyncio.shield(settling)
 
 
-_SETTLING: set[asyncio.Future[None]] = set()
+_SETTLING: set[asyncio.Future[dict[str, str]]] = set()
