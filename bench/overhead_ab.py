@@ -53,6 +53,7 @@ def start_gateway(stack: ExitStack, tree: Path, upstream: str, log: Path) -> str
         "ATLAS_MODEL_NAME": "coder",
         "ATLAS_LOG_LEVEL": "warning",
         "ATLAS_MASTER_KEY": "sk-bench",
+        "ATLAS_DATA_DIR": str(log.with_suffix(".data")),  # its own store, not ~/.cache/atlas
     }
     # Run from the tree: `python -m` puts the working directory first on sys.path.
     command = [sys.executable, "-m", "gateway.cli", "serve", "--port", str(port)]
