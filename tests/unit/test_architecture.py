@@ -32,6 +32,7 @@ GATEWAY_LAYERS = {
         "gateway.accounts",
     },
     "gateway.app": {
+        "gateway.admin",
         "gateway.http",
         "gateway.wiring",
         "gateway.strategies",
@@ -46,6 +47,8 @@ GATEWAY_LAYERS = {
         "gateway.drain",
         "gateway.accounts",
     },
+    # The admin JSON API (litestar): over the accounts, reached through the services.
+    "gateway.admin": {"gateway.accounts", "gateway.wiring", "gateway.http", "gateway.telemetry"},
     "gateway.wiring": {
         "gateway.strategies",
         "gateway.telemetry",
