@@ -8,6 +8,7 @@ import time
 from typing import Any
 
 from litestar import Request, delete, get, patch, post
+from litestar.params import FromPath
 from msgspec import UNSET
 
 from gateway.accounts.keys import KEEP
@@ -66,7 +67,7 @@ async def create_key(request: Request[Any, Any, Any]) -> CreatedKeyOut:
 
 
 @get("/keys/{key_id:str}", summary="One key")
-async def get_key(request: Request[Any, Any, Any], key_id: str) -> KeyOut:
+async def get_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyOut:
     access = services_of(request).accounts.directory.key_access
     return key_out(await access.get(caller_of(request).principal, key_id))
 
@@ -76,7 +77,7 @@ async def get_key(request: Request[Any, Any, Any], key_id: str) -> KeyOut:
     opt={"body": UpdateKeyBody},
     summary="Rename a key; an admin also sets its limits, models and expiry",
 )
-async def update_key(request: Request[Any, Any, Any], key_id: str) -> KeyOut:
+async def update_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyOut:
     who = caller_of(request).principal
     accounts = services_of(request).accounts.directory
     await accounts.key_access.get(who, key_id)  # another member's key: 404 first
@@ -97,7 +98,7 @@ async def update_key(request: Request[Any, Any, Any], key_id: str) -> KeyOut:
 
 
 @delete("/keys/{key_id:str}", summary="Revoke a key (it stays listed, revoked)", status_code=200)
-async def revoke_key(request: Request[Any, Any, Any], key_id: str) -> KeyOut:
+async def revoke_key(request: Request[Any, Any, Any], key_id: FromPath[str]) -> KeyOut:
     access = services_of(request).accounts.directory.key_access
     return key_out(await access.revoke(caller_of(request).principal, key_id))
 

@@ -7,6 +7,7 @@ from __future__ import annotations
 from typing import Any
 
 from litestar import Request, Response, delete, get, patch, post
+from litestar.params import FromPath
 from msgspec import UNSET
 
 from gateway.accounts.access import visible_user
@@ -47,7 +48,7 @@ async def create_user(request: Request[Any, Any, Any]) -> UserOut:
 
 
 @get("/users/{user_id:str}", summary="One user (a member: only themselves)")
-async def get_user(request: Request[Any, Any, Any], user_id: str) -> UserOut:
+async def get_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> UserOut:
     accounts = services_of(request).accounts.directory
     return user_out(await visible_user(accounts.users, caller_of(request).principal, user_id))
 
@@ -59,7 +60,7 @@ async def get_user(request: Request[Any, Any, Any], user_id: str) -> UserOut:
     description="A caller changing their own password sends current_password; their other "
     "sessions end and the answer carries the new session's CSRF token and cookie.",
 )
-async def update_user(request: Request[Any, Any, Any], user_id: str) -> Response[PasswordChanged]:
+async def update_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[PasswordChanged]:
     caller = caller_of(request)
     accounts = services_of(request).accounts.directory
     user = await visible_user(accounts.users, caller.principal, user_id)
@@ -121,7 +122,7 @@ async def _check_current_password(
 
 
 @delete("/users/{user_id:str}", summary="Delete a user and their keys", status_code=200)
-async def delete_user(request: Request[Any, Any, Any], user_id: str) -> UserOut:
+async def delete_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> UserOut:
     accounts = services_of(request).accounts.directory
     await visible_user(accounts.users, caller_of(request).principal, user_id)
     return user_out(await accounts.delete_user(user_id))
