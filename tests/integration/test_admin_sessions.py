@@ -3,13 +3,19 @@ host, CSRF on state changes, the login throttle, and the master key as a bearer.
 
 from __future__ import annotations
 
+import shutil
+import subprocess
 from collections.abc import Callable, Iterator
 from http.cookies import SimpleCookie
+from pathlib import Path
 
 import httpx
 import pytest
 
 from config import Settings
+from gateway.app import create_app
+from gateway.serving import server_options
+from gateway.testing import serve_in_thread
 from tests.integration.admin_support import (
     BEARER,
     PASSWORD,
@@ -212,3 +218,54 @@ def test_bodies_are_decoded_strictly(api: AdminApi) -> None:
         reply = client.post("/session", **kwargs)  # type: ignore[arg-type]
         assert reply.status_code == status, (kwargs, reply.text)
         error_of(reply)
+
+
+@pytest.fixture
+def tls_files(tmp_path: Path) -> tuple[Path, Path]:
+    openssl = shutil.which("openssl")
+    if openssl is None:
+        pytest.skip("openssl is not installed: no certificate for the https test")
+    key, cert = tmp_path / "key.pem", tmp_path / "cert.pem"
+    subprocess.run(
+        [openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+         "-subj", "/CN=127.0.0.1", "-addext", "subjectAltName=IP:127.0.0.1",
+         "-keyout", str(key), "-out", str(cert)],
+        check=True,
+        capture_output=True,
+    )  # fmt: skip
+    return key, cert
+
+
+def test_over_real_https_the_cookie_is_secure_and_host_prefixed(
+    tls_files: tuple[Path, Path],
+) -> None:
+    key, cert = tls_files
+    settings = admin_settings(session_ttl_s=TTL_S)
+    app = create_app(settings)
+    server = serve_in_thread(
+        app,
+        lifespan="on",
+        ssl_keyfile=str(key),
+        ssl_certfile=str(cert),
+        **server_options(settings.server),
+    )
+    try:
+        base = f"https://127.0.0.1:{server.port}/admin/api"
+        with httpx.Client(base_url=base, verify=str(cert), headers=BEARER) as master:
+            made = master.post("/users", json={"name": "alice", "password": PASSWORD})
+            assert made.status_code == 201
+        with httpx.Client(base_url=base, verify=str(cert)) as client:
+            reply = client.post("/session", json={"name": "alice", "password": PASSWORD})
+            name, attributes = _attributes(reply)
+            assert name == "__Host-atlas_session"
+            assert {"secure", "httponly", "samesite=strict", "path=/", f"max-age={TTL_S}"} <= (
+                attributes
+            )
+            assert not any(a.startswith("domain") for a in attributes)
+            assert client.get("/session").status_code == 200  # the jar sends it back
+            token = _set_cookie(reply)["__Host-atlas_session"].value
+            client.cookies.clear()
+            loopback_name = client.get("/session", headers={"cookie": f"atlas_session={token}"})
+            assert loopback_name.status_code == 401  # over https only the __Host- name counts
+    finally:
+        server.stop()
