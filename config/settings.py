@@ -103,7 +103,9 @@ class ServerSettings(_Frozen, frozen=True):
             try:
                 ipaddress.ip_network(proxy, strict=False)
             except ValueError:
-                raise ValueError(f"trusted_proxies: {proxy!r} is not an IP address or CIDR") from None
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or CIDR"
+                ) from None
         if self.max_header_bytes < 1024 or self.max_headers < 8:
             raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 8")
 

@@ -64,7 +64,7 @@ async def admin_guard(
         return
     services = services_of(connection)
     caller = await authenticate(connection, services)
-    connection.scope.setdefault("state", {})[_STATE_KEY] = caller  # type: ignore[typeddict-item]
+    connection.scope.setdefault("state", {})[_STATE_KEY] = caller
 
 
 async def authenticate(

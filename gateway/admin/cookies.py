@@ -62,7 +62,9 @@ def set_session_cookie(
     )
 
 
-def clear_session_cookie(request: ASGIConnection[Any, Any, Any, Any], response: Response[Any]) -> None:
+def clear_session_cookie(
+    request: ASGIConnection[Any, Any, Any, Any], response: Response[Any]
+) -> None:
     mode = cookie_mode(request)
     response.set_cookie(
         mode.name, "", max_age=0, path="/", secure=mode.secure, httponly=True, samesite="strict"

@@ -90,7 +90,9 @@ def to_admin_error(exc: BaseException) -> AdminError:
         case InvalidNameError():
             return bad_request(str(exc), param="name")
         case InvalidCredentialsError():
-            return AdminError(401, str(exc), type="authentication_error", code="invalid_credentials")
+            return AdminError(
+                401, str(exc), type="authentication_error", code="invalid_credentials"
+            )
         case LoginThrottledError():
             return AdminError(
                 429,

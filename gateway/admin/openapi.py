@@ -18,7 +18,7 @@ from gateway.admin.errors import ErrorBody
 
 _REF = "#/components/schemas/{name}"
 _PARAM = re.compile(r"\{(\w+)(?::\w+)?\}")
-_SECURITY = [{"session": [], "csrf": []}, {"master_key": []}]
+_SECURITY: list[dict[str, list[str]]] = [{"session": [], "csrf": []}, {"master_key": []}]
 
 
 def openapi_document(app: Litestar, base_path: str) -> dict[str, Any]:

@@ -15,7 +15,6 @@ from gateway.accounts.keys import CreatedKey, ListedKey
 from gateway.accounts.schema import ApiKey, KeyLimits, Role, User
 from gateway.accounts.usage_read import UsageCounts, UsageRow
 
-
 Count = Annotated[int, msgspec.Meta(ge=0)]
 
 
@@ -68,8 +67,8 @@ class CreateKeyBody(_Body, frozen=True):
 
 class UpdateKeyBody(_Body, frozen=True):
     name: str | UnsetType = UNSET
-    expires_at: float | None | UnsetType = UNSET
-    models: list[str] | None | UnsetType = UNSET
+    expires_at: float | UnsetType | None = UNSET
+    models: list[str] | UnsetType | None = UNSET
     limits: LimitsBody | UnsetType = UNSET
 
 
@@ -98,9 +97,11 @@ class SessionOut(_Out, frozen=True):
     expires_at: float | None = None
 
 
-class PasswordChanged(_Out, frozen=True):
+class UserChanged(_Out, frozen=True):
     user: UserOut
-    csrf_token: str | None = None  # of the new session the change opened for the caller
+    # After changing one's own password: the token of the new session (and its cookie)
+    # that replaces the caller's, which ended with the others.
+    csrf_token: str | None = None
 
 
 class KeyOut(_Out, frozen=True):

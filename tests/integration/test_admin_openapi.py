@@ -128,4 +128,3 @@ def _accepts(port: int) -> bool:
     except OSError:
         return False
     return True
-

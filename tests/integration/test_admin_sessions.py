@@ -115,7 +115,10 @@ def test_a_non_loopback_host_gets_the_secure_host_cookie(api: AdminApi) -> None:
     loopback = {"cookie": f"__Host-atlas_session={token}"}
     assert client.get("/session", headers=loopback).status_code == 401
     public = {"host": "atlas.example.com"}
-    assert client.get("/session", headers={**public, "cookie": f"atlas_session={token}"}).status_code == 401
+    assert (
+        client.get("/session", headers={**public, "cookie": f"atlas_session={token}"}).status_code
+        == 401
+    )
     secure_host = client.get(
         "/session", headers={**public, "cookie": f"__Host-atlas_session={token}"}
     )
@@ -211,7 +214,13 @@ def test_bodies_are_decoded_strictly(api: AdminApi) -> None:
         ({"json": ["name", "password"]}, 400),
         ({"content": b"{not json", "headers": {"content-type": "application/json"}}, 400),
         ({"content": b"", "headers": {"content-type": "application/json"}}, 400),
-        ({"content": b'{"name": "\xff", "password": "x"}', "headers": {"content-type": "application/json"}}, 400),
+        (
+            {
+                "content": b'{"name": "\xff", "password": "x"}',
+                "headers": {"content-type": "application/json"},
+            },
+            400,
+        ),
         ({"data": {"name": "a", "password": "b"}}, 415),  # an HTML form
     ]
     for kwargs, status in cases:

@@ -12,7 +12,7 @@ from litestar.params import FromPath
 from msgspec import UNSET
 
 from gateway.accounts.keys import KEEP
-from gateway.admin.auth import MASTER_PRINCIPAL, caller_of, services_of
+from gateway.admin.auth import caller_of, services_of
 from gateway.admin.bodies import query_params, read_body
 from gateway.admin.errors import bad_request, forbidden
 from gateway.admin.schemas import (
@@ -47,9 +47,10 @@ async def list_keys(request: Request[Any, Any, Any]) -> KeyList:
     status_code=201,
 )
 async def create_key(request: Request[Any, Any, Any]) -> CreatedKeyOut:
-    who = caller_of(request).principal
+    caller = caller_of(request)
+    who = caller.principal
     body = await read_body(request, CreateKeyBody)
-    if who == MASTER_PRINCIPAL and body.owner is None:
+    if caller.via == "master_key" and body.owner is None:
         raise bad_request("the master key owns no keys: name the owner (a user id)", param="owner")
     if body.expires_at is not None and not who.is_admin:
         raise forbidden("only an admin sets a key's expiry")

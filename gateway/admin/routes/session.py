@@ -7,22 +7,21 @@ from typing import Any
 from litestar import Request, Response, delete, get, post
 
 from gateway.accounts.errors import RegistrationClosedError
+from gateway.accounts.schema import User
 from gateway.accounts.sessions import IssuedSession
 from gateway.admin.auth import caller_of, services_of
 from gateway.admin.bodies import read_body
 from gateway.admin.cookies import clear_session_cookie, set_session_cookie
 from gateway.admin.schemas import LoginBody, RegisterBody, SessionOut, UserOut, user_out
-from gateway.accounts.schema import User
 
 
-def session_answer(
-    request: Request[Any, Any, Any], user: User, session: IssuedSession, ttl_s: int, status: int
+def _session_answer(
+    request: Request[Any, Any, Any], user: User, session: IssuedSession, ttl_s: int
 ) -> Response[SessionOut]:
-    """The session's answer with its cookie: after a login or a password change."""
     body = SessionOut(
         auth="session", user=user_out(user), csrf_token=session.csrf, expires_at=session.claims.exp
     )
-    response = Response(body, status_code=status)
+    response = Response(body, status_code=200)
     set_session_cookie(request, response, session.token, ttl_s)
     return response
 
@@ -38,7 +37,7 @@ async def log_in(request: Request[Any, Any, Any]) -> Response[SessionOut]:
     accounts = services.accounts.directory
     client = request.scope.get("client")
     user, session = await accounts.log_in(body.name, body.password, client[0] if client else None)
-    return session_answer(request, user, session, accounts.settings.session_ttl_s, 200)
+    return _session_answer(request, user, session, accounts.settings.session_ttl_s)
 
 
 @get("/session", summary="Who am I: the caller and, for a session, its CSRF token")

@@ -39,7 +39,9 @@ async def usage(request: Request[Any, Any, Any]) -> UsageOut:
         if key_id is not None:  # someone else's key looks like no key at all
             await services.accounts.directory.key_access.get(who, key_id)
     reader = UsageReader(services.store.redis, prefix=services.store.prefix)
-    rows = await reader.by_day(start, end, key_id=key_id, user_id=user_id, model=params.get("model"))
+    rows = await reader.by_day(
+        start, end, key_id=key_id, user_id=user_id, model=params.get("model")
+    )
     return UsageOut(
         start=start.isoformat(),
         end=end.isoformat(),

@@ -11,16 +11,17 @@ from litestar.params import FromPath
 from msgspec import UNSET
 
 from gateway.accounts.access import visible_user
+from gateway.accounts.passwords import check_password
 from gateway.accounts.schema import User
 from gateway.accounts.service import Accounts
 from gateway.admin.auth import Caller, caller_of, services_of
 from gateway.admin.bodies import read_body
-from gateway.admin.errors import AdminError, bad_request, forbidden
 from gateway.admin.cookies import set_session_cookie
+from gateway.admin.errors import AdminError, bad_request, forbidden
 from gateway.admin.schemas import (
     CreateUserBody,
-    PasswordChanged,
     UpdateUserBody,
+    UserChanged,
     UserList,
     UserOut,
     user_out,
@@ -60,57 +61,59 @@ async def get_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> U
     description="A caller changing their own password sends current_password; their other "
     "sessions end and the answer carries the new session's CSRF token and cookie.",
 )
-async def update_user(request: Request[Any, Any, Any], user_id: FromPath[str]) -> Response[PasswordChanged]:
+async def update_user(
+    request: Request[Any, Any, Any], user_id: FromPath[str]
+) -> Response[UserChanged]:
     caller = caller_of(request)
     accounts = services_of(request).accounts.directory
     user = await visible_user(accounts.users, caller.principal, user_id)
     body = await read_body(request, UpdateUserBody)
     if (body.role is not UNSET or body.disabled is not UNSET) and not caller.principal.is_admin:
         raise forbidden("only an admin changes a user's role or disables a user")
-    if body.password is UNSET and body.current_password is not UNSET:
+    own = caller.user is not None and caller.user.id == user.id
+    if body.password is not UNSET:  # every check before the first write
+        await _check_password_change(request, accounts, user, body, own=own)
+    elif body.current_password is not UNSET:
         raise bad_request("current_password goes with a new password", param="current_password")
     if body.role is not UNSET:
         user = await accounts.users.set_role(user_id, body.role)
     if body.disabled is not UNSET:
         user = await accounts.set_disabled(user_id, body.disabled)
     if body.password is UNSET:
-        return Response(PasswordChanged(user=user_out(user)))
-    return await _change_password(request, caller, accounts, user, body)
-
-
-async def _change_password(
-    request: Request[Any, Any, Any],
-    caller: Caller,
-    accounts: Accounts,
-    user: User,
-    body: UpdateUserBody,
-) -> Response[PasswordChanged]:
-    assert isinstance(body.password, str)
-    own = caller.user is not None and caller.user.id == user.id
-    if own:
-        if not isinstance(body.current_password, str):
-            raise bad_request("send current_password to change your password", param="password")
-        await _check_current_password(request, accounts, user, body.current_password)
-    elif body.current_password is not UNSET:
-        raise bad_request("current_password is only for your own password")
-    changed = await accounts.users.change_password(user.id, body.password)  # voids sessions
+        return Response(UserChanged(user=user_out(user)))
+    user = await accounts.users.change_password(user.id, body.password)  # voids sessions
     if not own:
-        return Response(PasswordChanged(user=user_out(changed)))
+        return Response(UserChanged(user=user_out(user)))
     # The caller's own session ended with the others: it continues as a new one.
-    session = accounts.sessions.issue(changed.id)
-    response = Response(PasswordChanged(user=user_out(changed), csrf_token=session.csrf))
+    session = accounts.sessions.issue(user.id)
+    response = Response(UserChanged(user=user_out(user), csrf_token=session.csrf))
     set_session_cookie(request, response, session.token, accounts.settings.session_ttl_s)
     return response
 
 
-async def _check_current_password(
-    request: Request[Any, Any, Any], accounts: Accounts, user: User, password: str
+async def _check_password_change(
+    request: Request[Any, Any, Any],
+    accounts: Accounts,
+    user: User,
+    body: UpdateUserBody,
+    *,
+    own: bool,
 ) -> None:
+    """One's own password needs the current one; an admin resets another's without."""
+    assert isinstance(body.password, str)
+    if not own:
+        if body.current_password is not UNSET:
+            raise bad_request("current_password is only for your own password")
+        check_password(body.password, min_chars=accounts.settings.min_password_chars)
+        return
+    if not isinstance(body.current_password, str):
+        raise bad_request("send current_password to change your password", param="password")
+    check_password(body.password, min_chars=accounts.settings.min_password_chars)
     # Throttled like a login: a stolen session must not become a password oracle.
     client = request.scope.get("client")
     address = client[0] if client else None
     await accounts.throttle.check(user.name, address)
-    if not (await accounts.passwords.verify(user.password_hash, password)).ok:
+    if not (await accounts.passwords.verify(user.password_hash, body.current_password)).ok:
         await accounts.throttle.failed(user.name, address)
         raise AdminError(
             403,
