@@ -4,6 +4,7 @@ host, CSRF on state changes, the login throttle, and the master key as a bearer.
 from __future__ import annotations
 
 import shutil
+import ssl
 import subprocess
 from collections.abc import Callable, Iterator
 from http.cookies import SimpleCookie
@@ -260,10 +261,11 @@ def test_over_real_https_the_cookie_is_secure_and_host_prefixed(
     )
     try:
         base = f"https://127.0.0.1:{server.port}/admin/api"
-        with httpx.Client(base_url=base, verify=str(cert), headers=BEARER) as master:
+        trust = ssl.create_default_context(cafile=str(cert))
+        with httpx.Client(base_url=base, verify=trust, headers=BEARER) as master:
             made = master.post("/users", json={"name": "alice", "password": PASSWORD})
             assert made.status_code == 201
-        with httpx.Client(base_url=base, verify=str(cert)) as client:
+        with httpx.Client(base_url=base, verify=trust) as client:
             reply = client.post("/session", json={"name": "alice", "password": PASSWORD})
             name, attributes = _attributes(reply)
             assert name == "__Host-atlas_session"
