@@ -1,6 +1,6 @@
 """The admin API's one error shape and the table that maps every failure to it.
 
-`{"error": {"message", "type", "code"}}`, like the /v1 edge's, so one client parses both.
+`{"error": {"message", "type", "param", "code"}}`, like the /v1 edge's, so one client parses both.
 Accounts errors know nothing of HTTP; this is where they get a status. Redis being away
 is a 503 that names it, never a 500.
 """
@@ -30,11 +30,13 @@ from gateway.accounts.errors import (
 logger = logging.getLogger(__name__)
 
 
-class ErrorDetail(msgspec.Struct, kw_only=True, omit_defaults=True):
+class ErrorDetail(msgspec.Struct, kw_only=True):
+    # The /v1 edge's fields in its order: litestar's own 404 and 405 under /admin/api
+    # come from that table, and a client sees one shape either way.
     message: str
     type: str
-    code: str
     param: str | None = None
+    code: str
 
 
 class ErrorBody(msgspec.Struct, kw_only=True):

@@ -82,10 +82,12 @@ def test_every_private_route_refuses_a_caller_without_credentials(api: AdminApi)
         assert error_of(reply)["type"] == "authentication_error"
 
 
-def test_an_unknown_admin_path_is_a_json_404(api: AdminApi) -> None:
-    reply = api.master.get("/nothing-here")
-    assert reply.status_code == 404
-    assert reply.json()["error"]["message"]
+def test_litestars_own_404_and_405_have_the_one_shape(api: AdminApi) -> None:
+    ours = api.master.get("/keys/000000000000")
+    for reply, status in ((api.master.get("/nothing-here"), 404), (api.master.put("/keys"), 405)):
+        assert reply.status_code == status
+        assert reply.json()["error"].keys() == ours.json()["error"].keys()
+        error_of(reply)
 
 
 def test_redis_gone_is_a_503(gateway_factory: Callable[[Settings], RunningGateway]) -> None:
