@@ -95,9 +95,7 @@ def _name_and_password(parser: argparse.ArgumentParser) -> None:
 
 def users_create_admin(args: argparse.Namespace) -> int:
     def prepare(settings: Settings) -> Action:
-        password = new_password(
-            args.password_file, min_chars=settings.accounts.min_password_chars
-        )
+        password = new_password(args.password_file, min_chars=settings.accounts.min_password_chars)
 
         async def act(accounts: Accounts) -> int:
             try:
@@ -118,9 +116,7 @@ def users_create_admin(args: argparse.Namespace) -> int:
 
 def users_create(args: argparse.Namespace) -> int:
     def prepare(settings: Settings) -> Action:
-        password = new_password(
-            args.password_file, min_chars=settings.accounts.min_password_chars
-        )
+        password = new_password(args.password_file, min_chars=settings.accounts.min_password_chars)
 
         async def act(accounts: Accounts) -> int:
             _created(await accounts.users.create(args.name, password, role=args.role))

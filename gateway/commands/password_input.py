@@ -17,9 +17,7 @@ from gateway.commands.runner import USAGE, CommandError
 STDIN = "-"
 
 
-def new_password(
-    path: str | None, *, min_chars: int, stdin: TextIO | None = None
-) -> str:
+def new_password(path: str | None, *, min_chars: int, stdin: TextIO | None = None) -> str:
     """The password, checked against the policy before any store is opened."""
     stdin = sys.stdin if stdin is None else stdin
     password = _from_file(path, stdin) if path is not None else _asked(stdin, min_chars)

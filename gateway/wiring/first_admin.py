@@ -28,9 +28,9 @@ async def create_configured_admin(accounts: Accounts, settings: AccountsSettings
     """The admin created now, or None (none configured, or an admin exists)."""
     if settings.admin_password_file is None or await accounts.users.has_admin():
         return None
-    path = Path(settings.admin_password_file).expanduser()
+    path = settings.admin_password_file
     try:
-        password = await asyncio.to_thread(read_password_file, path)
+        password = await asyncio.to_thread(_read, path)
     except (OSError, UnicodeDecodeError) as exc:
         raise FirstAdminError(
             f"ATLAS_ADMIN_PASSWORD_FILE (accounts.admin_password_file) {path}: {exc}"
@@ -42,3 +42,7 @@ async def create_configured_admin(accounts: Accounts, settings: AccountsSettings
     if user is not None:  # None: another replica created one just now
         logger.info("accounts: created the first admin %r from %s", user.name, path)
     return user
+
+
+def _read(path: str) -> str:
+    return read_password_file(Path(path).expanduser())

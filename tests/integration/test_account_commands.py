@@ -1,0 +1,269 @@
+"""`atlas users ...` and `atlas keys ...` as real processes on a real embedded store:
+with no gateway (each command runs its own redis-server and stops it), and beside a
+running `atlas serve` on the same data dir (each command joins its server as a guest)."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import subprocess
+import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import httpx
+import pytest
+
+from config.accounts import AccountsSettings
+from config.redis import RedisSettings
+from gateway.accounts.keys import KeyRejected
+from gateway.accounts.schema import ApiKey, KeyLimits, User
+from gateway.accounts.service import Accounts, open_accounts
+from gateway.wiring.redis_store import open_store
+from tests.conftest import free_port
+
+pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
+
+ATLAS = [sys.executable, "-m", "gateway.cli"]
+ROOT = Path(__file__).resolve().parents[2]
+PASSWORD = "correct horse battery"
+
+
+def atlas_env(data_dir: Path, **extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
+    env.update(
+        ATLAS_DATA_DIR=str(data_dir),
+        ATLAS_CACHE_DIR=str(data_dir / "no-installed-stack"),
+        ATLAS_SANDBOX_BACKEND="disabled",
+        **extra,
+    )
+    return env
+
+
+def atlas(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
+    """One command; its stdin is `stdin`, else nothing (never the test's terminal)."""
+    return subprocess.run(
+        [*ATLAS, *args],
+        cwd=ROOT,
+        env=atlas_env(data_dir),
+        input=stdin,
+        stdin=subprocess.DEVNULL if stdin is None else None,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+
+
+def redis_servers(data_dir: Path) -> list[int]:
+    """Live redis-server processes serving this data dir's socket (redis-server retitles
+    itself `redis-server unixsocket:<path>`; the test beside a gateway sees one)."""
+    sock = str(data_dir / "redis" / "redis.sock").encode()
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            is_redis = (entry / "comm").read_bytes().strip() == b"redis-server"
+            argv = (entry / "cmdline").read_bytes()
+        except OSError:
+            continue
+        if is_redis and sock in argv:
+            found.append(int(entry.name))
+    return found
+
+
+def in_store[T](
+    data_dir: Path, use: Callable[[Accounts], Awaitable[T]], *, guest: bool = False
+) -> T:
+    """Run `use` on the accounts of the data dir's store, as another command would; as a
+    guest of the gateway's server when one runs."""
+
+    async def go() -> T:
+        settings = RedisSettings(data_dir=str(data_dir))
+        async with (
+            open_store(settings, role="command") as store,
+            open_accounts(store.redis, store.prefix, AccountsSettings()) as accounts,
+        ):
+            assert store.mode == ("guest" if guest else "embedded")
+            return await use(accounts)
+
+    return asyncio.run(go())
+
+
+@dataclass
+class Gateway:
+    proc: subprocess.Popen[bytes]
+    url: str
+    redis_pid: int
+
+
+def start_gateway(data_dir: Path, **env: str) -> Gateway:
+    port = free_port()
+    proc = subprocess.Popen(
+        [*ATLAS, "serve", "--port", str(port)],
+        cwd=ROOT,
+        env=atlas_env(data_dir, **env),
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+    )
+    url = f"http://127.0.0.1:{port}"
+    deadline = time.monotonic() + 30
+    while True:
+        try:
+            assert httpx.get(url + "/health").status_code == 200  # after the lifespan's start
+            break
+        except httpx.TransportError:
+            if proc.poll() is not None:
+                raise AssertionError(proc.stderr.read().decode() if proc.stderr else "") from None
+            assert time.monotonic() < deadline, "atlas serve did not start"
+            time.sleep(0.1)
+    servers = redis_servers(data_dir)
+    assert len(servers) == 1, servers  # the gateway's embedded store
+    return Gateway(proc, url, servers[0])
+
+
+def stop_gateway(gateway: Gateway) -> None:
+    gateway.proc.terminate()
+    gateway.proc.wait(timeout=30)
+
+
+@pytest.fixture(params=["no gateway", "beside a gateway"])
+def setup(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[Gateway | None]:
+    if request.param == "no gateway":
+        yield None
+        return
+    gateway = start_gateway(tmp_path)
+    yield gateway
+    stop_gateway(gateway)
+
+
+def check_servers(data_dir: Path, gateway: Gateway | None) -> None:
+    """After a command: only the gateway's server is left, or none at all."""
+    assert redis_servers(data_dir) == ([] if gateway is None else [gateway.redis_pid])
+
+
+def test_users_and_keys_from_the_command_line(tmp_path: Path, setup: Gateway | None) -> None:
+    password_file = tmp_path / "password"
+    password_file.write_text(PASSWORD + "\n")
+
+    done = atlas(
+        tmp_path, "users", "create-admin", "--name", "Root", "--password-file", str(password_file)
+    )
+    assert done.returncode == 0, done.stderr
+    assert "created admin 'root'" in done.stderr and done.stdout == ""
+    check_servers(tmp_path, setup)
+
+    again = atlas(
+        tmp_path, "users", "create-admin", "--name", "other", "--password-file", str(password_file)
+    )
+    assert again.returncode == 1
+    assert again.stderr.strip().endswith(
+        "an admin already exists (root); nothing was changed "
+        "(atlas users create --role admin adds another)"
+    )
+
+    no_tty = atlas(tmp_path, "users", "create", "--name", "bob")
+    assert no_tty.returncode == 2
+    assert "no terminal to ask for the password: give --password-file" in no_tty.stderr
+
+    bob = atlas(tmp_path, "users", "create", "--name", "bob", "--password-file", str(password_file))
+    assert bob.returncode == 0, bob.stderr
+
+    limits = ["--rpm", "60", "--tpm", "1000", "--daily-tokens", "5000"]
+    limits += ["--concurrency", "2", "--max-k", "4", "--models", "coder, chat", "--expires-in", "7"]
+    created = atlas(tmp_path, "keys", "create", "--user", "bob", "--name", "ci", *limits)
+    assert created.returncode == 0, created.stderr
+    lines = created.stdout.splitlines()
+    assert len(lines) == 1 and created.stdout == lines[0] + "\n"
+    key = lines[0]
+    assert "shown only this once" in created.stderr and key not in created.stderr
+    check_servers(tmp_path, setup)
+
+    async def look(accounts: Accounts) -> tuple[ApiKey | KeyRejected, User | None]:
+        return await accounts.keys.authenticate(key), await accounts.users.find("bob")
+
+    record, user = in_store(tmp_path, look, guest=setup is not None)
+    assert isinstance(record, ApiKey) and user is not None
+    assert record.owner == user.id and record.name == "ci"
+    assert record.limits == KeyLimits(rpm=60, tpm=1000, daily_tokens=5000, concurrency=2, max_k=4)
+    assert record.models == ("coder", "chat")
+    assert record.expires_at is not None
+    assert abs(record.expires_at - (time.time() + 7 * 86_400)) < 120
+
+    table = atlas(tmp_path, "keys", "list")
+    assert table.returncode == 0, table.stderr
+    assert key not in table.stdout and key[20:] not in table.stdout
+    row = next(line for line in table.stdout.splitlines() if line.startswith(record.id))
+    for cell in ("bob", "ci", f"...{key[-4:]}", "active", "rpm=60", "max_k=4", "coder,chat"):
+        assert cell in row.split("  ") or cell in row, (cell, row)
+    listed = json.loads(atlas(tmp_path, "keys", "list", "--json", "--user", "bob").stdout)
+    assert [k["id"] for k in listed] == [record.id]
+    assert listed[0]["limits"]["tpm"] == 1000 and listed[0]["owner_name"] == "bob"
+    assert key not in json.dumps(listed)
+
+    revoked = atlas(tmp_path, "keys", "revoke", record.id)
+    assert revoked.returncode == 0, revoked.stderr
+    rejected = in_store(
+        tmp_path, lambda accounts: accounts.keys.authenticate(key), guest=setup is not None
+    )
+    assert rejected == KeyRejected("revoked")
+    assert "revoked" in atlas(tmp_path, "keys", "list").stdout
+    check_servers(tmp_path, setup)
+
+
+def test_failures_are_one_line_with_their_exit_code(tmp_path: Path) -> None:
+    unknown = atlas(tmp_path, "keys", "create", "--user", "nobody", "--name", "x")
+    assert (unknown.returncode, unknown.stderr) == (
+        1,
+        "atlas: no user named 'nobody' (atlas users list)\n",
+    )
+    assert unknown.stdout == ""
+    weak = atlas(
+        tmp_path, "users", "create", "--name", "eve", "--password-file", "-", stdin="short\n"
+    )
+    assert (weak.returncode, weak.stderr) == (1, "atlas: a password needs at least 12 characters\n")
+    no_file = atlas(
+        tmp_path, "users", "create", "--name", "eve", "--password-file", str(tmp_path / "none")
+    )
+    assert no_file.returncode == 2 and "--password-file" in no_file.stderr
+    bad_config = tmp_path / "bad.toml"
+    bad_config.write_text("[redis]\nprefx = 'x'\n")
+    config = atlas(tmp_path, "users", "list", "--config", str(bad_config))
+    assert config.returncode == 2 and "redis.prefx: unknown key" in config.stderr
+    assert atlas(tmp_path, "keys", "revoke", "0123456789ab").returncode == 1
+    assert (
+        atlas(tmp_path, "keys", "create", "--user", "x", "--name", "y", "--rpm", "0").returncode
+        == 2
+    )
+    assert redis_servers(tmp_path) == []
+
+
+def test_the_first_start_creates_the_admin_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "admin-password"
+    secret.write_text(PASSWORD + "\n")
+    gateway = start_gateway(
+        tmp_path, ATLAS_ADMIN_PASSWORD_FILE=str(secret), ATLAS_ADMIN_NAME="boss"
+    )
+    try:
+        users = json.loads(atlas(tmp_path, "users", "list", "--json").stdout)
+    finally:
+        stop_gateway(gateway)
+    assert [(u["name"], u["role"]) for u in users] == [("boss", "admin")]
+
+    async def verify(accounts: Accounts) -> bool:
+        user = await accounts.users.find("boss")
+        assert user is not None
+        return (await accounts.passwords.verify(user.password_hash, PASSWORD)).ok
+
+    assert in_store(tmp_path, verify)
+    # An admin exists now: the file is not read again, so it may go.
+    secret.unlink()
+    gateway = start_gateway(tmp_path, ATLAS_ADMIN_PASSWORD_FILE=str(secret), ATLAS_ADMIN_NAME="x")
+    try:
+        users = json.loads(atlas(tmp_path, "users", "list", "--json").stdout)
+    finally:
+        stop_gateway(gateway)
+    assert [u["name"] for u in users] == ["boss"]
