@@ -5,10 +5,12 @@ running `atlas serve` on the same data dir (each command joins its server as a g
 from __future__ import annotations
 
 import asyncio
+import fcntl
 import json
 import os
+import select
 import subprocess
-import sys
+import termios
 import time
 from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass
@@ -24,55 +26,11 @@ from gateway.accounts.schema import ApiKey, KeyLimits, User
 from gateway.accounts.service import Accounts, open_accounts
 from gateway.wiring.redis_store import open_store
 from tests.conftest import free_port
+from tests.integration.atlas_commands import ATLAS, ROOT, atlas, atlas_env, redis_servers
 
 pytestmark = [pytest.mark.redis, pytest.mark.slow, pytest.mark.timeout(120)]
 
-ATLAS = [sys.executable, "-m", "gateway.cli"]
-ROOT = Path(__file__).resolve().parents[2]
 PASSWORD = "correct horse battery"
-
-
-def atlas_env(data_dir: Path, **extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_")}
-    env.update(
-        ATLAS_DATA_DIR=str(data_dir),
-        ATLAS_CACHE_DIR=str(data_dir / "no-installed-stack"),
-        ATLAS_SANDBOX_BACKEND="disabled",
-        **extra,
-    )
-    return env
-
-
-def atlas(data_dir: Path, *args: str, stdin: str | None = None) -> subprocess.CompletedProcess[str]:
-    """One command; its stdin is `stdin`, else nothing (never the test's terminal)."""
-    return subprocess.run(
-        [*ATLAS, *args],
-        cwd=ROOT,
-        env=atlas_env(data_dir),
-        input=stdin,
-        stdin=subprocess.DEVNULL if stdin is None else None,
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
-
-
-def redis_servers(data_dir: Path) -> list[int]:
-    """Live redis-server processes serving this data dir's socket (redis-server retitles
-    itself `redis-server unixsocket:<path>`; the test beside a gateway sees one)."""
-    sock = str(data_dir / "redis" / "redis.sock").encode()
-    found = []
-    for entry in Path("/proc").iterdir():
-        if not entry.name.isdigit():
-            continue
-        try:
-            is_redis = (entry / "comm").read_bytes().strip() == b"redis-server"
-            argv = (entry / "cmdline").read_bytes()
-        except OSError:
-            continue
-        if is_redis and sock in argv:
-            found.append(int(entry.name))
-    return found
 
 
 def in_store[T](
@@ -267,3 +225,63 @@ def test_the_first_start_creates_the_admin_from_a_file(tmp_path: Path) -> None:
     finally:
         stop_gateway(gateway)
     assert [u["name"] for u in users] == ["boss"]
+
+
+def at_a_terminal(data_dir: Path, args: list[str], answers: list[str]) -> tuple[int, str]:
+    """Run a command with a pseudo-terminal as its controlling terminal (what getpass
+    reads), typing each answer after its prompt; its exit code and what it showed."""
+    master, slave = os.openpty()
+
+    def take_terminal() -> None:  # in the child, after setsid: the pty becomes /dev/tty
+        fcntl.ioctl(0, termios.TIOCSCTTY, 0)
+
+    proc = subprocess.Popen(
+        [*ATLAS, *args],
+        cwd=ROOT,
+        env=atlas_env(data_dir),
+        stdin=slave,
+        stdout=slave,
+        stderr=slave,
+        start_new_session=True,
+        preexec_fn=take_terminal,
+    )
+    os.close(slave)
+    shown = b""
+    pending = list(answers)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        ready, _, _ = select.select([master], [], [], 0.1)
+        if ready:
+            try:
+                chunk = os.read(master, 4096)
+            except OSError:  # EIO: the child closed the terminal
+                break
+            if not chunk:
+                break
+            shown += chunk
+            if pending and shown.count(b"Password") > len(answers) - len(pending):
+                os.write(master, pending.pop(0).encode() + b"\n")
+        elif proc.poll() is not None:
+            break
+    os.close(master)
+    return proc.wait(timeout=30), shown.decode(errors="replace")
+
+
+def test_create_asks_for_the_password_twice_at_a_terminal(tmp_path: Path) -> None:
+    code, shown = at_a_terminal(tmp_path, ["users", "create", "--name", "carol"], [PASSWORD] * 2)
+    assert code == 0, shown
+    assert "Password: " in shown and "Password again: " in shown
+    assert PASSWORD not in shown  # not echoed
+    assert "created member 'carol'" in shown
+
+    async def verify(accounts: Accounts) -> bool:
+        user = await accounts.users.find("carol")
+        assert user is not None
+        return (await accounts.passwords.verify(user.password_hash, PASSWORD)).ok
+
+    assert in_store(tmp_path, verify)
+    code, shown = at_a_terminal(
+        tmp_path, ["users", "create", "--name", "dave"], [PASSWORD, PASSWORD + "!"]
+    )
+    assert code == 1 and "the two passwords differ; nothing was changed" in shown
+    assert in_store(tmp_path, lambda accounts: accounts.users.find("dave")) is None
