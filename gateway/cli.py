@@ -10,6 +10,7 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from config import ConfigError, Settings, load_settings, masked
 from config.engines import embedded_default
@@ -88,6 +89,9 @@ def _run_tool(args: argparse.Namespace) -> int:
         return int(args.func(args))
     except StoreUnavailableError as exc:  # `atlas lens ...` on the shared store
         sys.stderr.write(f"atlas: {exc}\n")
+        return 1
+    except RedisError as exc:  # `--redis-url` to a server that is not there
+        sys.stderr.write(f"atlas: the Redis store failed: {exc}\n")
         return 1
 
 

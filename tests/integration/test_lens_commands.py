@@ -57,3 +57,19 @@ def test_lens_status_reads_the_shared_store(tmp_path: Path, redis_url: str) -> N
     # An explicit --redis-url wins: that server holds nothing under this prefix.
     override = status(tmp_path, "--config", str(config), "--redis-url", redis_url, *ckpt)
     assert override["stored_examples"] == 0
+
+
+def test_an_unreachable_override_is_one_line(tmp_path: Path) -> None:
+    done = subprocess.run(
+        [*ATLAS, "lens", "status", "--redis-url", "redis://127.0.0.1:1/0"],
+        cwd=ROOT,
+        env=atlas_env(tmp_path),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=90,
+    )
+    assert done.returncode == 1
+    assert (
+        done.stderr.startswith("atlas: the Redis store failed: ") and done.stderr.count("\n") == 1
+    )
