@@ -61,7 +61,15 @@ def test_lens_status_reads_the_shared_store(tmp_path: Path, redis_url: str) -> N
 
 def test_an_unreachable_override_is_one_line(tmp_path: Path) -> None:
     done = subprocess.run(
-        [*ATLAS, "lens", "status", "--redis-url", "redis://127.0.0.1:1/0"],
+        [
+            *ATLAS,
+            "lens",
+            "status",
+            "--redis-url",
+            "redis://127.0.0.1:1/0",
+            "--checkpoint-dir",
+            str(tmp_path),
+        ],
         cwd=ROOT,
         env=atlas_env(tmp_path),
         stdin=subprocess.DEVNULL,
