@@ -116,6 +116,35 @@ class RestartPolicy:
     log_lines: int
 
 
+class SupervisionSettings(Protocol):
+    """The supervision fields that engine and Redis settings share."""
+
+    @property
+    def start_timeout_s(self) -> float: ...
+    @property
+    def stop_grace_s(self) -> float: ...
+    @property
+    def restart_backoff_s(self) -> float: ...
+    @property
+    def restart_backoff_max_s(self) -> float: ...
+    @property
+    def max_restarts(self) -> int: ...
+    @property
+    def restart_window_s(self) -> float: ...
+
+
+def restart_policy(settings: SupervisionSettings, log_lines: int) -> RestartPolicy:
+    return RestartPolicy(
+        start_timeout_s=settings.start_timeout_s,
+        stop_grace_s=settings.stop_grace_s,
+        restart_backoff_s=settings.restart_backoff_s,
+        restart_backoff_max_s=settings.restart_backoff_max_s,
+        max_restarts=settings.max_restarts,
+        restart_window_s=settings.restart_window_s,
+        log_lines=log_lines,
+    )
+
+
 StateListener = Callable[["SupervisedProcess"], None]
 
 

@@ -23,7 +23,7 @@ import shutil
 from pathlib import Path
 
 from config.redis import RedisSettings
-from engines.process import Launch, LaunchError, RestartPolicy, SupervisedProcess
+from engines.process import Launch, LaunchError, RestartPolicy, SupervisedProcess, restart_policy
 
 logger = logging.getLogger(__name__)
 
@@ -173,15 +173,7 @@ async def _major_version(binary: str) -> int:
 
 
 def redis_policy(settings: RedisSettings) -> RestartPolicy:
-    return RestartPolicy(
-        start_timeout_s=settings.start_timeout_s,
-        stop_grace_s=settings.stop_grace_s,
-        restart_backoff_s=settings.restart_backoff_s,
-        restart_backoff_max_s=settings.restart_backoff_max_s,
-        max_restarts=settings.max_restarts,
-        restart_window_s=settings.restart_window_s,
-        log_lines=LOG_LINES,
-    )
+    return restart_policy(settings, LOG_LINES)
 
 
 class EmbeddedRedis(SupervisedProcess):

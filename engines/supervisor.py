@@ -24,6 +24,7 @@ from engines.process import (
     ProcessStateError,
     RestartPolicy,
     SupervisedProcess,
+    restart_policy,
 )
 from engines.telemetry import SpecTelemetry
 
@@ -71,15 +72,7 @@ class LlamaServerRecipe:
 
 
 def engine_policy(settings: EngineSettings) -> RestartPolicy:
-    return RestartPolicy(
-        start_timeout_s=settings.start_timeout_s,
-        stop_grace_s=settings.stop_grace_s,
-        restart_backoff_s=settings.restart_backoff_s,
-        restart_backoff_max_s=settings.restart_backoff_max_s,
-        max_restarts=settings.max_restarts,
-        restart_window_s=settings.restart_window_s,
-        log_lines=settings.log_lines,
-    )
+    return restart_policy(settings, settings.log_lines)
 
 
 class ManagedEngine(SupervisedProcess):
