@@ -8,6 +8,7 @@ import asyncio
 import fcntl
 import json
 import os
+import re
 import select
 import subprocess
 import termios
@@ -155,8 +156,13 @@ def test_users_and_keys_from_the_command_line(tmp_path: Path, setup: Gateway | N
     assert table.returncode == 0, table.stderr
     assert key not in table.stdout and key[20:] not in table.stdout
     row = next(line for line in table.stdout.splitlines() if line.startswith(record.id))
-    for cell in ("bob", "ci", f"...{key[-4:]}", "active", "rpm=60", "max_k=4", "coder,chat"):
-        assert cell in row.split("  ") or cell in row, (cell, row)
+    cells = re.split(r" {2,}", row)  # columns are two or more spaces apart
+    assert cells[1:4] == ["bob", "ci", f"...{key[-4:]}"] and cells[5] == "-", cells
+    assert cells[7:] == [
+        "active",
+        "rpm=60 tpm=1000 daily_tokens=5000 concurrency=2 max_k=4",
+        "coder,chat",
+    ]
     listed = json.loads(atlas(tmp_path, "keys", "list", "--json", "--user", "bob").stdout)
     assert [k["id"] for k in listed] == [record.id]
     assert listed[0]["limits"]["tpm"] == 1000 and listed[0]["owner_name"] == "bob"
