@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import msgspec
+
 from gateway.accounts.keys import ListedKey
 from gateway.accounts.schema import ApiKey, KeyLimits
 from gateway.commands.tables import key_state, keys_table, limits_text, models_text, table
@@ -9,12 +11,13 @@ from gateway.commands.tables import key_state, keys_table, limits_text, models_t
 NOW = 1_800_000_000.0
 
 
+BASE = ApiKey(
+    id="0123456789ab", digest="d" * 64, owner="u1", name="ci", last_four="WXYZ", created_at=NOW
+)
+
+
 def key(**fields: object) -> ApiKey:
-    base: dict[str, object] = dict(
-        id="0123456789ab", digest="d" * 64, owner="u1", name="ci", last_four="WXYZ",
-        created_at=NOW - 60,
-    )  # fmt: skip
-    return ApiKey(**{**base, **fields})  # type: ignore[arg-type]
+    return msgspec.structs.replace(BASE, **fields)
 
 
 def test_an_empty_table_is_its_header() -> None:
