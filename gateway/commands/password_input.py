@@ -27,6 +27,8 @@ def new_password(path: str | None, *, min_chars: int, stdin: TextIO | None = Non
 
 def _from_file(path: str, stdin: TextIO) -> str:
     if path == STDIN:
+        if stdin.isatty():  # it would echo: leave the flag out to be asked instead
+            raise CommandError("--password-file - reads a pipe, not a terminal", USAGE)
         return first_line(stdin.read())
     try:
         return read_password_file(Path(path).expanduser())

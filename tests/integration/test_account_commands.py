@@ -52,6 +52,15 @@ def in_store[T](
     return asyncio.run(go())
 
 
+def has_password(data_dir: Path, name: str, password: str) -> bool:
+    async def verify(accounts: Accounts) -> bool:
+        user = await accounts.users.find(name)
+        assert user is not None, name
+        return (await accounts.passwords.verify(user.password_hash, password)).ok
+
+    return in_store(data_dir, verify)
+
+
 @dataclass
 class Gateway:
     proc: subprocess.Popen[bytes]
@@ -217,12 +226,7 @@ def test_the_first_start_creates_the_admin_from_a_file(tmp_path: Path) -> None:
         stop_gateway(gateway)
     assert [(u["name"], u["role"]) for u in users] == [("boss", "admin")]
 
-    async def verify(accounts: Accounts) -> bool:
-        user = await accounts.users.find("boss")
-        assert user is not None
-        return (await accounts.passwords.verify(user.password_hash, PASSWORD)).ok
-
-    assert in_store(tmp_path, verify)
+    assert has_password(tmp_path, "boss", PASSWORD)
     # An admin exists now: the file is not read again, so it may go.
     secret.unlink()
     gateway = start_gateway(tmp_path, ATLAS_ADMIN_PASSWORD_FILE=str(secret), ATLAS_ADMIN_NAME="x")
@@ -280,14 +284,21 @@ def test_create_asks_for_the_password_twice_at_a_terminal(tmp_path: Path) -> Non
     assert PASSWORD not in shown  # not echoed
     assert "created member 'carol'" in shown
 
-    async def verify(accounts: Accounts) -> bool:
-        user = await accounts.users.find("carol")
-        assert user is not None
-        return (await accounts.passwords.verify(user.password_hash, PASSWORD)).ok
-
-    assert in_store(tmp_path, verify)
+    assert has_password(tmp_path, "carol", PASSWORD)
     code, shown = at_a_terminal(
         tmp_path, ["users", "create", "--name", "dave"], [PASSWORD, PASSWORD + "!"]
     )
     assert code == 1 and "the two passwords differ; nothing was changed" in shown
     assert in_store(tmp_path, lambda accounts: accounts.users.find("dave")) is None
+
+
+def test_a_password_from_a_pipe_but_not_from_a_terminal(tmp_path: Path) -> None:
+    piped = atlas(tmp_path, "users", "create", "--name", "erin", "--password-file", "-",
+                  stdin=PASSWORD + "\nthe second line is not read\n")  # fmt: skip
+    assert piped.returncode == 0, piped.stderr
+
+    assert has_password(tmp_path, "erin", PASSWORD)
+    code, shown = at_a_terminal(
+        tmp_path, ["users", "create", "--name", "fay", "--password-file", "-"], []
+    )
+    assert code == 2 and "--password-file - reads a pipe, not a terminal" in shown
