@@ -302,3 +302,20 @@ def test_a_password_from_a_pipe_but_not_from_a_terminal(tmp_path: Path) -> None:
         tmp_path, ["users", "create", "--name", "fay", "--password-file", "-"], []
     )
     assert code == 2 and "--password-file - reads a pipe, not a terminal" in shown
+
+
+def test_a_first_start_with_a_weak_password_does_not_start(tmp_path: Path) -> None:
+    weak = tmp_path / "admin-password"
+    weak.write_text("short\n")
+    done = subprocess.run(
+        [*ATLAS, "serve", "--port", str(free_port())],
+        cwd=ROOT,
+        env=atlas_env(tmp_path, ATLAS_ADMIN_PASSWORD_FILE=str(weak)),
+        stdin=subprocess.DEVNULL,
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode != 0
+    assert "the first admin 'admin': a password needs at least 12 characters" in done.stderr
+    assert redis_servers(tmp_path) == []
