@@ -30,7 +30,10 @@ GATEWAY_LAYERS = {
         "gateway.drain",
         "gateway.wiring",
         "gateway.accounts",
+        "gateway.commands",
     },
+    # users, keys and the Lens' store for the CLI (argparse, plain asyncio)
+    "gateway.commands": {"gateway.wiring", "gateway.accounts"},
     "gateway.app": {
         "gateway.admin",
         "gateway.http",
