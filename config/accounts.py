@@ -56,6 +56,10 @@ class AccountsSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown
     # Refuse to start unless both secrets are configured (not kept next to the data).
     require_configured_secrets: bool = False
     open_registration: bool = False
+    # First start: a gateway with no admin creates one named `admin_name` with the
+    # password in this file (its first line). ATLAS_ADMIN_PASSWORD_FILE, ATLAS_ADMIN_NAME.
+    admin_password_file: str | None = None
+    admin_name: str = "admin"
     session_ttl_s: int = 8 * 3600
     min_password_chars: int = MIN_PASSWORD_CHARS
     # An authenticated key is reused from memory this long; revocations evict it at once.

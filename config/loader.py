@@ -28,6 +28,8 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
     "ATLAS_API_KEY_SECRET": ("accounts", "api_key_secret", str),
     "ATLAS_SESSION_SECRET": ("accounts", "session_secret", str),
+    "ATLAS_ADMIN_PASSWORD_FILE": ("accounts", "admin_password_file", str),
+    "ATLAS_ADMIN_NAME": ("accounts", "admin_name", str),
     "ATLAS_REDIS_URL": ("redis", "url", str),
     "ATLAS_DATA_DIR": ("redis", "data_dir", str),
 }

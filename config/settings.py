@@ -74,6 +74,9 @@ class ServerSettings(_Frozen, frozen=True):
     idle_timeout_s: float = 5.0
     max_header_bytes: int = 32 * 1024
     max_headers: int = 100
+    # Peers (IPs or CIDRs) whose X-Forwarded-Proto and X-Forwarded-For are believed: a
+    # TLS proxy in front. Empty: those headers are ignored, whoever sends them.
+    trusted_proxies: tuple[str, ...] = ()
     # On SIGTERM: answers in flight get this long to finish (gateway/drain.py).
     shutdown_grace_s: float = DEFAULT_SHUTDOWN_GRACE_S
     # How often glibc is asked for heap it holds free, to hand it back after a burst
@@ -96,6 +99,13 @@ class ServerSettings(_Frozen, frozen=True):
                 raise ValueError(f"{name} must be positive")
         if self.idle_timeout_s < 0 or self.heap_trim_interval_s < 0:
             raise ValueError("idle_timeout_s and heap_trim_interval_s must not be negative")
+        for proxy in self.trusted_proxies:
+            try:
+                ipaddress.ip_network(proxy, strict=False)
+            except ValueError:
+                raise ValueError(
+                    f"trusted_proxies: {proxy!r} is not an IP address or CIDR"
+                ) from None
         if self.max_header_bytes < 1024 or self.max_headers < 8:
             raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 8")
 

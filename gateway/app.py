@@ -12,6 +12,7 @@ from litestar.exceptions import HTTPException
 
 from config import Settings
 from engines import EngineError
+from gateway.admin.router import admin_router
 from gateway.drain import Drain
 from gateway.http.auth import api_key_guard
 from gateway.http.errors import APIError, error_response
@@ -73,7 +74,7 @@ def create_app(
         Exception: error_response,
     }
     return Litestar(
-        route_handlers=[api, *ops_handlers(ref, settings.server)],
+        route_handlers=[api, *ops_handlers(ref, settings.server), admin_router()],
         lifespan=[lifespan],
         exception_handlers=handlers,
         middleware=[make_observability_middleware(metrics)],

@@ -1,4 +1,4 @@
-"""The `atlas` command line: serve, config check."""
+"""The `atlas` command line: serve, config check, users, keys; lens and bench mounted."""
 
 from __future__ import annotations
 
@@ -10,10 +10,13 @@ from collections.abc import Sequence
 from typing import Any
 
 import msgspec
+from redis.exceptions import RedisError
 
 from config import ConfigError, Settings, load_settings, masked
 from config.engines import embedded_default
 from engines import add_engines_commands, installed_stack
+from gateway.commands.accounts import add_account_commands
+from gateway.wiring.redis_store import StoreUnavailableError
 
 LOG_FORMAT = "%(asctime)s %(levelname)s %(name)s [%(request_id)s] %(message)s"
 
@@ -37,10 +40,12 @@ def build_parser(with_tools: bool = False) -> argparse.ArgumentParser:
     check = config_commands.add_parser("check", help="validate a config file and print it")
     check.add_argument("file")
     add_engines_commands(commands)
+    add_account_commands(commands)
     if with_tools:
+        from gateway.commands.lens_store import open_lens_redis
         from lens.cli import add_lens_commands
 
-        add_lens_commands(commands)
+        add_lens_commands(commands, open_redis=open_lens_redis)
     else:
         # Registered for --help only: loading it imports torch, which `serve` need not wait for.
         commands.add_parser("lens", help="the Geometric Lens ranker: train, status")
@@ -59,7 +64,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return run_bench(argv[1:])
     args = build_parser(with_tools=bool(argv) and argv[0] in TOOL_COMMANDS).parse_args(argv)
     if hasattr(args, "func"):
-        return int(args.func(args))
+        return _run_tool(args)
     try:
         if args.command == "serve":
             settings = load_settings(
@@ -77,6 +82,17 @@ def main(argv: Sequence[str] | None = None) -> int:
         sys.stderr.write(f"atlas: invalid configuration: {exc}\n")
         return 2
     return 1
+
+
+def _run_tool(args: argparse.Namespace) -> int:
+    try:
+        return int(args.func(args))
+    except StoreUnavailableError as exc:  # `atlas lens ...` on the shared store
+        sys.stderr.write(f"atlas: {exc}\n")
+        return 1
+    except RedisError as exc:  # `--redis-url` to a server that is not there
+        sys.stderr.write(f"atlas: the Redis store failed: {exc}\n")
+        return 1
 
 
 def _installed_default() -> dict[str, Any] | None:

@@ -253,7 +253,13 @@ def server_options(server: ServerSettings) -> dict[str, Any]:
     name = f"HttpToolsWithLimits_{server.write_timeout_s:g}s"
     attributes = {"write_timeout_s": server.write_timeout_s, "limits": server}
     protocol = type(name, (HttpToolsWithLimits,), attributes)
-    return {"http": protocol, "timeout_keep_alive": server.idle_timeout_s}
+    return {
+        "http": protocol,
+        "timeout_keep_alive": server.idle_timeout_s,
+        # uvicorn believes X-Forwarded-* from 127.0.0.1 by default; only configured peers here.
+        "proxy_headers": bool(server.trusted_proxies),
+        "forwarded_allow_ips": list(server.trusted_proxies) or None,
+    }
 
 
 _IMPLS: dict[str, type[asyncio.Protocol]] = {

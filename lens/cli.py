@@ -1,6 +1,9 @@
 """`atlas lens train|status|synth-pool` and `atlas bench lens`, for the gateway's CLI to mount.
 
-Each handler takes the parsed argparse Namespace and returns an exit code.
+Each handler takes the parsed argparse Namespace and returns an exit code. train and
+status take their Redis client from an opener the mounting CLI passes in (the gateway's
+shared store: lens/ may not import the gateway); alone, they connect to `--redis-url`.
+`--config` supplies the [lens] settings (checkpoint dir, dim, prefix) the gateway uses.
 """
 
 from __future__ import annotations
@@ -10,12 +13,15 @@ import asyncio
 import json
 import logging
 import sys
+from collections.abc import AsyncIterator, Callable
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from pathlib import Path
 from typing import Any
 
 import msgspec
 import redis.asyncio as aioredis
 
+from config import ConfigError, load_settings
 from lens.ablation import load_pool, run_ablation, write_pool
 from lens.checkpoint import CheckpointStore
 from lens.report import write_report
@@ -27,24 +33,39 @@ from lens.synthetic import synthetic_examples
 logger = logging.getLogger(__name__)
 
 DEFAULT_REDIS_URL = "redis://127.0.0.1:6379/0"
+USAGE = 2
+
+# Opens the client train and status use, from their parsed arguments; closes it after.
+RedisOpener = Callable[[argparse.Namespace], AbstractAsyncContextManager[aioredis.Redis]]
+
+
+@asynccontextmanager
+async def url_client(args: argparse.Namespace) -> AsyncIterator[aioredis.Redis]:
+    """The Redis at `--redis-url` (stand-alone default: a local server on 6379)."""
+    client = aioredis.Redis.from_url(args.redis_url or DEFAULT_REDIS_URL)
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 def _common(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--redis-url", default=DEFAULT_REDIS_URL)
-    parser.add_argument("--checkpoint-dir", type=Path, default=LensSettings().checkpoint_dir)
-    parser.add_argument("--dim", type=int, default=LensSettings().dim)
+    parser.add_argument("--config", help="the gateway's TOML config: its [lens] and [redis]")
+    parser.add_argument("--redis-url", help="this Redis instead of the configured store")
+    parser.add_argument("--checkpoint-dir", type=Path, help="default: [lens] checkpoint_dir")
+    parser.add_argument("--dim", type=int, help="default: [lens] dim")
 
 
-def add_lens_commands(subparsers: Any) -> None:
+def add_lens_commands(subparsers: Any, open_redis: RedisOpener = url_client) -> None:
     """Register `lens train`, `lens status` and `lens synth-pool` under a `lens` command."""
     lens = subparsers.add_parser("lens", help="the Geometric Lens ranker")
     sub = lens.add_subparsers(dest="lens_command", required=True)
     train = sub.add_parser("train", help="train on the stored examples now")
     _common(train)
-    train.set_defaults(func=run_lens_train)
+    train.set_defaults(func=run_lens_train, open_redis=open_redis)
     status = sub.add_parser("status", help="serving checkpoint and stored examples")
     _common(status)
-    status.set_defaults(func=run_lens_status)
+    status.set_defaults(func=run_lens_status, open_redis=open_redis)
     synth = sub.add_parser("synth-pool", help="write a synthetic labelled pool (JSONL)")
     synth.add_argument("--out", type=Path, required=True)
     synth.add_argument("--problems", type=int, default=200)
@@ -68,12 +89,25 @@ def add_bench_lens_command(bench_subparsers: Any) -> None:
 
 
 def _settings(args: argparse.Namespace) -> LensSettings:
-    return LensSettings(dim=args.dim, checkpoint_dir=str(args.checkpoint_dir))
+    """The config file's [lens] (the gateway's), with the flags given on top."""
+    settings = load_settings(args.config).lens if args.config else LensSettings()
+    changes: dict[str, Any] = {}
+    if args.dim is not None:
+        changes["dim"] = args.dim
+    if args.checkpoint_dir is not None:
+        changes["checkpoint_dir"] = str(args.checkpoint_dir)
+    return msgspec.structs.replace(settings, **changes)
 
 
 async def _with_service(args: argparse.Namespace, train: bool) -> dict[str, Any]:
     settings = _settings(args)
-    client = aioredis.Redis.from_url(args.redis_url)
+    async with args.open_redis(args) as client:
+        return await _run_service(settings, client, train)
+
+
+async def _run_service(
+    settings: LensSettings, client: aioredis.Redis, train: bool
+) -> dict[str, Any]:
     service = LensService(
         settings,
         checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
@@ -90,17 +124,25 @@ async def _with_service(args: argparse.Namespace, train: bool) -> dict[str, Any]
         return result
     finally:
         await service.close()
-        await client.aclose()
 
 
 def run_lens_train(args: argparse.Namespace) -> int:
-    result = asyncio.run(_with_service(args, train=True))
+    try:
+        result = asyncio.run(_with_service(args, train=True))
+    except ConfigError as exc:
+        sys.stderr.write(f"atlas: invalid configuration: {exc}\n")
+        return USAGE
     print(json.dumps(result, indent=2))
     return 0 if result["outcome"]["swapped"] else 1
 
 
 def run_lens_status(args: argparse.Namespace) -> int:
-    print(json.dumps(asyncio.run(_with_service(args, train=False)), indent=2))
+    try:
+        result = asyncio.run(_with_service(args, train=False))
+    except ConfigError as exc:
+        sys.stderr.write(f"atlas: invalid configuration: {exc}\n")
+        return USAGE
+    print(json.dumps(result, indent=2))
     return 0
 
 

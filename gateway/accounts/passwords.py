@@ -34,9 +34,14 @@ def check_password(password: str, *, min_chars: int = MIN_PASSWORD_CHARS) -> Non
 
 
 def read_password_file(path: Path) -> str:
-    """A password from a file (`ATLAS_ADMIN_PASSWORD_FILE`): its text less a final newline."""
-    text = path.read_text(encoding="utf-8")
-    return text.removesuffix("\n").removesuffix("\r")
+    """A password from a file (`ATLAS_ADMIN_PASSWORD_FILE`, `--password-file`): its first
+    line, without the line ending; spaces inside are kept."""
+    return first_line(path.read_text(encoding="utf-8"))
+
+
+def first_line(text: str) -> str:
+    """Up to the first newline (LF or CRLF); other control characters are the password's."""
+    return text.split("\n", 1)[0].removesuffix("\r")
 
 
 class Verified(msgspec.Struct, frozen=True):

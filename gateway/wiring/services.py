@@ -47,6 +47,7 @@ from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
 from gateway.wiring.feedback import GatewayFeedback
+from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.redis_store import Store, open_store
 from sandbox import Sandbox
 
@@ -123,6 +124,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         accounts = await stack.enter_async_context(
             open_accounts(store.redis, store.prefix, settings.accounts)
         )
+        await create_configured_admin(accounts, settings.accounts)  # ATLAS_ADMIN_PASSWORD_FILE
         # Started here: a limiter that is not running loses long requests' leases.
         limiter = await stack.enter_async_context(
             Limiter(store.redis, prefix=store.prefix, settings=settings.accounts.limits)

@@ -30,8 +30,12 @@ GATEWAY_LAYERS = {
         "gateway.drain",
         "gateway.wiring",
         "gateway.accounts",
+        "gateway.commands",
     },
+    # users, keys and the Lens' store for the CLI (argparse, plain asyncio)
+    "gateway.commands": {"gateway.wiring", "gateway.accounts"},
     "gateway.app": {
+        "gateway.admin",
         "gateway.http",
         "gateway.wiring",
         "gateway.strategies",
@@ -46,6 +50,8 @@ GATEWAY_LAYERS = {
         "gateway.drain",
         "gateway.accounts",
     },
+    # The admin JSON API (litestar): over the accounts, reached through the services.
+    "gateway.admin": {"gateway.accounts", "gateway.wiring", "gateway.http", "gateway.telemetry"},
     "gateway.wiring": {
         "gateway.strategies",
         "gateway.telemetry",

@@ -81,9 +81,13 @@ async def test_hashing_leaves_the_event_loop_free(passwords: Passwords) -> None:
     assert ticks >= 10
 
 
-def test_a_password_file_loses_only_its_final_newline(tmp_path: Path) -> None:
+def test_a_password_file_gives_its_first_line(tmp_path: Path) -> None:
     path = tmp_path / "admin-password"
     path.write_text("  spaces kept inside  \r\n")
     assert read_password_file(path) == "  spaces kept inside  "
     path.write_text("no newline")
     assert read_password_file(path) == "no newline"
+    path.write_text("first\tline\x0c\nsecond line\n")
+    assert read_password_file(path) == "first\tline\x0c"
+    path.write_text("")
+    assert read_password_file(path) == ""
