@@ -177,8 +177,15 @@ def test_users_and_keys_from_the_command_line(tmp_path: Path, setup: Gateway | N
     assert listed[0]["limits"]["tpm"] == 1000 and listed[0]["owner_name"] == "bob"
     assert key not in json.dumps(listed)
 
+    bearer = {"authorization": f"Bearer {key}"}
+    if setup is not None:  # the running gateway takes the key the command made ...
+        assert httpx.get(setup.url + "/v1/models", headers=bearer).status_code == 200
+
     revoked = atlas(tmp_path, "keys", "revoke", record.id)
     assert revoked.returncode == 0, revoked.stderr
+    if setup is not None:  # ... and refuses it at once once the command revoked it
+        refused = httpx.get(setup.url + "/v1/models", headers=bearer)
+        assert refused.status_code == 401 and refused.json()["error"]["code"] == "invalid_api_key"
     rejected = in_store(
         tmp_path, lambda accounts: accounts.keys.authenticate(key), guest=setup is not None
     )
