@@ -21,6 +21,7 @@ from config import (
     load_settings,
     masked,
 )
+from config.accounts import AccountsSettings
 
 EXAMPLE = Path(__file__).resolve().parents[3] / "config" / "atlas.example.toml"
 
@@ -307,6 +308,7 @@ def test_legacy_keys_leave_the_callers_data_alone() -> None:
 def test_upstream_deadlines_are_documented_and_checked(tmp_path: Path) -> None:
     example = load_settings(EXAMPLE, env={"ATLAS_MASTER_KEY": "sk-test"})
     assert example.upstream == UpstreamClientSettings()
+    assert example.accounts == AccountsSettings()  # the example shows the defaults
     assert example.server.write_timeout_s == ServerSettings().write_timeout_s == 30.0
     text = "[upstream]\nstream_first_byte_timeout_s = 10\nstream_headers_timeout_s = 5\n"
     with pytest.raises(ConfigError, match=r"^upstream: stream_headers_timeout_s must be at least"):
