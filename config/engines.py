@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Sequence
-from typing import Any, Literal
+from typing import Any, Literal, Protocol
 
 import msgspec
 
@@ -26,6 +26,32 @@ _NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 EMBEDDING_FLAGS = frozenset({"--embedding", "--embeddings", "--pooling"})
 # Set from the settings' own keys; in extra_args they would fight them.
 OWNED_FLAGS = frozenset({"-m", "--model", "-md", "--model-draft", "--host", "--port", "--api-key"})
+
+
+class SupervisionSettings(Protocol):
+    """The supervision fields that engine and Redis settings share."""
+
+    @property
+    def start_timeout_s(self) -> float: ...
+    @property
+    def stop_grace_s(self) -> float: ...
+    @property
+    def restart_backoff_s(self) -> float: ...
+    @property
+    def restart_backoff_max_s(self) -> float: ...
+    @property
+    def max_restarts(self) -> int: ...
+    @property
+    def restart_window_s(self) -> float: ...
+
+
+def check_supervision(settings: SupervisionSettings) -> None:
+    """The supervision fields every supervised process has ([[engines]], [redis])."""
+    for key in ("start_timeout_s", "restart_backoff_s", "restart_window_s"):
+        if getattr(settings, key) <= 0:
+            raise ValueError(f"{key}: must be positive")
+    if settings.stop_grace_s < 0 or settings.max_restarts < 0:
+        raise ValueError("stop_grace_s and max_restarts: must not be negative")
 
 
 class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -114,11 +140,7 @@ class EngineSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_f
             raise ValueError(
                 f"spec_draft_max: engine {self.name!r} sets draft tokens but no draft_model"
             )
-        for key in ("start_timeout_s", "restart_backoff_s", "restart_window_s"):
-            if getattr(self, key) <= 0:
-                raise ValueError(f"{key}: must be positive")
-        if self.stop_grace_s < 0 or self.max_restarts < 0:
-            raise ValueError("stop_grace_s and max_restarts: must not be negative")
+        check_supervision(self)
         if self.restart_backoff_max_s < self.restart_backoff_s:
             raise ValueError("restart_backoff_max_s: must be at least restart_backoff_s")
 

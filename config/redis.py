@@ -14,6 +14,8 @@ from urllib.parse import urlsplit
 
 import msgspec
 
+from config.engines import check_supervision
+
 ENV_DATA_DIR = "ATLAS_DATA_DIR"
 DEFAULT_DATA_DIR = "~/.cache/atlas"
 DEFAULT_PREFIX = "atlas:"
@@ -51,18 +53,10 @@ class RedisSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fi
             _check_url(self.url)
         if not self.prefix or any(c.isspace() for c in self.prefix):
             raise ValueError("prefix: must be non-empty, without whitespace")
-        for name in (
-            "timeout_s",
-            "lock_timeout_s",
-            "start_timeout_s",
-            "restart_backoff_s",
-            "restart_backoff_max_s",
-            "restart_window_s",
-        ):
+        for name in ("timeout_s", "lock_timeout_s", "restart_backoff_max_s"):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name}: must be positive")
-        if self.stop_grace_s < 0 or self.max_restarts < 0:
-            raise ValueError("stop_grace_s and max_restarts: must not be negative")
+        check_supervision(self)
         if self.data_dir is not None and not self.data_dir.strip():
             raise ValueError("data_dir: must not be empty (leave it out for the default)")
 

@@ -29,6 +29,8 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Protocol
 
+from config.engines import SupervisionSettings
+
 logger = logging.getLogger(__name__)
 
 HEALTH_POLL_S = 0.1
@@ -114,23 +116,6 @@ class RestartPolicy:
     max_restarts: int  # more crashes than this within restart_window_s: failed
     restart_window_s: float
     log_lines: int
-
-
-class SupervisionSettings(Protocol):
-    """The supervision fields that engine and Redis settings share."""
-
-    @property
-    def start_timeout_s(self) -> float: ...
-    @property
-    def stop_grace_s(self) -> float: ...
-    @property
-    def restart_backoff_s(self) -> float: ...
-    @property
-    def restart_backoff_max_s(self) -> float: ...
-    @property
-    def max_restarts(self) -> int: ...
-    @property
-    def restart_window_s(self) -> float: ...
 
 
 def restart_policy(settings: SupervisionSettings, log_lines: int) -> RestartPolicy:
