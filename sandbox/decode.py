@@ -59,12 +59,10 @@ def classify(
         return "output"
     if wall_killed:
         return "wall_time"
-    # CPU time before memory: the rlimit kill is exact, while the memory evidence (a peak
-    # at the limit) also counts page cache, such as node's binary read in under load.
-    if sig in (signals.SIGKILL, signals.SIGXCPU) and cpu_s >= limits.cpu_time_s * CPU_SLACK:
-        return "cpu_time"
     if oom_killed and sig == signals.SIGKILL:
         return "memory"
+    if sig in (signals.SIGKILL, signals.SIGXCPU) and cpu_s >= limits.cpu_time_s * CPU_SLACK:
+        return "cpu_time"
     if sig is not None:
         return "signal"
     return None
