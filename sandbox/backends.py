@@ -22,6 +22,8 @@ logger = logging.getLogger(__name__)
 
 NOBODY_ID = 65534
 MAX_ARTIFACT_BYTES = 64 * 1024 * 1024
+# A reused cgroup may bring this share of the next limit already charged (page cache).
+CARRIED_SHARE = 1 / 32
 
 
 @dataclass(frozen=True)
@@ -136,12 +138,14 @@ class NsjailBackend:
         while self.idle_cgroups:
             reused = self.idle_cgroups.pop()
             try:
+                if reused.carried_bytes() > limit * CARRIED_SHARE:
+                    reused.discard()  # its charges move to the parent; the next one is clean
+                    continue
                 reused.set_limit(limit)
                 return reused
             except OSError as exc:
                 logger.warning("sandbox: cgroup %s not reusable: %s", reused.path, exc)
-                with contextlib.suppress(OSError):
-                    reused.path.rmdir()
+                reused.discard()
         run_cgroup = cgroups.RunCgroup(
             self.cgroups.memory_mount, job.limits.memory_mb * 1024 * 1024, self.cgroup_tag
         )
@@ -153,8 +157,7 @@ class NsjailBackend:
                 run_cgroup.path,
                 exc,
             )
-            with contextlib.suppress(OSError):
-                run_cgroup.path.rmdir()
+            run_cgroup.discard()
             return None
         return run_cgroup
 

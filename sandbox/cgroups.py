@@ -1,9 +1,10 @@
-"""cgroup v1 memory and pid limits, with an OOM counter we can read after the run.
+"""cgroup v1 memory and pid limits, with a peak usage we can read after the run.
 
 nsjail puts each jailed process in `<parent>/NSJAIL.<pid>` and removes that cgroup
 when it exits, taking its counters along. So every run gets its own parent cgroup,
-created here, carrying the real memory limit: an OOM kill happens in a cgroup we own
-and its `oom_kill` counter survives nsjail's clean-up.
+created here, carrying the real memory limit and a peak counter that survives.
+A reused cgroup must start (almost) empty: page cache an earlier run read (node's 60 MB
+library) stays charged to it and would bring the next run's peak to the limit.
 """
 
 from __future__ import annotations
@@ -65,6 +66,11 @@ class RunCgroup:
         self.path.mkdir()
         self.set_limit(self.limit_bytes)
 
+    def discard(self) -> None:
+        """Remove an empty cgroup that is not fit for use (best effort)."""
+        with contextlib.suppress(OSError):
+            self.path.rmdir()
+
     def set_limit(self, limit_bytes: int) -> None:
         """Set the limit and restart the peak counter, for a new run in this cgroup."""
         self.limit_bytes = limit_bytes
@@ -94,13 +100,22 @@ class RunCgroup:
 
     def hit_limit(self) -> bool:
         """Whether usage reached the limit. cgroup v1 counts `oom_kill` in the task's own
-        cgroup, which nsjail deletes, so a peak at the limit is the evidence we keep."""
+        cgroup, which nsjail deletes, so a peak at the limit is the evidence we keep. It
+        also covers a run that never gets OOM-killed: with no swap the kernel evicts the
+        program's own code pages and refaults them until the CPU limit kills it. The peak
+        is this run's own only because a run starts with (almost) nothing charged."""
         try:
             peak = int((self.path / "memory.max_usage_in_bytes").read_text())
         except (OSError, ValueError) as exc:
             logger.warning("sandbox: cannot read %s: %s", self.path, exc)
             return False
         return peak >= self.limit_bytes - OOM_MARGIN_BYTES
+
+    def carried_bytes(self) -> int:
+        """Memory still charged here from earlier runs: page cache they read stays charged
+        to this cgroup, not to a later reader, until the cgroup is removed (then it moves
+        to the parent, which has no limit)."""
+        return int((self.path / "memory.usage_in_bytes").read_text())
 
     def kill_all(self) -> None:
         """SIGKILL every process left in this cgroup tree (nsjail's child cgroup included)."""
