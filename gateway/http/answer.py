@@ -11,9 +11,9 @@ from litestar.response import Stream
 
 from gateway.drain import Drain
 from gateway.http.auth import caller_of
+from gateway.http.edges import CHAT_EDGE, Edge
 from gateway.http.metering import Admission, admit, metered
 from gateway.http.requests import json_response, sse_headers, until_disconnect
-from gateway.http.sse import sse_frames
 from gateway.strategies.base import Call, Report, Strategy
 from gateway.wiring.services import Services
 
@@ -21,15 +21,20 @@ SSE_MEDIA_TYPE = "text/event-stream"
 
 
 async def answer(
-    request: Request[Any, Any, Any], services: Services, call: Call, drain: Drain
+    request: Request[Any, Any, Any],
+    services: Services,
+    call: Call,
+    drain: Drain,
+    edge: Edge = CHAT_EDGE,
 ) -> Response[Any]:
     """The answer, cut by `drain` when a shutdown's grace period runs out: a 503 before
-    any byte, an error event and [DONE] once a stream has started."""
+    any byte, an error event (and [DONE] in chat) once a stream has started. `edge`
+    translates it to the request's wire protocol."""
     caller = caller_of(request)
     strategy = services.strategies.choose(call, caller.limits.max_k)
     admission = await admit(services.accounts.limiter, caller)
     if call.stream:
-        return await _stream(request, services, call, drain, strategy, admission)
+        return await _stream(request, services, call, drain, strategy, admission, edge)
     try:
         with drain.bounded():
             result = await until_disconnect(request, strategy.run(call))
@@ -44,7 +49,8 @@ async def answer(
         limits = await admission.settle(result.usage.total_tokens)
     finally:
         await admission.release()  # nothing left to do once settled
-    return json_response(result.body, {**result.headers, **limits} if limits else result.headers)
+    body = edge.answer_body(result.body)
+    return json_response(body, {**result.headers, **limits} if limits else result.headers)
 
 
 async def _stream(
@@ -54,6 +60,7 @@ async def _stream(
     drain: Drain,
     strategy: Strategy,
     admission: Admission,
+    edge: Edge,
 ) -> Response[Any]:
     caller = caller_of(request)
     feedback = services.feedback
@@ -77,7 +84,7 @@ async def _stream(
         )
         admission.tokens = report.usage.total_tokens  # charged when the stream ends
 
-    frames = sse_frames(opened.events, reported, drain)
+    frames = edge.frames(opened.events, reported, drain)
     return Stream(
         metered(frames, admission) if admission.settles else frames,
         media_type=SSE_MEDIA_TYPE,

@@ -45,6 +45,7 @@ GATEWAY_LAYERS = {
     },
     "gateway.http": {
         "gateway.wiring",
+        "gateway.protocols",
         "gateway.strategies",
         "gateway.telemetry",
         "gateway.drain",
@@ -59,6 +60,8 @@ GATEWAY_LAYERS = {
         "gateway.accounts",
     },
     "gateway.accounts": set(),  # users, keys, sessions, limits, usage over redis
+    # Responses and Messages to and from chat completions: pure translation (msgspec).
+    "gateway.protocols": {"gateway.strategies"},
     "gateway.strategies": {"gateway.telemetry"},
     "gateway.telemetry": set(),
     "gateway.testing": {"gateway.serving"},

@@ -1,0 +1,1 @@
+"""Other wire protocols (Responses, Messages) to and from chat completions."""
