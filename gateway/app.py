@@ -23,6 +23,7 @@ from gateway.http.routes.completions import completions_handler
 from gateway.http.routes.embeddings import embeddings_handler
 from gateway.http.routes.models import model_handlers
 from gateway.http.routes.ops import ops_handlers
+from gateway.http.routes.responses import responses_handlers
 from gateway.http.state import ServicesRef
 from gateway.strategies.errors import CallError
 from gateway.telemetry.metrics import Metrics
@@ -61,6 +62,7 @@ def create_app(
             chat_handler(ref),
             completions_handler(ref),
             embeddings_handler(ref),
+            *responses_handlers(ref),
             *model_handlers(settings),
         ],
     )

@@ -14,6 +14,7 @@ from gateway.http.auth import caller_of
 from gateway.http.edges import CHAT_EDGE, Edge
 from gateway.http.metering import Admission, admit, metered
 from gateway.http.requests import json_response, sse_headers, until_disconnect
+from gateway.http.sse import sse_frames
 from gateway.strategies.base import Call, Report, Strategy
 from gateway.wiring.services import Services
 
@@ -84,7 +85,7 @@ async def _stream(
         )
         admission.tokens = report.usage.total_tokens  # charged when the stream ends
 
-    frames = edge.frames(opened.events, reported, drain)
+    frames = sse_frames(opened.events, reported, drain, edge.framer())
     return Stream(
         metered(frames, admission) if admission.settles else frames,
         media_type=SSE_MEDIA_TYPE,

@@ -6,12 +6,9 @@ a chat stream) is translated back here, once, on the way out."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncGenerator, Callable
 from typing import Protocol
 
-from gateway.drain import Drain
-from gateway.http.sse import sse_frames
-from gateway.strategies.base import Event, Report
+from gateway.http.sse import CHAT_FRAMER, Framer
 
 
 class Edge(Protocol):
@@ -20,13 +17,8 @@ class Edge(Protocol):
         bounded by the request's max tokens)."""
         ...
 
-    def frames(
-        self,
-        events: AsyncGenerator[Event, None],
-        on_report: Callable[[Report], None],
-        drain: Drain | None,
-    ) -> AsyncGenerator[bytes, None]:
-        """The protocol's SSE bytes for a chat stream's events; never a cut stream."""
+    def framer(self) -> Framer:
+        """A framer for one stream: the protocol's SSE frames for chat chunks."""
         ...
 
 
@@ -36,13 +28,8 @@ class ChatEdge:
     def answer_body(self, chat_answer: bytes) -> bytes:
         return chat_answer
 
-    def frames(
-        self,
-        events: AsyncGenerator[Event, None],
-        on_report: Callable[[Report], None],
-        drain: Drain | None,
-    ) -> AsyncGenerator[bytes, None]:
-        return sse_frames(events, on_report, drain)
+    def framer(self) -> Framer:
+        return CHAT_FRAMER
 
 
 CHAT_EDGE = ChatEdge()

@@ -1,55 +1,98 @@
-"""Server-sent events framing of a strategy's event stream."""
+"""Server-sent events framing of a strategy's event stream, in any wire protocol.
+
+One loop for every protocol (it owns the report, the drain and never-a-cut-stream);
+a `Framer` says how chunks, the end and a failure look in the request's protocol."""
 
 from __future__ import annotations
 
 from collections.abc import AsyncGenerator, AsyncIterator, Callable
 from contextlib import aclosing
+from typing import Protocol
 
 from engines import UpstreamProtocolError
 from gateway.drain import Drain, DrainExpiredError
-from gateway.http.errors import error_bytes, to_api_error
+from gateway.http.errors import APIError, error_bytes, to_api_error
 from gateway.strategies.base import Chunk, Comment, Done, Event, Failure, Report
 
 DONE = b"data: [DONE]\n\n"
 
 
-def error_event(error: Exception) -> bytes:
-    """An error after the headers went out: an error event, then [DONE]."""
-    return b"data: " + error_bytes(to_api_error(error).detail) + b"\n\n" + DONE
+class Framer(Protocol):
+    def start(self) -> bytes:
+        """Bytes before the first event (b"" for chat)."""
+        ...
+
+    def chunk(self, data: bytes) -> bytes:
+        """The frames for one chat.completion.chunk JSON payload."""
+        ...
+
+    def done(self) -> bytes:
+        """The stream's end after its last chunk."""
+        ...
+
+    def failure(self, error: APIError) -> bytes:
+        """An error after the headers went out: the stream's last bytes."""
+        ...
+
+
+class ChatFramer:
+    """Chat completions as they are: `data:` lines, an error event, then [DONE]."""
+
+    def start(self) -> bytes:
+        return b""
+
+    def chunk(self, data: bytes) -> bytes:
+        return b"data: " + data + b"\n\n"
+
+    def done(self) -> bytes:
+        return DONE
+
+    def failure(self, error: APIError) -> bytes:
+        return b"data: " + error_bytes(error.detail) + b"\n\n" + DONE
+
+
+CHAT_FRAMER = ChatFramer()
 
 
 async def sse_frames(
     events: AsyncGenerator[Event, None],
     on_report: Callable[[Report], None],
     drain: Drain | None = None,
+    framer: Framer = CHAT_FRAMER,
 ) -> AsyncGenerator[bytes, None]:
     """SSE bytes of the events; `on_report` gets the stream's Report (nothing is sent).
-    A shutdown whose grace runs out ends the stream with an error event and [DONE]."""
+    A shutdown whose grace runs out ends the stream with the framer's failure."""
     # Closed as soon as the stream ends, so the strategy's clean-up (cancelling the
     # other upstream readers) runs at once, not when the generator is collected.
     async with aclosing(events):
         try:
+            start = framer.start()
+            if start:
+                yield start
             async for event in _bounded(events, drain):
                 if isinstance(event, Chunk):
-                    yield b"data: " + event.data + b"\n\n"
+                    frames = framer.chunk(event.data)
+                    if frames:
+                        yield frames
                 elif isinstance(event, Comment):
                     yield b": " + event.text.encode() + b"\n\n"
                 elif isinstance(event, Report):
                     on_report(event)
                 elif isinstance(event, Done):
-                    yield DONE
+                    yield framer.done()
                     return
                 elif isinstance(event, Failure):
-                    yield error_event(event.error)
+                    yield framer.failure(to_api_error(event.error))
                     return
         except DrainExpiredError as exc:
-            yield error_event(exc)
+            yield framer.failure(to_api_error(exc))
             return
-        except Exception as exc:  # a bug below: the client still gets an error and [DONE]
-            yield error_event(exc)  # to_api_error logs it with its traceback
+        except Exception as exc:  # a bug below: the client still gets an error event
+            yield framer.failure(to_api_error(exc))  # to_api_error logs its traceback
             return
     # Never a cut stream: a strategy that stopped without saying how is an error.
-    yield error_event(UpstreamProtocolError("the answer stream ended before it was complete"))
+    cut = UpstreamProtocolError("the answer stream ended before it was complete")
+    yield framer.failure(to_api_error(cut))
 
 
 async def _bounded(
