@@ -42,6 +42,23 @@ from gateway.wiring.redis_store import open_store
 BODY = json.dumps(
     {"model": "coder", "max_tokens": 16, "messages": [{"role": "user", "content": "Say hello."}]}
 )
+# The same content in the other wire protocols: their rows show what translation costs.
+PROTOCOL_BODIES = {
+    "atlas-responses": (
+        "/v1/responses",
+        json.dumps({"model": "coder", "max_output_tokens": 16, "input": "Say hello."}),
+    ),
+    "atlas-messages": (
+        "/v1/messages",
+        json.dumps(
+            {
+                "model": "coder",
+                "max_tokens": 16,
+                "messages": [{"role": "user", "content": "Say hello."}],
+            }
+        ),
+    ),
+}
 DEFAULT_LITELLM = "/tmp/litellm-venv/bin/litellm"
 MASTER_KEY = "sk-bench"
 # Far above what the bench sends: admission is checked, nothing is refused.
@@ -81,7 +98,11 @@ def _stop(proc: subprocess.Popen[bytes]) -> None:
 
 
 def wait_ready(
-    url: str, proc: subprocess.Popen[bytes], timeout: float = 120, key: str = MASTER_KEY
+    url: str,
+    proc: subprocess.Popen[bytes],
+    timeout: float = 120,
+    key: str = MASTER_KEY,
+    body: str = BODY,
 ) -> None:
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
@@ -90,7 +111,7 @@ def wait_ready(
         try:
             answer = httpx.post(
                 url,
-                content=BODY,
+                content=body,
                 headers={"content-type": "application/json", "authorization": f"Bearer {key}"},
             )
             if answer.status_code == 200:
@@ -102,7 +123,7 @@ def wait_ready(
 
 
 def hey(
-    url: str, concurrency: int, duration: float, key: str = MASTER_KEY
+    url: str, concurrency: int, duration: float, key: str = MASTER_KEY, body: str = BODY
 ) -> tuple[float, float, float, int]:
     out = subprocess.run(
         [
@@ -120,7 +141,7 @@ def hey(
             "-H",
             f"Authorization: Bearer {key}",
             "-d",
-            BODY,
+            body,
             url,
         ],
         capture_output=True,
@@ -209,6 +230,11 @@ def run(args: argparse.Namespace) -> list[Result]:
         for name, key in keys.items():
             targets.setdefault(name, targets["atlas"])
             wait_ready(targets[name], proc, key=key)
+        bodies: dict[str, str] = {}
+        for name, (path, body) in PROTOCOL_BODIES.items():
+            targets[name] = f"http://127.0.0.1:{atlas_port}{path}"
+            bodies[name] = body
+            wait_ready(targets[name], proc, body=body)
         if args.litellm_bin and Path(args.litellm_bin).exists():
             port = free_port()
             litellm_config(work / "litellm.yaml", upstream)
@@ -241,8 +267,9 @@ def run(args: argparse.Namespace) -> list[Result]:
         for concurrency in (1, 32):
             for name, url in targets.items():
                 key = keys.get(name, MASTER_KEY)
-                hey(url, concurrency, 2, key)  # warm-up
-                rps, p50, p99, errors = hey(url, concurrency, args.duration, key)
+                body = bodies.get(name, BODY)
+                hey(url, concurrency, 2, key, body)  # warm-up
+                rps, p50, p99, errors = hey(url, concurrency, args.duration, key, body)
                 results.append(Result(name, concurrency, rps, p50, p99, errors))
                 print(
                     f"{name:8s} c={concurrency:<3d} rps={rps:9.1f} p50={p50:7.2f} ms "
@@ -277,6 +304,13 @@ def table(results: list[Result]) -> str:
                 ratios.append(
                     f"- c={c}: {name} adds {keyed.p50_ms - atlas.p50_ms:+.2f} ms p50 over the "
                     f"master key; RPS {keyed.rps / atlas.rps:.2f}x"
+                )
+        for name in PROTOCOL_BODIES:
+            translated = by.get((name, c))
+            if atlas and translated:
+                ratios.append(
+                    f"- c={c}: {name} adds {translated.p50_ms - atlas.p50_ms:+.2f} ms p50 over "
+                    f"chat with the same content; RPS {translated.rps / atlas.rps:.2f}x"
                 )
         if atlas and lite:
             ratios.append(
