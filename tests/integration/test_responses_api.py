@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from pathlib import Path
 from typing import Any
 
 import httpx
@@ -14,6 +15,7 @@ from tests.fakes.upstream import Script, ScriptedUpstream
 from tests.integration.conftest import RunningGateway, make_settings
 
 CONTENT = "Hello from the scripted upstream."
+CODEX_CAPTURE = Path(__file__).parents[1] / "data" / "clients" / "codex_exec_responses.json"
 CALL = {
     "id": "call_7",
     "type": "function",
@@ -232,57 +234,17 @@ def test_the_best_of_k_path_answers_behind_responses(
     assert raw.parse().output_text == good
 
 
-def test_codex_like_request_streams_the_events_codex_needs(
+def test_a_recorded_codex_request_streams_the_events_codex_needs(
     gateway: RunningGateway, upstream: ScriptedUpstream
 ) -> None:
-    body = {
-        "model": "coder",
-        "instructions": "You are Codex, a coding agent.",
-        "input": [
-            {
-                "type": "message",
-                "role": "developer",
-                "content": [{"type": "input_text", "text": "<permissions>sandboxed</permissions>"}],
-            },
-            {
-                "type": "message",
-                "role": "user",
-                "content": [{"type": "input_text", "text": "Say hello."}],
-            },
-        ],
-        "tools": [
-            {
-                "type": "function",
-                "name": "shell",
-                "description": "Run a command.",
-                "strict": False,
-                "parameters": {
-                    "type": "object",
-                    "properties": {"command": {"type": "array", "items": {"type": "string"}}},
-                    "required": ["command"],
-                },
-            },
-            {"type": "namespace", "name": "mcp", "tools": []},
-            {"type": "web_search"},
-        ],
-        "tool_choice": "auto",
-        "parallel_tool_calls": True,
-        "reasoning": {"summary": "auto"},
-        "store": False,
-        "stream": True,
-        "include": ["reasoning.encrypted_content"],
-        "prompt_cache_key": "7f1d-session",
-        "client_metadata": {"originator": "codex_exec"},
-    }
-    headers = {
-        "authorization": "Bearer x",
-        "originator": "codex_exec",
-        "session-id": "7f1d-session",
-        "x-codex-turn-metadata": '{"turn": 1}',
-        "accept-encoding": "zstd,gzip",
-    }
+    recorded = json.loads(CODEX_CAPTURE.read_text())
+    headers = {**recorded["headers"], "authorization": "Bearer x"}
     with httpx.stream(
-        "POST", gateway.base_url + "/responses", json=body, headers=headers, timeout=30
+        "POST",
+        gateway.url + recorded["path"],
+        json=recorded["body"],
+        headers=headers,
+        timeout=30,
     ) as answer:
         assert answer.status_code == 200
         assert answer.headers["content-type"].startswith("text/event-stream")
@@ -301,8 +263,11 @@ def test_codex_like_request_streams_the_events_codex_needs(
     assert names[-1] == "response.completed"
     assert payloads[-1]["response"]["output"][0]["content"][0]["text"] == CONTENT
     sent = upstream_body(upstream)
-    assert [tool["function"]["name"] for tool in sent["tools"]] == ["shell"]
-    assert sent["messages"][0] == {"role": "system", "content": "You are Codex, a coding agent."}
+    functions = [t["name"] for t in recorded["body"]["tools"] if t["type"] == "function"]
+    assert [tool["function"]["name"] for tool in sent["tools"]] == functions
+    assert len(functions) < len(recorded["body"]["tools"])  # namespace, web_search dropped
+    roles = [message["role"] for message in sent["messages"]]
+    assert roles == ["system", "user", "user"]  # Codex's developer items, merged
     for dropped in ("reasoning", "include", "store", "prompt_cache_key", "client_metadata"):
         assert dropped not in sent
 
@@ -371,3 +336,35 @@ def test_an_upstream_failure_is_a_502_before_the_stream_and_response_failed_afte
     assert last.type == "response.failed"
     assert last.response.status == "failed" and last.response.error is not None
     assert "upstream" in last.response.error.message
+
+
+def test_a_recorded_codex_tool_turn_reaches_the_upstream_as_chat_tool_messages(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
+    recorded = json.loads((CODEX_CAPTURE.parent / "codex_exec_tool_turn.json").read_text())
+    call, output = recorded["body"]["input"][-2:]
+    answer = httpx.post(
+        gateway.url + recorded["path"],
+        json=recorded["body"],
+        headers={**recorded["headers"], "authorization": "Bearer x"},
+        timeout=30,
+    )
+    assert answer.status_code == 200
+    assert "event: response.completed" in answer.text
+    assistant, tool = upstream_body(upstream)["messages"][-2:]
+    assert assistant == {
+        "role": "assistant",
+        "content": None,
+        "tool_calls": [
+            {
+                "id": call["call_id"],
+                "type": "function",
+                "function": {"name": call["name"], "arguments": call["arguments"]},
+            }
+        ],
+    }
+    assert tool == {
+        "role": "tool",
+        "tool_call_id": output["call_id"],
+        "content": output["output"],
+    }

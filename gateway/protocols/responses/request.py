@@ -84,7 +84,25 @@ def chat_messages(request: ResponsesRequest) -> list[dict[str, Any]]:
         _add_item(messages, item, f"input[{index}]")
     if not messages:
         raise InvalidCallError("`input` has no messages", param="input", code="invalid_value")
-    return messages
+    return _merge_system_runs(messages)
+
+
+def _merge_system_runs(messages: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Adjacent system messages as one: Codex sends several developer items in a row,
+    and some chat templates accept a single system message only."""
+    merged: list[dict[str, Any]] = []
+    for message in messages:
+        previous = merged[-1] if merged else None
+        if (
+            previous is not None
+            and message["role"] == previous["role"] == "system"
+            and isinstance(message["content"], str)
+            and isinstance(previous["content"], str)
+        ):
+            previous["content"] += "\n\n" + message["content"]
+            continue
+        merged.append(message)
+    return merged
 
 
 def _add_item(messages: list[dict[str, Any]], item: dict[str, Any], where: str) -> None:
