@@ -46,16 +46,22 @@ def next_reused_cgroup(sandbox: Sandbox) -> Path:
     return backend.idle_cgroups[-1].path
 
 
-@pytest.mark.nsjail
-async def test_page_cache_at_the_limit_is_not_a_memory_kill(
-    sandbox: Sandbox, tmp_path: Path
-) -> None:
+@pytest.fixture
+async def cache_filled(sandbox: Sandbox, tmp_path: Path) -> Path:
+    """The cgroup the next run takes, with page cache up to its limit already charged."""
     if not has_cgroups(sandbox):
         pytest.skip("needs the memory cgroup (root)")
     await sandbox.run(Program(language="python", code="print(1)"))
     cgroup = next_reused_cgroup(sandbox)
     fill_page_cache(cgroup, tmp_path, ATTACK_LIMITS.memory_mb + 32)
-    peak = int((cgroup / "memory.max_usage_in_bytes").read_text())
+    return cgroup
+
+
+@pytest.mark.nsjail
+async def test_page_cache_at_the_limit_is_not_a_memory_kill(
+    sandbox: Sandbox, cache_filled: Path
+) -> None:
+    peak = int((cache_filled / "memory.max_usage_in_bytes").read_text())
     assert peak >= (ATTACK_LIMITS.memory_mb - 1) << 20, "the cache must reach the limit"
 
     verdict = await sandbox.run(Program(language="python", code=SPIN))
@@ -65,13 +71,8 @@ async def test_page_cache_at_the_limit_is_not_a_memory_kill(
 
 @pytest.mark.nsjail
 async def test_hoarding_after_page_cache_is_still_a_memory_kill(
-    sandbox: Sandbox, tmp_path: Path
+    sandbox: Sandbox, cache_filled: Path
 ) -> None:
-    if not has_cgroups(sandbox):
-        pytest.skip("needs the memory cgroup (root)")
-    await sandbox.run(Program(language="python", code="print(1)"))
-    fill_page_cache(next_reused_cgroup(sandbox), tmp_path, ATTACK_LIMITS.memory_mb + 32)
-
     verdict = await sandbox.run(Program(language="python", code=HOARD))
 
     assert verdict.killed_by == "memory", verdict
