@@ -25,6 +25,7 @@ from gateway.protocols.messages.schemas import (
     ToolResultBlock,
     ToolUseBlock,
 )
+from gateway.strategies.errors import InvalidCallError
 
 logger = logging.getLogger(__name__)
 
@@ -132,8 +133,14 @@ def _tool_choice(choice: ToolChoice | None) -> dict[str, Any]:
         fields["tool_choice"] = "required"
     elif choice.type == "none":
         fields["tool_choice"] = "none"
+    elif choice.name:
+        fields["tool_choice"] = {"type": "function", "function": {"name": choice.name}}
     else:
-        fields["tool_choice"] = {"type": "function", "function": {"name": choice.name or ""}}
+        raise InvalidCallError(
+            'tool_choice of type "tool" needs the tool\'s `name`',
+            param="tool_choice.name",
+            code="invalid_value",
+        )
     if choice.disable_parallel_tool_use:
         fields["parallel_tool_calls"] = False
     return fields

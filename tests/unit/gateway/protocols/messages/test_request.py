@@ -10,6 +10,7 @@ import pytest
 
 from gateway.protocols.messages.request import TOOL_ERROR_NOTE, to_chat
 from gateway.protocols.messages.schemas import MessagesRequest
+from gateway.strategies.errors import InvalidCallError
 
 
 def chat_body(**fields: Any) -> dict[str, Any]:
@@ -214,3 +215,12 @@ def test_an_unknown_block_type_is_refused_by_name() -> None:
     }
     with pytest.raises(msgspec.ValidationError, match="document"):
         msgspec.json.decode(json.dumps(request), type=MessagesRequest)
+
+
+def test_a_tool_choice_of_type_tool_needs_a_name() -> None:
+    with pytest.raises(InvalidCallError, match="name"):
+        chat_body(
+            messages=[{"role": "user", "content": "x"}],
+            tools=[{"name": "f", "input_schema": {"type": "object"}}],
+            tool_choice={"type": "tool"},
+        )
