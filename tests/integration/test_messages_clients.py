@@ -107,6 +107,20 @@ def test_a_claude_code_request_replays_through_the_gateway(
     assert "anthropic-beta" not in headers and "x-api-key" not in headers
 
 
+def test_claude_codes_head_check_needs_no_key(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+) -> None:
+    gw = gateway_factory(
+        make_settings(
+            [{"name": "coder", "upstreams": [upstream.url]}],
+            server={"master_key": "sk-master-cc"},
+        )
+    )
+    head = httpx.head(gw.url + "/")
+    assert head.status_code == 200 and head.content == b""
+    assert httpx.get(gw.url + "/").status_code == 405  # only the check, no page
+
+
 def test_count_tokens_for_a_claude_code_request(
     gateway: RunningGateway, upstream: ScriptedUpstream
 ) -> None:
