@@ -21,6 +21,7 @@ from gateway.http.requests import ClientDisconnectedError
 from gateway.http.routes.chat import chat_handler
 from gateway.http.routes.completions import completions_handler
 from gateway.http.routes.embeddings import embeddings_handler
+from gateway.http.routes.messages import messages_handlers
 from gateway.http.routes.models import model_handlers
 from gateway.http.routes.ops import ops_handlers
 from gateway.http.routes.responses import responses_handlers
@@ -60,6 +61,7 @@ def create_app(
         guards=[api_key_guard(ref, settings.server.master_key)],
         route_handlers=[
             chat_handler(ref),
+            *messages_handlers(ref),
             completions_handler(ref),
             embeddings_handler(ref),
             *responses_handlers(ref),

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from litestar import Request
@@ -11,8 +11,10 @@ from config import MAX_REPAIR_ROUNDS
 from gateway.http.auth import caller_of
 from gateway.http.errors import APIError
 from gateway.http.middleware import MODEL_SCOPE_KEY
-from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
-from gateway.strategies.base import Call, Controls
+from gateway.http.schemas import ChatCompletionRequest, CompletionRequest
+from gateway.protocols.messages.request import ChatTranslation
+from gateway.protocols.messages.schemas import MessagesRequest
+from gateway.strategies.base import Call, Controls, Message
 from gateway.strategies.model import ModelGroup
 from gateway.wiring.services import Services
 
@@ -53,6 +55,32 @@ def chat_call(
     )
 
 
+def messages_call(
+    request: MessagesRequest,
+    chat: ChatTranslation,
+    group: ModelGroup,
+    headers: Mapping[str, str],
+    request_id: str,
+) -> Call:
+    """A Messages request as the chat call it was translated to: the strategies see
+    the chat body and chat messages, exactly as if a chat client had sent them. Usage
+    is always asked for, so the stream's `message_delta` knows its output tokens."""
+    k = _header_k(headers)
+    return Call(
+        endpoint="chat",
+        model=group,
+        body=chat.body,
+        request_id=request_id,
+        requested_model=request.model,
+        prompt_text=chat_prompt_text(chat.messages),
+        stream=request.stream,
+        include_usage=True,
+        messages=chat.messages,
+        has_tools=chat.has_tools,
+        controls=NO_CONTROLS if k is None else Controls(k=k),
+    )
+
+
 def completion_call(
     completion: CompletionRequest, raw: bytes, group: ModelGroup, request_id: str
 ) -> Call:
@@ -74,13 +102,8 @@ def completion_call(
 def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Controls:
     atlas = chat.atlas
     k = atlas.k if atlas is not None else None
-    if k is None and K_HEADER in headers:
-        try:
-            k = int(headers[K_HEADER])
-        except ValueError:
-            raise APIError(
-                400, f"{K_HEADER} must be an integer", param=K_HEADER, code="invalid_value"
-            ) from None
+    if k is None:
+        k = _header_k(headers)
     if atlas is None:
         return NO_CONTROLS if k is None else Controls(k=k)
     if atlas.repair is not None and not 0 <= atlas.repair <= MAX_REPAIR_ROUNDS:
@@ -91,6 +114,17 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             code="invalid_value",
         )
     return Controls(k=k, debug=atlas.debug, tests=atlas.tests, repair=atlas.repair)
+
+
+def _header_k(headers: Mapping[str, str]) -> int | None:
+    if K_HEADER not in headers:
+        return None
+    try:
+        return int(headers[K_HEADER])
+    except ValueError:
+        raise APIError(
+            400, f"{K_HEADER} must be an integer", param=K_HEADER, code="invalid_value"
+        ) from None
 
 
 def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:
@@ -106,7 +140,7 @@ def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:
     return True
 
 
-def chat_prompt_text(messages: list[ChatMessage]) -> str:
+def chat_prompt_text(messages: Sequence[Message]) -> str:
     """The text of chat messages, for an estimate of prompt tokens."""
     parts: list[str] = []
     for message in messages:

@@ -1,7 +1,8 @@
 """OpenAI-shaped errors and the one table that maps domain errors to HTTP.
 
 Errors from every layer below (engines, sandbox, strategies) are translated here and
-nowhere else."""
+nowhere else. On the Messages routes (`/v1/messages...`) the same status goes out in
+Anthropic's shape, its `type` read from the status (`ANTHROPIC_TYPES`)."""
 
 from __future__ import annotations
 
@@ -25,6 +26,9 @@ from engines import (
 from gateway.accounts.limits import LimitsUnavailableError, RateLimitedError
 from gateway.accounts.limits_headers import rate_limit_headers
 from gateway.drain import DrainExpiredError
+from gateway.protocols.messages.schemas import ErrorBody as AnthropicErrorBody
+from gateway.protocols.messages.schemas import ErrorDetail as AnthropicErrorDetail
+from gateway.protocols.messages.schemas import ErrorType as AnthropicErrorType
 from gateway.strategies.errors import CallError, UnknownModelError
 from sandbox import InvalidTestsError
 
@@ -37,6 +41,22 @@ HOW_TO_CONFIGURE = (
     "to the config file (see config/atlas.example.toml) and start with "
     "`atlas serve --config FILE`."
 )
+MESSAGES_PATH = "/v1/messages"
+# Anthropic's error type for each status the table below answers with; any other
+# status is invalid_request_error under 500 and api_error from 500 on.
+ANTHROPIC_TYPES: dict[int, AnthropicErrorType] = {
+    400: "invalid_request_error",
+    401: "authentication_error",
+    403: "permission_error",
+    404: "not_found_error",
+    413: "request_too_large",
+    429: "rate_limit_error",
+    500: "api_error",
+    502: "api_error",
+    503: "overloaded_error",  # no upstream free, Redis down, shutting down: retry later
+    504: "api_error",
+    529: "overloaded_error",
+}
 
 
 class ErrorDetail(msgspec.Struct, kw_only=True):
@@ -71,6 +91,19 @@ class APIError(Exception):
 
 def error_bytes(detail: ErrorDetail) -> bytes:
     return msgspec.json.encode(ErrorBody(error=detail))
+
+
+def anthropic_type(status: int) -> AnthropicErrorType:
+    return ANTHROPIC_TYPES.get(status, "invalid_request_error" if status < 500 else "api_error")
+
+
+def anthropic_error_bytes(status: int, message: str) -> bytes:
+    detail = AnthropicErrorDetail(type=anthropic_type(status), message=message)
+    return msgspec.json.encode(AnthropicErrorBody(error=detail))
+
+
+def is_messages_path(path: str) -> bool:
+    return path == MESSAGES_PATH or path.startswith(MESSAGES_PATH + "/")
 
 
 def to_api_error(exc: BaseException) -> APIError:
@@ -177,10 +210,15 @@ def _from_litestar(exc: HTTPException) -> APIError:
     return APIError(status, str(exc.detail), type=kind)
 
 
-def upstream_rejection(exc: UpstreamRejectedError) -> Response[bytes]:
-    """Pass an upstream 4xx through, rewriting llama-server's integer `code` to OpenAI's shape."""
+def upstream_rejection(exc: UpstreamRejectedError, *, anthropic: bool = False) -> Response[bytes]:
+    """Pass an upstream 4xx through, rewriting llama-server's integer `code` to OpenAI's
+    shape (or Anthropic's)."""
+    detail = _rejection_detail(exc)
+    content = (
+        anthropic_error_bytes(exc.status, detail.message) if anthropic else error_bytes(detail)
+    )
     return Response(
-        content=_openai_error_body(exc),
+        content=content,
         status_code=exc.status,
         media_type="application/json",
         headers=_retry_after(exc.headers),
@@ -191,7 +229,7 @@ def _retry_after(headers: dict[str, str]) -> dict[str, str]:
     return {"retry-after": headers["retry-after"]} if "retry-after" in headers else {}
 
 
-def _openai_error_body(exc: UpstreamRejectedError) -> bytes:
+def _rejection_detail(exc: UpstreamRejectedError) -> ErrorDetail:
     try:
         data: Any = msgspec.json.decode(exc.body)
     except msgspec.DecodeError:
@@ -199,26 +237,30 @@ def _openai_error_body(exc: UpstreamRejectedError) -> bytes:
     error = data.get("error") if isinstance(data, dict) else None
     if not isinstance(error, dict):
         text = exc.body[:500].decode("utf-8", "replace").strip() or exc.message
-        return error_bytes(ErrorDetail(message=text, type="invalid_request_error"))
+        return ErrorDetail(message=text, type="invalid_request_error")
     llama_type = error.get("type")
     code = error.get("code")
     if llama_type == "exceed_context_size_error":
         llama_type, code = "invalid_request_error", "context_length_exceeded"
-    detail = ErrorDetail(
+    return ErrorDetail(
         message=str(error.get("message") or exc.message),
         type=str(llama_type or "invalid_request_error"),
         param=error.get("param") if isinstance(error.get("param"), str) else None,
         code=code if isinstance(code, str) else None,
     )
-    return error_bytes(detail)
 
 
 def error_response(request: Request[Any, Any, Any], exc: Exception) -> Response[bytes]:
+    anthropic = is_messages_path(request.scope["path"])
     if isinstance(exc, UpstreamRejectedError):
-        return upstream_rejection(exc)
+        return upstream_rejection(exc, anthropic=anthropic)
     api_error = to_api_error(exc)
+    if anthropic:
+        content = anthropic_error_bytes(api_error.status, api_error.detail.message)
+    else:
+        content = error_bytes(api_error.detail)
     return Response(
-        content=error_bytes(api_error.detail),
+        content=content,
         status_code=api_error.status,
         media_type="application/json",
         headers=api_error.headers,

@@ -1,6 +1,7 @@
 """Liveness, readiness and Prometheus metrics: what each tells, and to whom.
 
-/health answers anyone, and says only that the process serves. /ready answers anyone
+`HEAD /` answers anyone with 200 (Claude Code checks it, without a key, before each
+run). /health answers anyone, and says only that the process serves. /ready answers anyone
 with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
 engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
 external, and whether it answers) need the master key. The store does not decide
@@ -15,7 +16,7 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get
+from litestar import Request, Response, get, head
 
 from config import ServerSettings
 from gateway.accounts.limits import REDIS_FAILURES
@@ -33,6 +34,10 @@ PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
     detail_keys = bearer_tokens(server.master_key)
     metrics_keys = bearer_tokens(server.master_key, server.metrics_token)
+
+    @head("/")
+    async def root() -> None:
+        return None
 
     @get("/health")
     async def health() -> Response[bytes]:
@@ -66,7 +71,7 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
         await _refresh_usage(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
 
-    return [health, ready, metrics]
+    return [root, health, ready, metrics]
 
 
 def readiness(services: Services) -> dict[str, Any]:
