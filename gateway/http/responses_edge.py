@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from gateway.http.errors import APIError
-from gateway.http.sse import Framer
+from gateway.http.sse import Framer, sse_comment
 from gateway.protocols.responses.answer import responses_answer
 from gateway.protocols.responses.schemas import ResponsesRequest
 from gateway.protocols.responses.stream import ResponsesStream
@@ -18,6 +18,9 @@ class ResponsesFramer:
 
     def chunk(self, data: bytes) -> bytes:
         return self.stream.feed(data)
+
+    def comment(self, text: str) -> bytes:
+        return sse_comment(text)  # SSE parsers (the SDKs', Codex's) skip comments
 
     def done(self) -> bytes:
         return self.stream.finish()

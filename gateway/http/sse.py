@@ -26,6 +26,10 @@ class Framer(Protocol):
         """The frames for one chat.completion.chunk JSON payload."""
         ...
 
+    def comment(self, text: str) -> bytes:
+        """A keep-alive or progress note (an SSE comment, or the protocol's ping)."""
+        ...
+
     def done(self) -> bytes:
         """The stream's end after its last chunk."""
         ...
@@ -44,6 +48,9 @@ class ChatFramer:
     def chunk(self, data: bytes) -> bytes:
         return b"data: " + data + b"\n\n"
 
+    def comment(self, text: str) -> bytes:
+        return sse_comment(text)
+
     def done(self) -> bytes:
         return DONE
 
@@ -52,6 +59,10 @@ class ChatFramer:
 
 
 CHAT_FRAMER = ChatFramer()
+
+
+def sse_comment(text: str) -> bytes:
+    return b": " + text.encode() + b"\n\n"
 
 
 async def sse_frames(
@@ -75,7 +86,7 @@ async def sse_frames(
                     if frames:
                         yield frames
                 elif isinstance(event, Comment):
-                    yield b": " + event.text.encode() + b"\n\n"
+                    yield framer.comment(event.text)
                 elif isinstance(event, Report):
                     on_report(event)
                 elif isinstance(event, Done):

@@ -10,6 +10,7 @@ from typing import Any
 from engines import UpstreamTimeoutError, UpstreamUnavailableError
 from gateway.http.errors import ANTHROPIC_TYPES, anthropic_type
 from gateway.http.messages_edge import MessagesEdge
+from gateway.http.sse import sse_frames
 from gateway.strategies.base import DONE, Chunk, Comment, Event, Failure, Report
 from gateway.strategies.views import Usage
 
@@ -26,7 +27,8 @@ async def frames(events: list[Event], reports: list[Report] | None = None) -> li
 
     edge = MessagesEdge(model="coder", message_id="msg_1")
     sink = reports if reports is not None else []
-    return [frame async for frame in edge.frames(source(), sink.append, None)]
+    out = b"".join([data async for data in sse_frames(source(), sink.append, None, edge.framer())])
+    return [frame + b"\n\n" for frame in out.split(b"\n\n") if frame]
 
 
 def kinds(out: list[bytes]) -> list[str]:
@@ -101,7 +103,7 @@ async def test_a_bug_below_still_ends_with_an_error_and_closes_the_source() -> N
             closed.append(True)
 
     edge = MessagesEdge(model="coder", message_id="msg_1")
-    out = [frame async for frame in edge.frames(source(), lambda _: None, None)]
+    out = [frame async for frame in sse_frames(source(), lambda _: None, None, edge.framer())]
     assert error_of(out[-1]) == {
         "type": "api_error",
         "message": "internal error in the ATLAS gateway",
