@@ -20,7 +20,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +31,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from engines.build_progress import BuildProgress, estimate_minutes
+from prereqs import EXIT_OK, System, ensure
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +295,6 @@ def sha256_file(path: Path) -> str:
 
 # (argv, cwd, description) -> None; raises InstallError. Tests replace it.
 Runner = Callable[[Sequence[str], Path | None, str], None]
-_BUILD_STEP = re.compile(rb"^\[(\d+)/(\d+)\]")
 
 
 def logged_runner(log_dir: Path) -> Runner:
@@ -308,29 +309,25 @@ def logged_runner(log_dir: Path) -> Runner:
 def run_logged(argv: Sequence[str], cwd: Path | None, description: str, log_dir: Path) -> None:
     """Run a command, its output to a log file; on failure, raise with the log's tail.
 
-    Ninja's `[n/N]` lines drive a progress bar."""
+    Build steps in its output (ninja's `[n/N]`, make's `[ NN%]`) drive a progress bar."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{Path(argv[0]).name}-{time.time_ns()}.log"
     _say(description)
-    with (
-        log_path.open("wb") as log,
-        progress(None, description.rstrip("."), unit="step") as bar,
-        subprocess.Popen(
-            list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        done = 0
-        for line in proc.stdout:
-            log.write(line)
-            step = _BUILD_STEP.match(line)
-            if step:
-                bar_total = int(step.group(2))
-                if getattr(bar, "total", None) != bar_total and hasattr(bar, "total"):
-                    bar.total = bar_total
-                bar.update(int(step.group(1)) - done)
-                done = int(step.group(1))
-        code = proc.wait()
+    meter = BuildProgress(description.rstrip("."), say=_say)
+    try:
+        with (
+            log_path.open("wb") as log,
+            subprocess.Popen(
+                list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                meter.feed(line)
+            code = proc.wait()
+    finally:
+        meter.close()
     if code != 0:
         tail = log_path.read_bytes()[-3000:].decode("utf-8", "replace")
         raise InstallError(f"{description.rstrip('.')} failed (exit {code}); {log_path}:\n{tail}")
@@ -344,12 +341,7 @@ def install_llama_server(
     if target.is_file() and _runs(target):
         _say(f"llama-server: present ({target})")
         return target
-    for tool in ("cmake", "c++"):
-        if shutil.which(tool) is None:
-            raise InstallError(
-                f"{tool} is needed to build llama-server (Debian: apt-get install cmake g++ "
-                "ninja-build), or put a llama-server on PATH, or pass --llama-server PATH"
-            )
+    _ensure_build_tools()
     run = runner or logged_runner(cache_dir / "logs")
     downloads = cache_dir / "downloads" / LLAMA_CPP_PYTHON
     requirement = f"{LLAMA_CPP_PYTHON}=={LLAMA_CPP_PYTHON_VERSION}"
@@ -363,10 +355,12 @@ def install_llama_server(
         "configuring llama.cpp...",
     )
     jobs = jobs or os.cpu_count() or 2
+    fast, slow = estimate_minutes(jobs)
     run(
         ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs)],
         None,
-        f"building llama-server with {jobs} jobs (about 5-10 minutes on 2 cores)...",
+        f"building llama-server with {jobs} jobs: about {fast}-{slow} minutes, once (the "
+        "binary is cached)...",
     )
     built = build / "bin" / "llama-server"
     if not built.is_file():
@@ -378,6 +372,16 @@ def install_llama_server(
     if not _runs(target):
         raise InstallError(f"{target} --version failed: the CPU may lack AVX2/FMA/F16C")
     return target
+
+
+def _ensure_build_tools() -> None:
+    """cmake and a C++ compiler, installed as root with apt-get, else the command to run."""
+    system = System.current(os.environ)
+    if ensure(["build"], system, install_optional=True, out=sys.stderr) != EXIT_OK:
+        raise InstallError(
+            "llama-server cannot be built without the packages above; or put a "
+            "llama-server on PATH, or pass --llama-server PATH"
+        )
 
 
 def _extract_sdist(downloads: Path, src_root: Path) -> Path:
