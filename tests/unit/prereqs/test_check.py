@@ -4,6 +4,7 @@ its / a root/ with libraries and files, and a scripted apt-get that records each
 
 from __future__ import annotations
 
+import ast
 import io
 import os
 import shutil
@@ -214,3 +215,21 @@ def test_the_command_line_stops_at_once_with_the_command(machine: Machine) -> No
 def test_usage_errors_exit_2(capsys: pytest.CaptureFixture[str]) -> None:
     assert main(["no-such-group"], environ={}) == EXIT_USAGE
     assert "invalid choice" in capsys.readouterr().err
+
+
+def test_prereqs_imports_only_the_standard_library() -> None:
+    # It runs before .venv exists, on whatever Python the Makefile found.
+    for module in (ROOT / "prereqs").glob("*.py"):
+        for node in ast.walk(ast.parse(module.read_text())):
+            names = (
+                [a.name for a in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom) and node.level == 0
+                else []
+            )
+            for name in names:
+                top = name.split(".")[0]
+                assert top in sys.stdlib_module_names or top in ("prereqs", "__future__"), (
+                    f"{module.name} imports {name}"
+                )
