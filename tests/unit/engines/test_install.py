@@ -148,3 +148,28 @@ def test_cli_status_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert args.profile == "default"
     with pytest.raises(SystemExit):
         parser.parse_args(["engines", "install", "--profile", "huge"])
+
+
+@pytest.mark.parametrize("generator", ["Ninja", "Unix Makefiles"])
+def test_a_real_cmake_build_drives_the_meter(
+    generator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tool = "ninja" if generator == "Ninja" else "make"
+    if not all(shutil.which(t) for t in ("cmake", "cc", tool)):
+        pytest.skip(f"cmake, cc and {tool} are needed")
+    (tmp_path / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(tiny C)\n"
+        "add_library(a STATIC a.c)\nadd_executable(tiny main.c)\ntarget_link_libraries(tiny a)\n"
+    )
+    (tmp_path / "a.c").write_text("int a(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text("int a(void);\nint main(void) { return a(); }\n")
+    build, logs = tmp_path / "build", tmp_path / "logs"
+    inst.run_logged(
+        ["cmake", "-S", str(tmp_path), "-B", str(build), "-G", generator],
+        None,
+        "configuring...",
+        logs,
+    )
+    inst.run_logged(["cmake", "--build", str(build), "-j", "2"], None, "building tiny...", logs)
+    said = capsys.readouterr().err
+    assert "building tiny: 100% (" in said and (build / "tiny").is_file()
