@@ -359,6 +359,12 @@ def install_llama_server(
         _say(f"llama-server: present ({target})")
         return target
     _ensure_build_tools()
+    jobs = jobs or os.cpu_count() or 2
+    fast, slow = estimate_minutes(jobs)
+    _say(
+        f"llama-server: building it from {LLAMA_CPP_PYTHON} {LLAMA_CPP_PYTHON_VERSION}'s "
+        f"sources takes about {fast}-{slow} minutes at -j{jobs}, once (then it is kept in {target})"
+    )
     run = runner or logged_runner(cache_dir / "logs")
     downloads = cache_dir / "downloads" / LLAMA_CPP_PYTHON
     requirement = f"{LLAMA_CPP_PYTHON}=={LLAMA_CPP_PYTHON_VERSION}"
@@ -371,13 +377,10 @@ def install_llama_server(
         None,
         "configuring llama.cpp...",
     )
-    jobs = jobs or os.cpu_count() or 2
-    fast, slow = estimate_minutes(jobs)
     run(
         ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs)],
         None,
-        f"building llama-server with {jobs} jobs: about {fast}-{slow} minutes, once (the "
-        "binary is cached)...",
+        f"building llama-server (-j{jobs}, about {fast}-{slow} minutes)...",
     )
     built = build / "bin" / "llama-server"
     if not built.is_file():
@@ -445,11 +448,13 @@ def install(
         raise InstallError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
     cache_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # The binary first: a missing build tool stops the install before any model download,
+    # and the build's time is said before anything else takes any.
+    binary = _choose_binary(cache_dir, llama_server, build, jobs)
     small = install_model(QWEN_CODER_0_5B, cache_dir)
     model, draft = small, None
     if profile == "spec":
         model, draft = install_model(QWEN_CODER_1_5B, cache_dir), small
-    binary = _choose_binary(cache_dir, llama_server, build, jobs)
     stack = InstalledStack(cache_dir, binary, model, draft, profile)
     partial = cache_dir / f"{MANIFEST}.partial"
     partial.write_text(json.dumps(stack.as_json(), indent=2) + "\n")
