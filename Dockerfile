@@ -19,6 +19,7 @@ COPY engines ./engines
 COPY lens ./lens
 COPY sandbox ./sandbox
 COPY config ./config
+COPY prereqs ./prereqs
 COPY admin_ui ./admin_ui
 RUN pip install .
 

@@ -4,8 +4,11 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
+# The system packages each command needs: installed as root with apt-get, else the exact
+# command is printed and make stops (prereqs/, standard library only: runs before .venv).
+PREREQS := $(PYTHON) -m prereqs
 
-.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak clean
+.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -15,20 +18,33 @@ $(STAMP): pyproject.toml
 	$(BIN)/pip install --quiet -e '.[dev]'
 	@touch $(STAMP)
 
+prereqs-run:
+	@$(PREREQS) run
+
+prereqs-test:
+	@$(PREREQS) test
+
+# CI (root): every group, the optional packages too (C, C++ and JavaScript sandbox
+# tests, the e2e tests' llama-server build with ninja, hey for bench-overhead).
+prereqs-all:
+	@$(PREREQS) --install-optional test run build bench
+
 # With no upstream configured (no ATLAS_UPSTREAM_URL, no --config), the first run
-# installs llama-server and Qwen2.5-Coder-0.5B into ~/.cache/atlas (see README).
-run: $(STAMP)
+# installs llama-server and Qwen2.5-Coder-0.5B into ~/.cache/atlas (see README); a
+# llama-server build checks for cmake and g++ the same way (prereqs group `build`).
+# The system check comes first, so a missing package stops make before the venv's pip.
+run: prereqs-run $(STAMP)
 	@if [ -z "$$ATLAS_UPSTREAM_URL" ] && ! printf '%s' '$(ARGS)' | grep -q -- '--config'; then \
 		$(BIN)/atlas engines status >/dev/null 2>&1 || $(BIN)/atlas engines install; \
 	fi
 	$(BIN)/atlas serve $(ARGS)
 
-test: $(STAMP)
+test: prereqs-test $(STAMP)
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway engines lens sandbox config tests bench
-	$(BIN)/ruff format --check gateway engines lens sandbox config tests bench
+	$(BIN)/ruff check gateway engines lens sandbox config prereqs tests bench
+	$(BIN)/ruff format --check gateway engines lens sandbox config prereqs tests bench
 	$(BIN)/mypy
 
 bench-overhead: $(STAMP)

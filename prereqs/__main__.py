@@ -1,0 +1,5 @@
+import sys
+
+from prereqs.check import main
+
+sys.exit(main())
