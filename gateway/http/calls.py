@@ -5,13 +5,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import msgspec
 from litestar import Request
+from msgspec import UNSET
 
 from config import MAX_REPAIR_ROUNDS
 from gateway.http.auth import caller_of
 from gateway.http.errors import APIError
 from gateway.http.middleware import MODEL_SCOPE_KEY
-from gateway.http.schemas import ChatCompletionRequest, ChatMessage, CompletionRequest
+from gateway.http.schemas import (
+    AtlasOptions,
+    ChatCompletionRequest,
+    ChatMessage,
+    CompletionRequest,
+)
 from gateway.strategies.base import Call, Controls
 from gateway.strategies.model import ModelGroup
 from gateway.wiring.services import Services
@@ -42,20 +49,23 @@ def chat_call(
         request_id=request_id,
         requested_model=chat.model,
         prompt_text=chat_prompt_text(chat.messages),
-        stream=chat.stream,
-        include_usage=chat.stream_options is not None and chat.stream_options.include_usage,
-        n=chat.n,
-        seed=chat.seed,
+        stream=chat.stream is True,
+        include_usage=chat.stream_options is not None and chat.stream_options.include_usage is True,
+        n=1 if chat.n is None else int(chat.n),
+        seed=_plain(chat.seed),
         messages=chat.messages,
         has_tools=bool(chat.tools),
         controls=_controls(chat, headers),
-        has_extension=chat.atlas is not None,
+        has_extension=chat.atlas is not UNSET,
     )
 
 
 def completion_call(
     completion: CompletionRequest, raw: bytes, group: ModelGroup, request_id: str
 ) -> Call:
+    if completion.prompt is None:  # the reference's default: an empty document
+        completion.prompt = ""
+        raw = msgspec.json.encode({**msgspec.json.decode(raw), "prompt": ""})
     return Call(
         endpoint="completions",
         model=group,
@@ -63,17 +73,22 @@ def completion_call(
         request_id=request_id,
         requested_model=completion.model,
         prompt_text=completion.prompt if isinstance(completion.prompt, str) else "",
-        stream=completion.stream,
+        stream=completion.stream is True,
         include_usage=bool(completion.stream_options and completion.stream_options.include_usage),
-        n=completion.n,
-        seed=completion.seed,
+        n=1 if completion.n is None else int(completion.n),
+        seed=_plain(completion.seed),
         infill=_wants_infill(group, completion),
     )
 
 
+def _plain(value: int | None) -> int | None:
+    # A decoded `Integer` is an int subclass that msgspec does not encode.
+    return None if value is None else int(value)
+
+
 def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Controls:
-    atlas = chat.atlas
-    k = atlas.k if atlas is not None else None
+    atlas = chat.atlas if isinstance(chat.atlas, AtlasOptions) else None
+    k = _plain(atlas.k) if atlas is not None else None
     if k is None and K_HEADER in headers:
         try:
             k = int(headers[K_HEADER])
@@ -90,7 +105,7 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             param="atlas.repair",
             code="invalid_value",
         )
-    return Controls(k=k, debug=atlas.debug, tests=atlas.tests, repair=atlas.repair)
+    return Controls(k=k, debug=atlas.debug is True, tests=atlas.tests, repair=_plain(atlas.repair))
 
 
 def _wants_infill(group: ModelGroup, completion: CompletionRequest) -> bool:
