@@ -14,10 +14,11 @@ from gateway.http.state import ServicesRef
 from gateway.telemetry.request_ids import request_id_var
 
 PATH = "/v1/chat/completions"
+PATHS = [PATH, PATH.removeprefix("/v1")]  # also without /v1: the same route
 
 
 def chat_handler(ref: ServicesRef) -> Any:
-    @post(PATH, status_code=200)
+    @post(PATHS, status_code=200)
     async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         services = ref.get()
         raw = await request.body()

@@ -20,12 +20,13 @@ from gateway.strategies.views import Usage
 from gateway.telemetry.request_ids import request_id_var
 
 PATH = "/v1/embeddings"
+PATHS = [PATH, PATH.removeprefix("/v1")]  # also without /v1: the same route
 EMBEDDED = Served(route="embeddings")
 NO_TOKENS = Usage()
 
 
 def embeddings_handler(ref: ServicesRef) -> Any:
-    @post(PATH, status_code=200)
+    @post(PATHS, status_code=200)
     async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
         services = ref.get()
         raw = await request.body()

@@ -1,6 +1,6 @@
 """Liveness, readiness and Prometheus metrics: what each tells, and to whom.
 
-/health answers anyone, and says only that the process serves. /ready answers anyone
+/ and /health answer anyone, and says only that the process serves. /ready answers anyone
 with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
 engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
 external, and whether it answers) need the master key. The store does not decide
@@ -28,6 +28,7 @@ from gateway.wiring.services import Services
 logger = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ROOT_BODY = b'{"status":"ok","service":"atlas","api":"/v1"}'
 
 
 def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
@@ -37,6 +38,11 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
     @get("/health")
     async def health() -> Response[bytes]:
         return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    # Clients probe the root before they start (Claude Code: `HEAD /`, without a key).
+    @get("/")
+    async def root() -> Response[bytes]:
+        return Response(content=ROOT_BODY, media_type="application/json")
 
     @get("/ready")
     async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -66,7 +72,7 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
         await _refresh_usage(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
 
-    return [health, ready, metrics]
+    return [health, root, ready, metrics]
 
 
 def readiness(services: Services) -> dict[str, Any]:
