@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from typing import Any
 
 import msgspec
@@ -25,6 +25,24 @@ from gateway.wiring.services import Services
 
 K_HEADER = "x-atlas-k"
 NO_CONTROLS = Controls()
+# Client headers that go upstream (CLIENTS.md): the user agent and the ids clients
+# use for session affinity, for llama-server's logs and slot reuse. An allow-list, so
+# credentials (authorization, x-api-key, api-key, cookie), hop-by-hop headers and
+# anything else a client sends stay here.
+FORWARDED = frozenset(
+    {
+        b"user-agent",
+        b"x-session-affinity",
+        b"session_id",
+        b"session-id",
+        b"x-session-id",
+        b"thread-id",
+        b"x-client-request-id",
+        b"x-claude-code-session-id",
+        b"x-codex-window-id",
+        b"originator",
+    }
+)
 
 
 def resolve_model(request: Request[Any, Any, Any], services: Services, name: str) -> ModelGroup:
@@ -35,12 +53,23 @@ def resolve_model(request: Request[Any, Any, Any], services: Services, name: str
     return group
 
 
+def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The request's headers that go upstream (`FORWARDED`), in one pass over the
+    ASGI scope's raw headers; a name sent twice goes once, with its first value."""
+    found: dict[bytes, bytes] = {}
+    for name, value in raw:
+        if name in FORWARDED and name not in found:
+            found[name] = value
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in found.items())
+
+
 def chat_call(
     chat: ChatCompletionRequest,
     raw: bytes,
     group: ModelGroup,
     headers: Mapping[str, str],
     request_id: str,
+    forward: tuple[tuple[str, str], ...] = (),
 ) -> Call:
     return Call(
         endpoint="chat",
@@ -57,11 +86,16 @@ def chat_call(
         has_tools=bool(chat.tools),
         controls=_controls(chat, headers),
         has_extension=chat.atlas is not UNSET,
+        forward_headers=forward,
     )
 
 
 def completion_call(
-    completion: CompletionRequest, raw: bytes, group: ModelGroup, request_id: str
+    completion: CompletionRequest,
+    raw: bytes,
+    group: ModelGroup,
+    request_id: str,
+    forward: tuple[tuple[str, str], ...] = (),
 ) -> Call:
     if completion.prompt is None:  # the reference's default: an empty document
         completion.prompt = ""
@@ -78,6 +112,7 @@ def completion_call(
         n=1 if completion.n is None else int(completion.n),
         seed=_plain(completion.seed),
         infill=_wants_infill(group, completion),
+        forward_headers=forward,
     )
 
 

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.answer import answer
-from gateway.http.calls import completion_call, resolve_model
+from gateway.http.calls import completion_call, forward_headers, resolve_model
 from gateway.http.requests import check_n, decode_request
 from gateway.http.schemas import CompletionRequest
 from gateway.http.state import ServicesRef
@@ -25,7 +25,8 @@ def completions_handler(ref: ServicesRef) -> Any:
         completion = decode_request(raw, CompletionRequest)
         check_n(completion.n)
         group = resolve_model(request, services, completion.model)
-        call = completion_call(completion, raw, group, request_id_var.get())
+        forward = forward_headers(request.scope["headers"])
+        call = completion_call(completion, raw, group, request_id_var.get(), forward)
         return await answer(request, services, call, ref.drain)
 
     return completions

@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.auth import caller_of
-from gateway.http.calls import resolve_model
+from gateway.http.calls import forward_headers, resolve_model
 from gateway.http.errors import APIError
 from gateway.http.metering import admit
 from gateway.http.requests import decode_request, json_response, until_disconnect
@@ -47,7 +47,12 @@ def embeddings_handler(ref: ServicesRef) -> Any:
             reply = await until_disconnect(
                 request,
                 services.dispatcher.post_json(
-                    group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
+                    group.embedding,
+                    PATH,
+                    body,
+                    group.upstream_headers(
+                        request_id_var.get(), forward_headers(request.scope["headers"])
+                    ),
                 ),
             )
             content = check_embeddings(reply)
