@@ -25,6 +25,7 @@ ENV_OVERRIDES: dict[str, tuple[str, str, type]] = {
     "ATLAS_MASTER_KEY": ("server", "master_key", str),
     "ATLAS_METRICS_TOKEN": ("server", "metrics_token", str),
     "ATLAS_LOG_LEVEL": ("server", "log_level", str),
+    "ATLAS_CORS_ALLOW_ORIGINS": ("server", "cors_allow_origins", list),  # comma-separated
     "ATLAS_SANDBOX_BACKEND": ("sandbox", "backend", str),
     "ATLAS_API_KEY_SECRET": ("accounts", "api_key_secret", str),
     "ATLAS_SESSION_SECRET": ("accounts", "session_secret", str),
@@ -89,6 +90,8 @@ def _apply_env(raw: dict[str, Any], env: Mapping[str, str]) -> None:
                 value = int(value)
             except ValueError:
                 raise ConfigError(f"{var} must be an integer, got {value!r}") from None
+        elif kind is list:
+            value = [part.strip() for part in value.split(",") if part.strip()]
         raw.setdefault(section, {})[key] = value
     urls = [u.strip() for u in env.get(ENV_UPSTREAM_URL, "").split(",") if u.strip()]
     if urls and not raw.get("models"):

@@ -82,6 +82,10 @@ class ServerSettings(_Frozen, frozen=True):
     # How often glibc is asked for heap it holds free, to hand it back after a burst
     # (gateway/heap_trim.py); 0 turns it off.
     heap_trim_interval_s: float = 5.0
+    # Origins whose browser pages may call the API (gateway/http/cors.py), exactly as
+    # a browser sends them ("https://app.example.com", "http://localhost:3000"), or
+    # only "*" for any. Empty: no CORS headers at all.
+    cors_allow_origins: tuple[str, ...] = ()
 
     def __post_init__(self) -> None:
         if not 0 < self.port < 65536:
@@ -108,6 +112,30 @@ class ServerSettings(_Frozen, frozen=True):
                 ) from None
         if self.max_header_bytes < 1024 or self.max_headers < 8:
             raise ValueError("max_header_bytes must be at least 1024 and max_headers at least 8")
+        _check_origins(self.cors_allow_origins)
+
+
+def _check_origins(origins: tuple[str, ...]) -> None:
+    if "*" in origins:
+        if len(origins) > 1:
+            raise ValueError('cors_allow_origins: "*" allows every origin; list it alone')
+        return
+    for origin in origins:
+        parts = urlsplit(origin)
+        if (
+            parts.scheme not in ("http", "https")
+            or not parts.hostname
+            or parts.path
+            or parts.query
+            or parts.fragment
+            or parts.username is not None
+            or not origin.isascii()
+        ):
+            raise ValueError(
+                f"cors_allow_origins: {origin!r} is not an origin such as "
+                '"https://app.example.com" or "http://localhost:3000" (scheme, host, '
+                "optional port; no path)"
+            )
 
 
 class UpstreamClientSettings(_Frozen, frozen=True):

@@ -17,6 +17,7 @@ from gateway.drain import Drain
 from gateway.http.auth import api_key_guard
 from gateway.http.errors import APIError, error_response
 from gateway.http.middleware import make_observability_middleware
+from gateway.http.outer import outside_routing
 from gateway.http.requests import ClientDisconnectedError
 from gateway.http.routes.chat import chat_handler
 from gateway.http.routes.completions import completions_handler
@@ -77,7 +78,7 @@ def create_app(
         ClientDisconnectedError: _client_gone,
         Exception: error_response,
     }
-    return Litestar(
+    app = Litestar(
         route_handlers=[api, *ops_handlers(ref, settings.server), admin_router()],
         lifespan=[lifespan],
         exception_handlers=handlers,
@@ -87,6 +88,9 @@ def create_app(
         logging_config=None,
         debug=False,
     )
+    # Before routing: HEAD is GET's route, a CORS preflight needs no route (or key).
+    app.asgi_handler = outside_routing(app.asgi_handler, settings.server)
+    return app
 
 
 def _client_gone(_: Any, __: Exception) -> Response[bytes]:

@@ -2,16 +2,22 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
 
+import msgspec
 from litestar import Request
+from msgspec import UNSET
 
 from config import MAX_REPAIR_ROUNDS
 from gateway.http.auth import caller_of
 from gateway.http.errors import APIError
 from gateway.http.middleware import MODEL_SCOPE_KEY
-from gateway.http.schemas import ChatCompletionRequest, CompletionRequest
+from gateway.http.schemas import (
+    AtlasOptions,
+    ChatCompletionRequest,
+    CompletionRequest,
+)
 from gateway.protocols.messages.request import ChatTranslation
 from gateway.protocols.messages.schemas import MessagesRequest
 from gateway.strategies.base import Call, Controls, Message
@@ -20,6 +26,24 @@ from gateway.wiring.services import Services
 
 K_HEADER = "x-atlas-k"
 NO_CONTROLS = Controls()
+# Client headers that go upstream (CLIENTS.md): the user agent and the ids clients
+# use for session affinity, for llama-server's logs and slot reuse. An allow-list, so
+# credentials (authorization, x-api-key, api-key, cookie), hop-by-hop headers and
+# anything else a client sends stay here.
+FORWARDED = frozenset(
+    {
+        b"user-agent",
+        b"x-session-affinity",
+        b"session_id",
+        b"session-id",
+        b"x-session-id",
+        b"thread-id",
+        b"x-client-request-id",
+        b"x-claude-code-session-id",
+        b"x-codex-window-id",
+        b"originator",
+    }
+)
 
 
 def resolve_model(request: Request[Any, Any, Any], services: Services, name: str) -> ModelGroup:
@@ -30,12 +54,23 @@ def resolve_model(request: Request[Any, Any, Any], services: Services, name: str
     return group
 
 
+def forward_headers(raw: Iterable[tuple[bytes, bytes]]) -> tuple[tuple[str, str], ...]:
+    """The request's headers that go upstream (`FORWARDED`), in one pass over the
+    ASGI scope's raw headers; a name sent twice goes once, with its first value."""
+    found: dict[bytes, bytes] = {}
+    for name, value in raw:
+        if name in FORWARDED and name not in found:
+            found[name] = value
+    return tuple((name.decode("latin-1"), value.decode("latin-1")) for name, value in found.items())
+
+
 def chat_call(
     chat: ChatCompletionRequest,
     raw: bytes,
     group: ModelGroup,
     headers: Mapping[str, str],
     request_id: str,
+    forward: tuple[tuple[str, str], ...] = (),
 ) -> Call:
     return Call(
         endpoint="chat",
@@ -44,14 +79,15 @@ def chat_call(
         request_id=request_id,
         requested_model=chat.model,
         prompt_text=chat_prompt_text(chat.messages),
-        stream=chat.stream,
-        include_usage=chat.stream_options is not None and chat.stream_options.include_usage,
-        n=chat.n,
-        seed=chat.seed,
+        stream=chat.stream is True,
+        include_usage=chat.stream_options is not None and chat.stream_options.include_usage is True,
+        n=1 if chat.n is None else int(chat.n),
+        seed=_plain(chat.seed),
         messages=chat.messages,
         has_tools=bool(chat.tools),
         controls=_controls(chat, headers),
-        has_extension=chat.atlas is not None,
+        has_extension=chat.atlas is not UNSET,
+        forward_headers=forward,
     )
 
 
@@ -61,6 +97,7 @@ def messages_call(
     group: ModelGroup,
     headers: Mapping[str, str],
     request_id: str,
+    forward: tuple[tuple[str, str], ...] = (),
 ) -> Call:
     """A Messages request as the chat call it was translated to: the strategies see
     the chat body and chat messages, exactly as if a chat client had sent them. Usage
@@ -78,12 +115,20 @@ def messages_call(
         messages=chat.messages,
         has_tools=chat.has_tools,
         controls=NO_CONTROLS if k is None else Controls(k=k),
+        forward_headers=forward,
     )
 
 
 def completion_call(
-    completion: CompletionRequest, raw: bytes, group: ModelGroup, request_id: str
+    completion: CompletionRequest,
+    raw: bytes,
+    group: ModelGroup,
+    request_id: str,
+    forward: tuple[tuple[str, str], ...] = (),
 ) -> Call:
+    if completion.prompt is None:  # the reference's default: an empty document
+        completion.prompt = ""
+        raw = msgspec.json.encode({**msgspec.json.decode(raw), "prompt": ""})
     return Call(
         endpoint="completions",
         model=group,
@@ -91,17 +136,23 @@ def completion_call(
         request_id=request_id,
         requested_model=completion.model,
         prompt_text=completion.prompt if isinstance(completion.prompt, str) else "",
-        stream=completion.stream,
+        stream=completion.stream is True,
         include_usage=bool(completion.stream_options and completion.stream_options.include_usage),
-        n=completion.n,
-        seed=completion.seed,
+        n=1 if completion.n is None else int(completion.n),
+        seed=_plain(completion.seed),
         infill=_wants_infill(group, completion),
+        forward_headers=forward,
     )
 
 
+def _plain(value: int | None) -> int | None:
+    # A decoded `Integer` is an int subclass that msgspec does not encode.
+    return None if value is None else int(value)
+
+
 def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Controls:
-    atlas = chat.atlas
-    k = atlas.k if atlas is not None else None
+    atlas = chat.atlas if isinstance(chat.atlas, AtlasOptions) else None
+    k = _plain(atlas.k) if atlas is not None else None
     if k is None:
         k = _header_k(headers)
     if atlas is None:
@@ -113,7 +164,7 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             param="atlas.repair",
             code="invalid_value",
         )
-    return Controls(k=k, debug=atlas.debug, tests=atlas.tests, repair=atlas.repair)
+    return Controls(k=k, debug=atlas.debug is True, tests=atlas.tests, repair=_plain(atlas.repair))
 
 
 def _header_k(headers: Mapping[str, str]) -> int | None:

@@ -26,15 +26,21 @@ KNOWN_ENDPOINTS = frozenset(
         "/health",
         "/ready",
         "/metrics",
+        "/",
     }
 )
+# The OpenAI paths without their /v1 (clients configured with a base URL that lacks
+# it): the same routes, counted under the /v1 labels.
+UNPREFIXED = frozenset({"/chat/completions", "/completions", "/embeddings", "/models"})
 MODEL_SCOPE_KEY = "atlas.model"
 
 
 def endpoint_label(path: str) -> str:
     if path in KNOWN_ENDPOINTS:
         return path
-    if path.startswith("/v1/models/"):
+    if path in UNPREFIXED:
+        return "/v1" + path
+    if path.startswith(("/v1/models/", "/models/")):
         return "/v1/models/{id}"
     return "other"
 

@@ -14,6 +14,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 
 from gateway.http.errors import APIError, to_api_error
+from gateway.http.schemas import Integer
 
 T = TypeVar("T")
 MAX_N = 16
@@ -32,7 +33,7 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
     if not raw.isascii():
         _check_utf8(raw)
     try:
-        return msgspec.json.decode(raw, type=schema)
+        return _decoder(schema).decode(raw)
     except msgspec.ValidationError as exc:
         message = str(exc)
         match = _PATH.search(message)
@@ -48,6 +49,30 @@ def decode_request[T](raw: bytes, schema: type[T]) -> T:
         raise to_api_error(exc) from None
 
 
+_DECODERS: dict[type, msgspec.json.Decoder[Any]] = {}
+
+
+def _decoder[T](schema: type[T]) -> msgspec.json.Decoder[T]:
+    decoder = _DECODERS.get(schema)
+    if decoder is None:  # one per schema, built on its first request
+        decoder = _DECODERS[schema] = msgspec.json.Decoder(schema, dec_hook=_integer)
+    return decoder
+
+
+def _integer(kind: type, value: Any) -> Any:
+    # msgspec hands over the JSON value of every `Integer` field and checks that an
+    # `Integer` comes back (an int everywhere after); the error it wraps names the
+    # field: "Expected an integer, got 1.5 - at `$.max_tokens`".
+    if kind is not Integer:
+        raise NotImplementedError(kind)
+    if type(value) is int:
+        return Integer(value)
+    if type(value) is float and value.is_integer():
+        return Integer(value)
+    shown = value if type(value) is float else type(value).__name__
+    raise ValueError(f"Expected an integer, got {shown}")
+
+
 def _check_utf8(raw: bytes) -> None:
     # msgspec does not check the strings it skips (fields ATLAS does not read), and the
     # raw body is what goes upstream: JSON that is not UTF-8 must stop here.
@@ -61,8 +86,9 @@ def _check_utf8(raw: bytes) -> None:
         ) from None
 
 
-def check_n(n: int) -> None:
-    if not 1 <= n <= MAX_N:
+def check_n(n: int | None) -> None:
+    """n, if given (null is the default, 1), must be 1..MAX_N."""
+    if n is not None and not 1 <= n <= MAX_N:
         raise APIError(
             400, f"n must be between 1 and {MAX_N}, got {n}", param="n", code="invalid_value"
         )

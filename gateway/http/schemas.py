@@ -1,13 +1,27 @@
 """Wire schemas. Requests are decoded only to validate and read what the gateway
-needs; the raw body is what gets forwarded, so llama-server's own fields survive."""
+needs; the raw body is what gets forwarded, so llama-server's own fields survive.
+
+As in OpenAI's reference (openai-openapi, `CreateChatCompletionRequest` and friends),
+`null` stands for the default wherever the reference makes a field nullable; the
+edge (`http/calls.py`) reads None as that default. `Integer` fields also take an
+integral float (`"max_tokens": 1024.0`, as JavaScript clients may send); `1.5` is a
+400 that names the field. llama-server reads both the same way (a null is its
+default, a float is converted), so the raw body goes upstream as it came.
+"""
 
 from __future__ import annotations
 
 from typing import Any, Literal
 
 import msgspec
+from msgspec import UNSET, UnsetType
 
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
+
+
+class Integer(int):
+    """An integer on the wire that may arrive as an integral float; `requests.py`'s
+    decoder turns it into a plain `int` (1024.0 -> 1024) and refuses anything else."""
 
 
 class ChatMessage(msgspec.Struct, kw_only=True):
@@ -19,43 +33,49 @@ class ChatMessage(msgspec.Struct, kw_only=True):
 
 
 class StreamOptions(msgspec.Struct, kw_only=True):
-    include_usage: bool = False
+    include_usage: bool | None = None  # null or absent: no usage chunk
 
 
 class AtlasOptions(msgspec.Struct, kw_only=True):
     """The `atlas` extension field of a request; never forwarded upstream."""
 
-    k: int | None = None
-    debug: bool = False
+    k: Integer | None = None
+    debug: bool | None = None
     tests: list[Any] | None = None
-    repair: int | None = None  # repair rounds; None: the model's setting
+    repair: Integer | None = None  # repair rounds; None: the model's setting
 
 
 class ChatCompletionRequest(msgspec.Struct, kw_only=True):
     model: str
     messages: list[ChatMessage]
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
-    n: int = 1
-    seed: int | None = None
+    n: Integer | None = None
+    seed: Integer | None = None
     temperature: float | None = None
-    max_tokens: int | None = None
+    max_tokens: Integer | None = None
+    # Not nullable in the reference, but sent as null by clients that build the body
+    # from optional settings; null is no tools.
     tools: list[dict[str, Any]] | None = None
-    atlas: AtlasOptions | None = None
+    # UNSET: absent. `"atlas": null` is no extension, but the key is still dropped
+    # before the body goes upstream.
+    atlas: AtlasOptions | UnsetType | None = UNSET
 
 
 class CompletionRequest(msgspec.Struct, kw_only=True):
     model: str
     # A string, strings, token ids or lists of token ids: checked by the upstream.
-    prompt: str | list[Any]
+    # Nullable in the reference (its default is the empty document): null is sent
+    # upstream as "".
+    prompt: str | list[Any] | None
     suffix: str | None = None
-    stream: bool = False
+    stream: bool | None = None
     stream_options: StreamOptions | None = None
-    n: int = 1
-    seed: int | None = None
+    n: Integer | None = None
+    seed: Integer | None = None
     temperature: float | None = None
     top_p: float | None = None
-    max_tokens: int | None = None
+    max_tokens: Integer | None = None
     stop: str | list[str] | None = None
 
 

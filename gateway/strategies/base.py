@@ -63,6 +63,10 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     controls: Controls = msgspec.field(default_factory=Controls)
     has_extension: bool = False  # the body carries `atlas`, which never goes upstream
     infill: bool = False  # a completion with `suffix`, sent to llama-server's /infill
+    # The client's user agent and session ids, sent upstream with every request of
+    # the call (llama-server's logs, slot affinity); never credentials. Built once at
+    # the edge (`http/calls.py` `forward_headers`).
+    forward_headers: tuple[tuple[str, str], ...] = ()
 
 
 class LabelledCode(msgspec.Struct, frozen=True):

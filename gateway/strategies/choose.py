@@ -5,16 +5,19 @@ k comes from the client (`"atlas": {"k": n}` or `x-atlas-k`), capped by the mode
 strategy settings, else from the model's strategy; then capped by the caller's API key
 (`max_k`), whichever way it came. Only chat calls that look like a
 code task run best-of-k unless the client forced it: tool calls and prose answers
-cannot be verified.
+cannot be verified, and neither can a client's background tasks (titles, commit
+messages, summaries) or plain chat: `looks_like_code_call`, measured on the labelled
+requests of tests/data/code_requests.json (docs/benchmarks.md).
 """
 
 from __future__ import annotations
 
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from config import BestOfKSettings
-from gateway.strategies.base import Call, Strategy
+from gateway.strategies.base import Call, Message, Strategy
 from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
 from gateway.strategies.errors import InvalidCallError
 from gateway.strategies.passthrough import PassThrough
@@ -35,9 +38,84 @@ CODE_SCAN_CHARS = 64 * 1024
 
 
 def looks_like_code_request(text: str) -> bool:
+    """Any code-ish word or sign anywhere (the detector before tests/data/code_requests.json;
+    kept for its callers and as the benchmark's baseline)."""
+    return _CODE_REQUEST.search(_ends(text).lower()) is not None
+
+
+def _ends(text: str) -> str:
     if len(text) > 2 * CODE_SCAN_CHARS:
-        text = text[:CODE_SCAN_CHARS] + "\n" + text[-CODE_SCAN_CHARS:]
-    return _CODE_REQUEST.search(text.lower()) is not None
+        return text[:CODE_SCAN_CHARS] + "\n" + text[-CODE_SCAN_CHARS:]
+    return text
+
+
+# An ask for code: one sign that is code or asks for it (`strong`), or two different
+# code words (`weak`: "python" alone is a snake, "return" a policy, "code" of conduct).
+# Bounded gaps only ({0,40}), so each start costs at most a few dozen steps.
+_CODE_ASK = re.compile(
+    r"(?P<strong>```|def(?<=\bdef) \w+\(|class(?<=\bclass) \w+ ?[:(]"
+    r"|(?:write(?<=\bwrite)|implement(?<=\bimplement)|create(?<=\bcreate)|build(?<=\bbuild)"
+    r"|give(?<=\bgive) me)[^.\n?!]{0,40}?(?<!\w)(?:function|program|script|class|method|code"
+    r"|solution|tests?|endpoint|parser)(?!\w)"
+    r"|fix(?<=\bfix) (?:this|the|my) (?:bug|code|function|test|error)|refactor(?<=\brefactor))"
+    r"|(?P<weak>(?:python|javascript|typescript|java|rust|golang|sql|function|code|returns?"
+    r"|implement|algorithm|regex|class)(?!\w)|c\+\+)"
+)
+# Requests clients send on their own (CLIENTS.md): session titles (opencode), Open
+# WebUI's "### Task:" prompts (title, tags, follow-ups, queries, autocomplete), commit
+# messages (aider), conversation summaries and compaction. Read in the instructions
+# (system/developer messages) or at the start of the last user message, never in
+# pasted material, so "write a function that formats a commit message" stays code.
+_TASK_INSTRUCTION = re.compile(
+    r"title generator|(?:generate|create|write|suggest)(?: \S+){0,4} title(?!\w)"
+    r"|commit message|summari[sz]e(?: \S+){0,3} conversation|summary of(?: \S+){0,2} conversation"
+    r"|follow-up questions|### task:"
+)
+_TASK_REQUEST = re.compile(
+    r"\s*(?:### task:|(?:please )?summari[sz]e (?:this|the|our|above)"
+    r" (?:conversation|chat|discussion|thread|session)"
+    r"|(?:write|generate) (?:a |the )?commit message for|generate a title"
+    r"|provide a detailed prompt for continuing)"
+)
+INSTRUCTION_CHARS = 4096  # the head of each instruction that is read for a task
+REQUEST_CHARS = 512  # the head of the last user message
+
+
+def looks_like_code_call(messages: Sequence[Message]) -> bool:
+    """Whether a chat asks for code that best-of-k can verify: not a client's background
+    task, and a code ask in the conversation (system prompts aside: a coding agent's
+    says "write code" on every turn)."""
+    if looks_like_background_task(messages):
+        return False
+    text = "\n".join(_text(m.content) for m in messages if m.role not in ("system", "developer"))
+    weak: set[str] = set()
+    for match in _CODE_ASK.finditer(_ends(text).lower()):
+        if match.lastgroup == "strong":
+            return True
+        weak.add(match.group().removesuffix("s"))
+        if len(weak) > 1:
+            return True
+    return False
+
+
+def looks_like_background_task(messages: Sequence[Message]) -> bool:
+    last_user = ""
+    for message in messages:
+        if message.role in ("system", "developer"):
+            head = _text(message.content)[:INSTRUCTION_CHARS].lower()
+            if _TASK_INSTRUCTION.search(head):
+                return True
+        elif message.role == "user":
+            last_user = _text(message.content)
+    return _TASK_REQUEST.match(last_user[:REQUEST_CHARS].lower()) is not None
+
+
+def _text(content: object) -> str:
+    if isinstance(content, str):
+        return content
+    if isinstance(content, list):
+        return "\n".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+    return ""
 
 
 def requested_k(call: Call, settings: BestOfKSettings) -> tuple[int, bool]:
@@ -60,7 +138,7 @@ def use_best_of_k(call: Call, k: int, forced: bool) -> bool:
         )
     if forced:
         return True
-    return not call.has_tools and looks_like_code_request(call.prompt_text)
+    return not call.has_tools and looks_like_code_call(call.messages)
 
 
 @dataclass(frozen=True, slots=True)

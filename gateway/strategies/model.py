@@ -25,8 +25,15 @@ class ModelGroup:
         upstream_model = self.settings.upstream_model
         return {"model": upstream_model} if upstream_model else {}
 
-    def upstream_headers(self, request_id: str) -> dict[str, str]:
-        headers = {"content-type": "application/json", "x-request-id": request_id}
+    def upstream_headers(
+        self, request_id: str, forward: tuple[tuple[str, str], ...] = ()
+    ) -> dict[str, str]:
+        """Headers of a request upstream: the client's `forward` ones (user agent,
+        session ids), then ours, which win (its content type, the request id, the
+        upstream's own key)."""
+        headers = dict(forward)
+        headers["content-type"] = "application/json"
+        headers["x-request-id"] = request_id
         if self.settings.api_key:
             headers["authorization"] = f"Bearer {self.settings.api_key}"
         return headers

@@ -72,7 +72,7 @@ def upstream_call(call: Call) -> UpstreamCall:
         pool=call.model.generation,
         path=path,
         bodies=bodies,
-        headers=call.model.upstream_headers(call.request_id),
+        headers=call.model.upstream_headers(call.request_id, call.forward_headers),
         prompt_text=call.prompt_text,
     )
 

@@ -118,7 +118,7 @@ def test_claude_codes_head_check_needs_no_key(
     )
     head = httpx.head(gw.url + "/")
     assert head.status_code == 200 and head.content == b""
-    assert httpx.get(gw.url + "/").status_code == 405  # only the check, no page
+    assert httpx.get(gw.url + "/").json()["status"] == "ok"  # the same, with its body
 
 
 def test_count_tokens_for_a_claude_code_request(

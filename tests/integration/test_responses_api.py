@@ -270,6 +270,11 @@ def test_a_recorded_codex_request_streams_the_events_codex_needs(
     assert roles == ["system", "user", "user"]  # Codex's developer items, merged
     for dropped in ("reasoning", "include", "store", "prompt_cache_key", "client_metadata"):
         assert dropped not in sent
+    forwarded = upstream.requests_to("/v1/chat/completions")[-1].headers
+    assert forwarded["originator"] == "codex_exec"
+    assert forwarded["session-id"] == recorded["headers"]["session-id"]
+    assert forwarded["user-agent"].startswith("codex_exec/")
+    assert forwarded.get("authorization") != "Bearer x"
 
 
 def test_fields_that_need_stored_state_are_a_clear_400(gateway: RunningGateway) -> None:

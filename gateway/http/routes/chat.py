@@ -7,24 +7,26 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.answer import answer
-from gateway.http.calls import chat_call, resolve_model
+from gateway.http.calls import chat_call, forward_headers, resolve_model
 from gateway.http.requests import check_n, decode_request
 from gateway.http.schemas import ChatCompletionRequest
 from gateway.http.state import ServicesRef
 from gateway.telemetry.request_ids import request_id_var
 
 PATH = "/v1/chat/completions"
+PATHS = [PATH, PATH.removeprefix("/v1")]  # also without /v1: the same route
 
 
 def chat_handler(ref: ServicesRef) -> Any:
-    @post(PATH, status_code=200)
+    @post(PATHS, status_code=200)
     async def chat_completions(request: Request[Any, Any, Any]) -> Response[Any]:
         services = ref.get()
         raw = await request.body()
         chat = decode_request(raw, ChatCompletionRequest)
         check_n(chat.n)
         group = resolve_model(request, services, chat.model)
-        call = chat_call(chat, raw, group, request.headers, request_id_var.get())
+        forward = forward_headers(request.scope["headers"])
+        call = chat_call(chat, raw, group, request.headers, request_id_var.get(), forward)
         return await answer(request, services, call, ref.drain)
 
     return chat_completions

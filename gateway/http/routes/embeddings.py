@@ -7,7 +7,7 @@ from typing import Any
 from litestar import Request, Response, post
 
 from gateway.http.auth import caller_of
-from gateway.http.calls import resolve_model
+from gateway.http.calls import forward_headers, resolve_model
 from gateway.http.errors import APIError
 from gateway.http.metering import admit
 from gateway.http.requests import decode_request, json_response, until_disconnect
@@ -20,12 +20,13 @@ from gateway.strategies.views import Usage
 from gateway.telemetry.request_ids import request_id_var
 
 PATH = "/v1/embeddings"
+PATHS = [PATH, PATH.removeprefix("/v1")]  # also without /v1: the same route
 EMBEDDED = Served(route="embeddings")
 NO_TOKENS = Usage()
 
 
 def embeddings_handler(ref: ServicesRef) -> Any:
-    @post(PATH, status_code=200)
+    @post(PATHS, status_code=200)
     async def embeddings(request: Request[Any, Any, Any]) -> Response[bytes]:
         services = ref.get()
         raw = await request.body()
@@ -46,7 +47,12 @@ def embeddings_handler(ref: ServicesRef) -> Any:
             reply = await until_disconnect(
                 request,
                 services.dispatcher.post_json(
-                    group.embedding, PATH, body, group.upstream_headers(request_id_var.get())
+                    group.embedding,
+                    PATH,
+                    body,
+                    group.upstream_headers(
+                        request_id_var.get(), forward_headers(request.scope["headers"])
+                    ),
                 ),
             )
             content = check_embeddings(reply)

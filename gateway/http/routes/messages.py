@@ -14,7 +14,7 @@ import msgspec
 from litestar import Request, Response, post
 
 from gateway.http.answer import answer
-from gateway.http.calls import messages_call, resolve_model
+from gateway.http.calls import forward_headers, messages_call, resolve_model
 from gateway.http.errors import APIError
 from gateway.http.messages_edge import MessagesEdge
 from gateway.http.requests import decode_request, json_response
@@ -40,7 +40,8 @@ def messages_handlers(ref: ServicesRef) -> list[Any]:
         _check(wire)
         group = resolve_model(request, services, wire.model)
         chat = to_chat(wire)
-        call = messages_call(wire, chat, group, request.headers, request_id_var.get())
+        forward = forward_headers(request.scope["headers"])
+        call = messages_call(wire, chat, group, request.headers, request_id_var.get(), forward)
         edge = MessagesEdge(model=wire.model, message_id=new_message_id())
         return await answer(request, services, call, ref.drain, edge)
 

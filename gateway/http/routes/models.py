@@ -1,4 +1,5 @@
-"""GET /v1/models and /v1/models/{id}: an API key with an allow-list sees only its models."""
+"""GET /v1/models and /v1/models/{id} (also without /v1; HEAD as GET: `head_as_get`): an
+API key with an allow-list sees only its models."""
 
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ def model_handlers(settings: Settings) -> list[Any]:
     cards = {m.name: ModelCard(id=m.name, created=created) for m in settings.models}
     listing = msgspec.json.encode(ModelList(data=list(cards.values())))
 
-    @get("/v1/models")
+    @get(["/v1/models", "/models"])
     async def list_models(request: Request[Any, Any, Any]) -> Response[bytes]:
         allowed = caller_of(request).models
         if allowed is None:
@@ -29,7 +30,7 @@ def model_handlers(settings: Settings) -> list[Any]:
         visible = [card for name, card in cards.items() if name in allowed]
         return json_response(msgspec.json.encode(ModelList(data=visible)))
 
-    @get("/v1/models/{model_id:path}")
+    @get(["/v1/models/{model_id:path}", "/models/{model_id:path}"])
     async def get_model(
         request: Request[Any, Any, Any], model_id: FromPath[str]
     ) -> Response[bytes]:

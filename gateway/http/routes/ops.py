@@ -1,7 +1,7 @@
 """Liveness, readiness and Prometheus metrics: what each tells, and to whom.
 
-`HEAD /` answers anyone with 200 (Claude Code checks it, without a key, before each
-run). /health answers anyone, and says only that the process serves. /ready answers anyone
+/ and /health answer anyone (`HEAD /` too: Claude Code checks it, without a key, before
+each run), and say only that the process serves. /ready answers anyone
 with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
 engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
 external, and whether it answers) need the master key. The store does not decide
@@ -16,7 +16,7 @@ import logging
 from typing import Any
 
 import msgspec
-from litestar import Request, Response, get, head
+from litestar import Request, Response, get
 
 from config import ServerSettings
 from gateway.accounts.limits import REDIS_FAILURES
@@ -29,19 +29,21 @@ from gateway.wiring.services import Services
 logger = logging.getLogger(__name__)
 
 PROMETHEUS_TYPE = "text/plain; version=0.0.4; charset=utf-8"
+ROOT_BODY = b'{"status":"ok","service":"atlas","api":"/v1"}'
 
 
 def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
     detail_keys = bearer_tokens(server.master_key)
     metrics_keys = bearer_tokens(server.master_key, server.metrics_token)
 
-    @head("/")
-    async def root() -> None:
-        return None
-
     @get("/health")
     async def health() -> Response[bytes]:
         return Response(content=b'{"status":"ok"}', media_type="application/json")
+
+    # Clients probe the root before they start (Claude Code: `HEAD /`, without a key).
+    @get("/")
+    async def root() -> Response[bytes]:
+        return Response(content=ROOT_BODY, media_type="application/json")
 
     @get("/ready")
     async def ready(request: Request[Any, Any, Any]) -> Response[bytes]:
@@ -71,7 +73,7 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
         await _refresh_usage(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
 
-    return [root, health, ready, metrics]
+    return [health, root, ready, metrics]
 
 
 def readiness(services: Services) -> dict[str, Any]:

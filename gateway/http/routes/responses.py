@@ -9,7 +9,7 @@ from litestar import Request, Response, get, post
 from litestar.params import FromPath
 
 from gateway.http.answer import answer
-from gateway.http.calls import chat_call, resolve_model
+from gateway.http.calls import chat_call, forward_headers, resolve_model
 from gateway.http.errors import APIError
 from gateway.http.requests import decode_request
 from gateway.http.responses_edge import ResponsesEdge
@@ -30,7 +30,8 @@ def responses_handlers(ref: ServicesRef) -> list[Any]:
         chat_raw = msgspec.json.encode(chat_body(wire))
         chat = decode_request(chat_raw, ChatCompletionRequest)
         group = resolve_model(request, services, chat.model)
-        call = chat_call(chat, chat_raw, group, request.headers, request_id_var.get())
+        forward = forward_headers(request.scope["headers"])
+        call = chat_call(chat, chat_raw, group, request.headers, request_id_var.get(), forward)
         return await answer(request, services, call, ref.drain, ResponsesEdge(wire))
 
     @get(f"{PATH}/{{response_id:str}}")

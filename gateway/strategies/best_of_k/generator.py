@@ -21,10 +21,16 @@ PATH = "/v1/chat/completions"
 class UpstreamGenerator:
     """best-of-k's Generator over one model group, for one client request."""
 
-    def __init__(self, dispatcher: Dispatcher, group: ModelGroup, request_id: str) -> None:
+    def __init__(
+        self,
+        dispatcher: Dispatcher,
+        group: ModelGroup,
+        request_id: str,
+        forward: tuple[tuple[str, str], ...] = (),
+    ) -> None:
         self._dispatcher = dispatcher
         self._group = group
-        self._headers = group.upstream_headers(request_id)
+        self._headers = group.upstream_headers(request_id, forward)
         self._model_changes = group.model_changes()
 
     async def complete(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:

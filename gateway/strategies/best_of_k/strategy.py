@@ -68,7 +68,9 @@ class BestOfKStrategy:
     def _build(self, call: Call) -> BestOfK:
         body: dict[str, Any] = msgspec.json.decode(call.body)
         collaborators = Collaborators(
-            generator=UpstreamGenerator(self._tools.dispatcher, call.model, call.request_id),
+            generator=UpstreamGenerator(
+                self._tools.dispatcher, call.model, call.request_id, call.forward_headers
+            ),
             verifier=self._tools.verifier,
             tokens=self._tools.tokens,
             ranker=self._tools.ranker_for(call.model),
