@@ -20,6 +20,7 @@ from tests.integration.conftest import RunningGateway, make_settings
 # inside messages, thinking and redacted_thinking, a tool_result with is_error,
 # metadata, thinking, context_management, output_config, max_tokens 32000; about 90 KB.
 CLAUDE_CODE = Path(__file__).parent / "data" / "claude_code_messages.json"
+RECORDED_CLAUDE_CODE = Path(__file__).parents[1] / "data" / "clients" / "claude_code_messages.json"
 CLAUDE_CODE_HEADERS = {
     "x-api-key": "sk-master-cc",
     "anthropic-version": "2023-06-01",
@@ -177,3 +178,26 @@ async def test_best_of_k_answers_as_an_anthropic_message(
     ]
     assert len(candidates) >= 2
     assert all(r.body["messages"] == ask and r.body["max_tokens"] == 200 for r in candidates)
+
+
+def test_a_real_claude_code_request_streams_what_claude_code_reads(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
+    # Captured from `claude -p "Say hello"` (Claude Code 2.1.197) pointed at ATLAS.
+    recorded = json.loads(RECORDED_CLAUDE_CODE.read_text())
+    headers = {**recorded["headers"], "x-api-key": "x"}
+    with httpx.stream(
+        "POST", gateway.url + recorded["path"], json=recorded["body"], headers=headers, timeout=30
+    ) as answer:
+        assert answer.status_code == 200
+        text = answer.read().decode()
+    names = [name for name, _ in frames_of(text)]
+    assert names[0] == "message_start" and names[-2:] == ["message_delta", "message_stop"]
+    assert "content_block_delta" in names and "error" not in names
+    sent = upstream.requests_to("/v1/chat/completions")[-1]
+    assert len(sent.body["tools"]) == len(recorded["body"]["tools"])
+    assert [m["role"] for m in sent.body["messages"]] == ["system", "user", "system"]
+    assert sent.headers["user-agent"] == recorded["headers"]["user-agent"]
+    assert "x-claude-code-session-id" in sent.headers
+    for private in ("x-api-key", "anthropic-beta", "authorization"):
+        assert private not in sent.headers
