@@ -309,14 +309,21 @@ class Faults:
             data = json.loads(answer.body)
             _set_text(data, PLACEHOLDER)
             body = json.dumps(data).encode()
-            # Spliced in as bytes: building 50 MB through json.dumps takes long enough
-            # to look like a stall on a loaded machine.
+            # The head goes out at once and the 50 MB follow in pieces, as a real server
+            # sends them: built whole first, they take long enough on a loaded machine
+            # to look like a stall before the first byte.
             if b"[0.5]" in body:  # embeddings: a vector of 50 MB, of long numbers
                 number = b"0.12345678901234567,"
-                vector = b"[" + number * (HUGE_BYTES // len(number)) + b"0.5]"
-                body = body.replace(b"[0.5]", vector)
-            body = body.replace(PLACEHOLDER.encode(), b"x" * HUGE_BYTES)
-            await self._reply(200, answer.content_type, body)
+                prefix, suffix = body.split(b"[0.5]", 1)
+                pieces = [b"[", *_repeated(number, HUGE_BYTES // len(number)), b"0.5]"]
+            else:
+                prefix, suffix = body.split(PLACEHOLDER.encode(), 1)
+                pieces = list(_repeated(b"x", HUGE_BYTES))
+            length = len(prefix) + sum(map(len, pieces)) + len(suffix)
+            await _send(self.writer, _head(200, answer.content_type, length) + prefix)
+            for piece in pieces:
+                await _send(self.writer, piece)
+            await _send(self.writer, suffix)
             return
         piece = 64 * 1024
         template = json.loads(answer.events[1].removeprefix(b"data: "))
@@ -478,6 +485,13 @@ async def _flushed(writer: asyncio.StreamWriter, limit_s: float = 30.0) -> None:
         if asyncio.get_running_loop().time() > deadline:
             return
         await asyncio.sleep(0.01)
+
+
+def _repeated(unit: bytes, count: int, piece_bytes: int = 1 << 20) -> Iterator[bytes]:
+    """`unit * count`, in pieces of about `piece_bytes`."""
+    per_piece = max(1, piece_bytes // len(unit))
+    for start in range(0, count, per_piece):
+        yield unit * min(per_piece, count - start)
 
 
 async def _send(writer: asyncio.StreamWriter, data: bytes) -> None:
