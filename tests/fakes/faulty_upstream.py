@@ -321,16 +321,16 @@ class Faults:
                 pieces = list(_repeated(b"x", HUGE_BYTES))
             length = len(prefix) + sum(map(len, pieces)) + len(suffix)
             await _send(self.writer, _head(200, answer.content_type, length) + prefix)
-            for piece in pieces:
-                await _send(self.writer, piece)
+            for part in pieces:
+                await _send(self.writer, part)
             await _send(self.writer, suffix)
             return
-        piece = 64 * 1024
+        event_text = 64 * 1024
         template = json.loads(answer.events[1].removeprefix(b"data: "))
-        _set_text(template, "y" * piece)
+        _set_text(template, "y" * event_text)
         event = b"data: " + json.dumps(template).encode() + b"\n\n"
         await _send(self.writer, _head(200, "text/event-stream"))
-        for _ in range(HUGE_BYTES // piece):
+        for _ in range(HUGE_BYTES // event_text):
             await _send(self.writer, event)
         await _send(self.writer, b"".join(answer.events[1:]))
 
