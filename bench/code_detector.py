@@ -4,7 +4,8 @@
 of the detector before (any code word anywhere: `looks_like_code_request` over every
 message's text) and now (`looks_like_code_call`), on the tuning part, the held-out
 part (written with it, not looked at while tuning), the fresh part (written after the
-detector was final) and all of it. "code" items are the positives: asks best-of-k should answer.
+detector was final), the captured part (what real clients send: captures and their
+released prompt templates, never tuned on) and all of it. "code" items are the positives: asks best-of-k should answer.
 """
 
 from __future__ import annotations
@@ -80,6 +81,7 @@ def main(argv: list[str] | None = None) -> int:
         "tune": [i for i in items if i["split"] == "tune"],
         "holdout": [i for i in items if i["split"] == "holdout"],
         "fresh": [i for i in items if i["split"] == "fresh"],
+        "captured": [i for i in items if i["split"] == "captured"],
         "all": items,
     }
     print("| detector | part | n | precision | recall | accuracy |")

@@ -25,6 +25,8 @@ def test_accuracy_floor() -> None:
     assert every.accuracy >= 0.90 and every.precision >= 0.90 and every.recall >= 0.90, every
     held_out = score([i for i in ITEMS if i["split"] == "holdout"], now)
     assert held_out.accuracy >= 0.90, held_out
+    captured = score([i for i in ITEMS if i["split"] == "captured"], now)
+    assert captured.accuracy >= 0.90, captured  # real clients' requests, never tuned on
     assert score(ITEMS, before).accuracy < every.accuracy  # what the change bought
 
 
