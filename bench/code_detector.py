@@ -5,7 +5,8 @@ of the detector before (any code word anywhere: `looks_like_code_request` over e
 message's text) and now (`looks_like_code_call`), on the tuning part, the held-out
 part (written with it, not looked at while tuning), the fresh part (written after the
 detector was final), the captured part (what real clients send: captures and their
-released prompt templates, never tuned on) and all of it. "code" items are the positives: asks best-of-k should answer.
+released prompt templates, never tuned on) and all of it. "code" items are the
+positives: asks best-of-k should answer.
 """
 
 from __future__ import annotations
