@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from typing import Any
 
+import msgspec
 from litestar import Request, Response
 from litestar.response import Stream
 
@@ -32,6 +33,9 @@ async def answer(
     any byte, an error event (and [DONE] in chat) once a stream has started. `edge`
     translates it to the request's wire protocol."""
     caller = caller_of(request)
+    call = msgspec.structs.replace(
+        call, key_id=caller.usage_id, tenant=caller.user_id or caller.usage_id
+    )
     strategy = services.strategies.choose(call, caller.limits.max_k)
     admission = await admit(services.accounts.limiter, caller)
     if call.stream:

@@ -67,6 +67,11 @@ class Call(msgspec.Struct, frozen=True, kw_only=True):
     # the call (llama-server's logs, slot affinity); never credentials. Built once at
     # the edge (`http/calls.py` `forward_headers`).
     forward_headers: tuple[tuple[str, str], ...] = ()
+    # Who asked, set by the edge once the key is known: `key_id` is whom the usage
+    # ledger bills (an API key's id, `master` or `anonymous`), `tenant` the key's owner
+    # (the scope of what is learnt from its requests; the key id when it has none).
+    key_id: str = "anonymous"
+    tenant: str = "anonymous"
 
 
 class LabelledCode(msgspec.Struct, frozen=True):
