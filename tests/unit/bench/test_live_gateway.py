@@ -14,12 +14,13 @@ from tests.conftest import free_port
 
 # A "gateway" that starts a child in its own session (as it starts llama-server) and
 # exits on SIGTERM without stopping it.
+# The handler is set before the pid is printed: the test stops it as soon as it reads it.
 LEAVES_A_CHILD = """
 import signal, subprocess, sys, time
+signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(120)"],
                          start_new_session=True)
 print(child.pid, flush=True)
-signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
 time.sleep(120)
 """
 IGNORES_SIGTERM = """
