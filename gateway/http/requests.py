@@ -14,7 +14,7 @@ from litestar import Request, Response
 from litestar.connection import ASGIConnection
 
 from gateway.http.errors import APIError, to_api_error
-from gateway.http.schemas import Integer
+from gateway.protocols.integers import Integer
 
 T = TypeVar("T")
 MAX_N = 16

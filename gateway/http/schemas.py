@@ -16,12 +16,9 @@ from typing import Any, Literal
 import msgspec
 from msgspec import UNSET, UnsetType
 
+from gateway.protocols.integers import Integer
+
 Role = Literal["system", "developer", "user", "assistant", "tool", "function"]
-
-
-class Integer(int):
-    """An integer on the wire that may arrive as an integral float; `requests.py`'s
-    decoder turns it into a plain `int` (1024.0 -> 1024) and refuses anything else."""
 
 
 class ChatMessage(msgspec.Struct, kw_only=True):

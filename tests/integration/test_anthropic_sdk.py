@@ -328,3 +328,22 @@ async def test_count_tokens(gateway: RunningGateway, upstream: ScriptedUpstream)
     assert 2 <= plain.input_tokens <= 6  # "Say hello." in cl100k_base
     assert more.input_tokens > plain.input_tokens + 20
     assert not upstream.received  # counted by the gateway, no generation slot held
+
+
+def test_integral_floats_are_integers_and_fractions_a_400_in_anthropic_shape(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
+    body = {
+        "model": "coder",
+        "max_tokens": 64.0,
+        "top_k": 20.0,
+        "messages": [{"role": "user", "content": "hi"}],
+    }
+    assert httpx.post(gateway.url + "/v1/messages", json=body, timeout=10).status_code == 200
+    sent = upstream.requests_to("/v1/chat/completions")[-1].body
+    assert (sent["max_tokens"], sent["top_k"]) == (64, 20)
+    body["max_tokens"] = 64.5
+    answer = httpx.post(gateway.url + "/v1/messages", json=body, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["type"] == "invalid_request_error"
+    assert "max_tokens" in answer.json()["error"]["message"]

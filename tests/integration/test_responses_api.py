@@ -373,3 +373,15 @@ def test_a_recorded_codex_tool_turn_reaches_the_upstream_as_chat_tool_messages(
         "tool_call_id": output["call_id"],
         "content": output["output"],
     }
+
+
+def test_integral_floats_are_integers_and_fractions_a_400(
+    gateway: RunningGateway, upstream: ScriptedUpstream
+) -> None:
+    body = {"model": "coder", "input": "hi", "max_output_tokens": 64.0}
+    assert httpx.post(gateway.base_url + "/responses", json=body, timeout=10).status_code == 200
+    assert upstream_body(upstream)["max_tokens"] == 64
+    body["max_output_tokens"] = 64.5
+    answer = httpx.post(gateway.base_url + "/responses", json=body, timeout=10)
+    assert answer.status_code == 400
+    assert answer.json()["error"]["param"] == "max_output_tokens"

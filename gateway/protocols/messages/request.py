@@ -53,13 +53,13 @@ def to_chat(request: MessagesRequest) -> ChatTranslation:
     body: dict[str, Any] = {
         "model": request.model,
         "messages": messages,
-        "max_tokens": request.max_tokens,
+        "max_tokens": int(request.max_tokens),
         "stream": request.stream,
     }
     for name, value in (
         ("temperature", request.temperature),
         ("top_p", request.top_p),
-        ("top_k", request.top_k),
+        ("top_k", None if request.top_k is None else int(request.top_k)),
         ("stop", request.stop_sequences or None),
     ):
         if value is not None:

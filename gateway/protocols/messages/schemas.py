@@ -12,6 +12,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.protocols.integers import Integer
+
 StopReason = Literal["end_turn", "max_tokens", "stop_sequence", "tool_use", "refusal"]
 
 
@@ -81,12 +83,12 @@ class ToolChoice(msgspec.Struct, kw_only=True):
 class MessagesRequest(msgspec.Struct, kw_only=True):
     model: str
     messages: list[InputMessage]
-    max_tokens: int
+    max_tokens: Integer
     system: str | list[TextBlock] | None = None
     stop_sequences: list[str] | None = None
     temperature: float | None = None
     top_p: float | None = None
-    top_k: int | None = None
+    top_k: Integer | None = None
     stream: bool = False
     tools: list[Tool] | None = None
     tool_choice: ToolChoice | None = None

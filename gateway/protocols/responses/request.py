@@ -39,7 +39,7 @@ def chat_body(request: ResponsesRequest) -> dict[str, Any]:
     if request.parallel_tool_calls is not None and tools:
         body["parallel_tool_calls"] = request.parallel_tool_calls
     if request.max_output_tokens is not None:
-        body["max_tokens"] = request.max_output_tokens
+        body["max_tokens"] = int(request.max_output_tokens)
     if request.temperature is not None:
         body["temperature"] = request.temperature
     if request.top_p is not None:

@@ -10,6 +10,8 @@ from typing import Any, Literal
 
 import msgspec
 
+from gateway.protocols.integers import Integer
+
 
 class TextFormat(msgspec.Struct, kw_only=True, omit_defaults=True):
     type: Literal["text", "json_schema", "json_object"]
@@ -31,7 +33,7 @@ class ResponsesRequest(msgspec.Struct, kw_only=True):
     tools: list[dict[str, Any]] | None = None
     tool_choice: str | dict[str, Any] | None = None
     parallel_tool_calls: bool | None = None
-    max_output_tokens: int | None = None
+    max_output_tokens: Integer | None = None
     temperature: float | None = None
     top_p: float | None = None
     text: TextOptions | None = None

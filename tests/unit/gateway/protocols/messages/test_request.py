@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 from typing import Any
 
-import msgspec
 import pytest
 
+from gateway.http.errors import APIError
+from gateway.http.requests import decode_request
 from gateway.protocols.messages.request import TOOL_ERROR_NOTE, to_chat
 from gateway.protocols.messages.schemas import MessagesRequest
 from gateway.strategies.errors import InvalidCallError
@@ -15,7 +16,7 @@ from gateway.strategies.errors import InvalidCallError
 
 def chat_body(**fields: Any) -> dict[str, Any]:
     request = {"model": "coder", "max_tokens": 64, **fields}
-    wire = msgspec.json.decode(json.dumps(request), type=MessagesRequest)
+    wire = decode_request(json.dumps(request).encode(), MessagesRequest)
     body: dict[str, Any] = json.loads(to_chat(wire).body)
     return body
 
@@ -213,8 +214,9 @@ def test_an_unknown_block_type_is_refused_by_name() -> None:
         "max_tokens": 1,
         "messages": [{"role": "user", "content": [{"type": "document", "source": {}}]}],
     }
-    with pytest.raises(msgspec.ValidationError, match="document"):
-        msgspec.json.decode(json.dumps(request), type=MessagesRequest)
+    with pytest.raises(APIError, match="document") as caught:
+        decode_request(json.dumps(request).encode(), MessagesRequest)
+    assert caught.value.status == 400
 
 
 def test_a_tool_choice_of_type_tool_needs_a_name() -> None:

@@ -1,0 +1,10 @@
+"""An integer on the wire that may arrive as an integral float, for every protocol."""
+
+from __future__ import annotations
+
+
+class Integer(int):
+    """An integer on the wire that may arrive as an integral float (`1024.0`, as
+    JavaScript clients may send); `http/requests.py`'s decoder builds it and refuses
+    anything else (`1.5` is a 400 naming the field). msgspec does not encode this
+    subclass: pass `int(value)` on."""
