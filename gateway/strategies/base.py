@@ -78,7 +78,7 @@ class Lessons(msgspec.Struct, frozen=True):
     labelled: tuple[LabelledCode, ...]
 
 
-class Verdict(msgspec.Struct, frozen=True, kw_only=True):
+class CandidateVerdict(msgspec.Struct, frozen=True, kw_only=True):
     """One best-of-k candidate as the request's trace shows it."""
 
     index: int
@@ -96,7 +96,7 @@ class Decision(msgspec.Struct, frozen=True, kw_only=True):
     selection: str
     tests_source: str
     tests_count: int
-    candidates: tuple[Verdict, ...] = ()
+    candidates: tuple[CandidateVerdict, ...] = ()
 
 
 class Served(msgspec.Struct, frozen=True, kw_only=True):

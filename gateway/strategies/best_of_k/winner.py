@@ -9,7 +9,7 @@ from typing import Any
 
 import msgspec
 
-from gateway.strategies.base import Chunk, Decision, Verdict
+from gateway.strategies.base import CandidateVerdict, Chunk, Decision
 from gateway.strategies.best_of_k.candidates import Candidate, Outcome
 from gateway.strategies.views import Usage, first_choice
 
@@ -74,7 +74,7 @@ def decision_of(outcome: Outcome) -> Decision:
         tests_source=outcome.tests_source,
         tests_count=outcome.tests_count,
         candidates=tuple(
-            Verdict(
+            CandidateVerdict(
                 index=c.index,
                 round=c.round,
                 verdict=_verdict(c, outcome.tests_count),
