@@ -64,6 +64,7 @@ function drawCharts() {
       fill: spec.type === "line",
       tension: 0.25,
       pointRadius: spec.labels.length > 40 ? 0 : 2,
+      maxBarThickness: 56,
     }));
     new Chart(canvas, {
       type: spec.type,
@@ -73,7 +74,11 @@ function drawCharts() {
         plugins: { legend: { labels: { color: text } } },
         scales: {
           x: { ticks: { color: text }, grid: { color: grid } },
-          y: { ticks: { color: text }, grid: { color: grid }, beginAtZero: true },
+          y: {
+            ticks: { color: text, ...(spec.integer ? { precision: 0 } : {}) },
+            grid: { color: grid },
+            beginAtZero: true,
+          },
         },
       },
     });

@@ -47,8 +47,8 @@ def _number(value: float | int | None, digits: int = 0) -> str:
     return f"{value:,.{digits}f}"
 
 
-def _percent(value: float | None) -> str:
-    return "not reported" if value is None else f"{value * 100:.1f} %"
+def _percent(value: float | None, missing: str = "not reported") -> str:
+    return missing if value is None else f"{value * 100:.1f} %"
 
 
 def environment() -> Environment:

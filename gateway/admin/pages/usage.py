@@ -99,6 +99,7 @@ def charts(summary: dict[str, Any], days: list[str]) -> dict[str, Any]:
     return {
         "tokens": {
             "type": "line",
+            "integer": True,
             "labels": labels,
             "datasets": [
                 {"label": "tokens returned", "data": [returned_tokens(by_day[d]) for d in days]},
@@ -107,6 +108,7 @@ def charts(summary: dict[str, Any], days: list[str]) -> dict[str, Any]:
         },
         "requests": {
             "type": "bar",
+            "integer": True,
             "labels": labels,
             "datasets": [
                 {"label": "requests", "data": [by_day[d].requests for d in days]},
@@ -115,6 +117,7 @@ def charts(summary: dict[str, Any], days: list[str]) -> dict[str, Any]:
         },
         "routes": {
             "type": "bar",
+            "integer": True,
             "labels": sorted(total.routes),
             "datasets": [
                 {"label": "requests", "data": [total.routes[r] for r in sorted(total.routes)]}
@@ -122,6 +125,7 @@ def charts(summary: dict[str, Any], days: list[str]) -> dict[str, Any]:
         },
         "k": {
             "type": "bar",
+            "integer": True,
             "labels": [f"k={k}" for k in sorted(total.k)],
             "datasets": [{"label": "requests", "data": [total.k[k] for k in sorted(total.k)]}],
         },

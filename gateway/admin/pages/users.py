@@ -59,7 +59,8 @@ async def set_disabled(request: Request[Any, Any, Any], user_id: FromPath[str]) 
     if flag not in ("true", "false"):
         raise bad_request("disabled must be true or false", param="disabled")
     user = await services_of(request).accounts.directory.set_disabled(user_id, flag == "true")
-    return Redirect(f"{USERS_PATH}?done=disabled:{user.name}", status_code=303)
+    done = "disabled" if user.disabled else "enabled"
+    return Redirect(f"{USERS_PATH}?done={done}:{user.name}", status_code=303)
 
 
 @post("/users/{user_id:str}/password", opt=ADMIN, status_code=303)
@@ -88,7 +89,8 @@ def _done(request: Request[Any, Any, Any]) -> str | None:
     words = {
         "created": "created",
         "role": "role changed",
-        "disabled": "updated",
+        "disabled": "disabled; their keys are suspended",
+        "enabled": "enabled",
         "password": "password reset; their sessions ended",
     }
     return f"{name}: {words[action]}" if action in words and name else None
