@@ -27,8 +27,8 @@ test: $(STAMP)
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway engines lens sandbox config tests bench
-	$(BIN)/ruff format --check gateway engines lens sandbox config tests bench
+	$(BIN)/ruff check gateway engines lens sandbox config admin_ui tests bench
+	$(BIN)/ruff format --check gateway engines lens sandbox config admin_ui tests bench
 	$(BIN)/mypy
 
 bench-overhead: $(STAMP)
