@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 ARGS ?=
 
-.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak clean
+.PHONY: run test lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -30,6 +30,10 @@ lint: $(STAMP)
 	$(BIN)/ruff check gateway engines lens sandbox config admin_ui tests bench
 	$(BIN)/ruff format --check gateway engines lens sandbox config admin_ui tests bench
 	$(BIN)/mypy
+
+# Every admin page under 100 ms with 10,000 usage events and 1,000 traces stored.
+bench-admin-pages: $(STAMP)
+	$(BIN)/python -m bench.admin_pages $(ARGS)
 
 bench-overhead: $(STAMP)
 	$(BIN)/python -m bench.overhead $(ARGS)

@@ -99,8 +99,8 @@ def screenshot(page: Page, name: str) -> Path:
 
 @pytest.fixture
 def ui(
-    gateway_factory: Callable[[Settings], RunningGateway],
-    upstream: ScriptedUpstream,
+    gateway_factory: Callable[[Settings], RunningGateway],  # noqa: F811 (imported fixture)
+    upstream: ScriptedUpstream,  # noqa: F811
     browser: Browser,
 ) -> Ui:
     settings = make_settings(

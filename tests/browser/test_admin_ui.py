@@ -172,7 +172,8 @@ def test_the_csp_blocks_an_injected_inline_script(ui: Ui) -> None:
     page.evaluate(
         """() => {
             window.blocked = [];
-            document.addEventListener('securitypolicyviolation', e => window.blocked.push(e.violatedDirective));
+            document.addEventListener(
+                'securitypolicyviolation', e => window.blocked.push(e.violatedDirective));
             const s = document.createElement('script');
             s.textContent = 'window.pwned = 2';
             document.body.appendChild(s);

@@ -11,7 +11,8 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Template
 
-from gateway.accounts.usage_read import MAX_RANGE_DAYS, UsageCounts, UsageReader, UsageRow
+from gateway.accounts.usage_read import MAX_RANGE_DAYS, UsageCounts
+from gateway.accounts.usage_summary import DaySummary, UsageSummaries
 from gateway.admin.auth import services_of
 from gateway.admin.errors import bad_request
 from gateway.admin.pages.forms import day_of, query
@@ -40,12 +41,10 @@ async def usage_page(request: Request[Any, Any, Any]) -> Template:
     if key_id is not None:
         await access.get(viewer.principal, key_id)  # someone else's key: a 404
     keys = {k.record.id: k.record.name for k in await access.list_keys(viewer.principal)}
-    reader = UsageReader(services.store.redis, prefix=services.store.prefix)
-    rows = await reader.by_day(
-        start, end, key_id=key_id, user_id=user_id, model=params.get("model")
-    )
     days = [(start + timedelta(days=i)).isoformat() for i in range((end - start).days + 1)]
-    summary = summarize(rows, days)
+    summaries = UsageSummaries(services.store.redis, prefix=services.store.prefix)
+    found = await summaries.by_day(days, key_id=key_id, user_id=user_id, model=params.get("model"))
+    summary = summarize(found, days)
     context = {
         "start": start.isoformat(),
         "end": end.isoformat(),
@@ -65,22 +64,20 @@ async def _users(services: Services, is_admin: bool) -> dict[str, str]:
     return {u.id: u.name for u in await services.accounts.directory.users.list_users()}
 
 
-def summarize(rows: list[UsageRow], days: list[str]) -> dict[str, Any]:
+def summarize(found: list[DaySummary], days: list[str]) -> dict[str, Any]:
     by_day: dict[str, UsageCounts] = {day: UsageCounts() for day in days}
     by_model: dict[str, UsageCounts] = {}
     by_key: dict[str, UsageCounts] = {}
     by_day_model: dict[tuple[str, str], UsageCounts] = {}
-    total = UsageCounts()
-    for row in rows:
-        day = row.day or ""
-        by_day[day] = by_day.get(day, UsageCounts()) + row.counts
-        by_model[row.model] = by_model.get(row.model, UsageCounts()) + row.counts
-        by_key[row.key_id] = by_key.get(row.key_id, UsageCounts()) + row.counts
-        slot = (day, row.model)
-        by_day_model[slot] = by_day_model.get(slot, UsageCounts()) + row.counts
-        total = total + row.counts
+    for day in found:
+        for model, counts in day.by_model.items():
+            by_day[day.day] = by_day[day.day] + counts
+            by_model[model] = by_model.get(model, UsageCounts()) + counts
+            by_day_model[(day.day, model)] = counts
+        for key_id, counts in day.by_key.items():
+            by_key[key_id] = by_key.get(key_id, UsageCounts()) + counts
     return {
-        "total": total,
+        "total": sum(by_day.values(), UsageCounts()),
         "by_day": by_day,
         "by_model": dict(sorted(by_model.items())),
         "by_key": dict(sorted(by_key.items(), key=lambda kv: -kv[1].requests)),

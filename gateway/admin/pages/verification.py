@@ -11,7 +11,8 @@ from typing import Any
 from litestar import Request, get
 from litestar.response import Template
 
-from gateway.accounts.usage_read import UsageReader, sum_counts
+from gateway.accounts.usage_read import UsageCounts
+from gateway.accounts.usage_summary import UsageSummaries
 from gateway.admin.auth import services_of
 from gateway.admin.pages.render import page
 from gateway.wiring.services import Services
@@ -24,8 +25,10 @@ RECENT_DAYS = 30
 async def verification_page(request: Request[Any, Any, Any]) -> Template:
     services = services_of(request)
     end = datetime.now(UTC).date()
-    reader = UsageReader(services.store.redis, prefix=services.store.prefix)
-    recent = sum_counts(await reader.by_day(end - timedelta(days=RECENT_DAYS - 1), end))
+    days = [(end - timedelta(days=n)).isoformat() for n in range(RECENT_DAYS)]
+    summaries = UsageSummaries(services.store.redis, prefix=services.store.prefix)
+    found = await summaries.by_day(days)
+    recent = sum((day.total for day in found), UsageCounts())
     lens = await lens_view(services)
     context = {"recent": recent, "days": RECENT_DAYS, "lens": lens}
     return page(request, "verification.html", context, nav="verification")
