@@ -19,6 +19,7 @@ import argparse
 import asyncio
 import os
 import random
+import re
 import statistics
 import sys
 import tempfile
@@ -203,7 +204,7 @@ def report(results: list[tuple[str, list[float]]], events: int, rows: int, trace
         p95 = ordered[max(0, int(len(ordered) * 0.95) - 1)]
         worst = max(worst, p95)
         lines.append(
-            f"| `{path.split('?')[0] if 'keys/' in path else path}` | "
+            f"| `{re.sub('[0-9a-f]{12}', '{id}', path)}` | "
             f"{statistics.median(times):.1f} ms | {p95:.1f} ms | {max(times):.1f} ms |"
         )
     verdict = "met" if worst < BUDGET_MS else "MISSED"
