@@ -185,3 +185,38 @@ def test_the_csp_blocks_an_injected_inline_script(ui: Ui) -> None:
     assert page.evaluate("() => window.pwned") is None
     assert "script-src" in " ".join(page.evaluate("() => window.blocked"))
     assert any("Content Security Policy" in text for text in violations)
+
+
+def test_keyboard_only_sign_in_key_and_client_tabs(ui: Ui) -> None:
+    ui.user("root", "admin")
+    page = ui.context().new_page()
+    page.goto("/admin/login")
+    expect(page.get_by_label("Name")).to_be_focused()  # autofocus
+    page.keyboard.type("root")
+    page.keyboard.press("Tab")
+    page.keyboard.type("correct horse battery")
+    page.keyboard.press("Enter")
+    page.wait_for_url(re.compile(r".*/admin/keys$"))
+    page.keyboard.press("Tab")  # the skip link comes first
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
+    page.keyboard.press("Enter")
+    page.keyboard.press("Tab")  # then into the content, past the navigation
+    focused = page.evaluate("() => document.activeElement.closest('main') !== null")
+    assert focused
+    page.get_by_label("Name", exact=True).focus()
+    page.keyboard.type("keyboard")
+    page.keyboard.press("Enter")
+    expect(page.get_by_role("heading", name="Key “keyboard” created")).to_be_visible()
+    first = page.get_by_role("tab", name="openai SDK (Python)")
+    first.focus()
+    page.keyboard.press("ArrowRight")
+    expect(page.get_by_role("tab", name="Continue")).to_have_attribute("aria-selected", "true")
+    expect(page.get_by_role("tab", name="Continue")).to_be_focused()
+    expect(page.locator("#panel-continue")).to_be_visible()
+    expect(page.locator("#panel-openai")).to_be_hidden()
+    page.keyboard.press("ArrowLeft")
+    page.keyboard.press("ArrowLeft")  # wraps round to the last
+    expect(page.get_by_role("tab", name="Codex CLI")).to_have_attribute("aria-selected", "true")
+    dark = ui.sign_in("root", dark=True)
+    dark.goto("/admin/traces")
+    screenshot(dark, "traces-dark")

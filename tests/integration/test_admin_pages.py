@@ -178,3 +178,41 @@ def test_static_files_are_served_with_the_policy(ui: RunningGateway) -> None:
         reply = httpx.get(f"{ui.url}/admin/static/{name}")
         assert reply.status_code == 200, name
         assert "content-security-policy" in reply.headers
+
+
+def test_a_member_sees_only_their_own_traces_and_sign_out_ends_the_session(
+    ui: RunningGateway,
+) -> None:
+    _user(ui, "root", "admin")
+    _user(ui, "alice")
+    _user(ui, "bob")
+    alice, bob = Browser(ui), Browser(ui)
+    alice.sign_in("alice")
+    bob.sign_in("bob")
+    keys = {}
+    for who, browser in (("alice", alice), ("bob", bob)):
+        page = browser.post("/admin/keys", name=f"{who}-key").text
+        keys[who] = re.search(r'id="new-key" class="key">([^<]+)<', page).group(1)  # type: ignore[union-attr]
+    for who, key in keys.items():
+        reply = httpx.post(
+            ui.base_url + "/chat/completions",
+            json={"model": "coder", "messages": [{"role": "user", "content": "hi"}]},
+            headers={"authorization": f"Bearer {key}", "x-request-id": f"req-of-{who}"},
+        )
+        assert reply.status_code == 200, reply.text
+    mine = alice.http.get("/admin/traces").text
+    assert "req-of-alice" in mine and "req-of-bob" not in mine
+    bobs = ui.services.traces.recent(1, lambda t: t.request_id == "req-of-bob")[0]
+    assert alice.http.get(f"/admin/traces/{bobs.id}").status_code == 404
+    assert bob.http.get(f"/admin/traces/{bobs.id}").status_code == 200
+    root = Browser(ui)
+    root.sign_in("root")
+    every = root.http.get("/admin/traces").text
+    assert "req-of-alice" in every and "req-of-bob" in every
+    # Signing out revokes the session, not only the cookie.
+    cookie = dict(alice.http.cookies)
+    assert alice.post("/admin/logout").headers["location"] == "/admin/login"
+    replay = httpx.get(ui.url + "/admin/keys", cookies=cookie, follow_redirects=False)
+    assert replay.status_code == 303 and replay.headers["location"].startswith("/admin/login")
+    assert alice.http.get("/admin/").headers["location"] == "/admin/login"
+    assert root.http.get("/admin/").headers["location"] == "/admin/keys"
