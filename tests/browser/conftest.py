@@ -13,6 +13,7 @@ from pathlib import Path
 
 import httpx
 import pytest
+from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright
 
 from config import Settings
 from tests.fakes.upstream import ScriptedUpstream
@@ -28,18 +29,21 @@ from tests.integration.conftest import (  # noqa: F401 (the integration tests' f
 
 CHROMIUM = Path("/usr/bin/chromium")
 ARTIFACTS = Path(__file__).resolve().parents[1] / "artifacts" / "screens"
-MISSING = f"{CHROMIUM} is missing: install it with `apt-get install -y chromium` (Debian 12)"
+MISSING = "/usr/bin/chromium is missing: install it with `apt-get install -y chromium` (Debian 12)"
 
-if not CHROMIUM.exists():
+
+def require_chromium() -> None:
+    """Fail (root, or CI) or skip (elsewhere) with how to install it: never silently."""
+    if CHROMIUM.exists():
+        return
     if os.geteuid() == 0 or os.environ.get("CI"):
         pytest.fail(MISSING, pytrace=False)
-    pytest.skip(MISSING + " (not root and CI is not set)", allow_module_level=True)
-
-from playwright.sync_api import Browser, BrowserContext, Page, sync_playwright  # noqa: E402
+    pytest.skip(MISSING + " (not root and CI is not set)")
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator[Browser]:
+    require_chromium()
     # Module-scoped: the sync API's loop lives only while this module's tests run.
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(

@@ -220,3 +220,16 @@ def test_keyboard_only_sign_in_key_and_client_tabs(ui: Ui) -> None:
     dark = ui.sign_in("root", dark=True)
     dark.goto("/admin/traces")
     screenshot(dark, "traces-dark")
+
+
+def test_a_missing_chromium_names_the_package(monkeypatch: pytest.MonkeyPatch) -> None:
+    from tests.browser import conftest
+
+    monkeypatch.setattr(conftest, "CHROMIUM", conftest.Path("/nonexistent/chromium"))
+    monkeypatch.setenv("CI", "1")
+    with pytest.raises(pytest.fail.Exception, match="apt-get install -y chromium"):
+        conftest.require_chromium()
+    monkeypatch.delenv("CI")
+    monkeypatch.setattr(conftest.os, "geteuid", lambda: 1000)
+    with pytest.raises(pytest.skip.Exception, match="apt-get install -y chromium"):
+        conftest.require_chromium()
