@@ -8,7 +8,7 @@ ARGS ?=
 # command is printed and make stops (prereqs/, standard library only: runs before .venv).
 PREREQS := $(PYTHON) -m prereqs
 
-.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak clean
+.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -43,9 +43,13 @@ test: prereqs-test $(STAMP)
 	$(BIN)/pytest $(ARGS)
 
 lint: $(STAMP)
-	$(BIN)/ruff check gateway engines lens sandbox config prereqs tests bench
-	$(BIN)/ruff format --check gateway engines lens sandbox config prereqs tests bench
+	$(BIN)/ruff check gateway engines lens sandbox config prereqs admin_ui tests bench
+	$(BIN)/ruff format --check gateway engines lens sandbox config prereqs admin_ui tests bench
 	$(BIN)/mypy
+
+# Every admin page under 100 ms with 10,000 usage events and 1,000 traces stored.
+bench-admin-pages: $(STAMP)
+	$(BIN)/python -m bench.admin_pages $(ARGS)
 
 bench-overhead: $(STAMP)
 	$(BIN)/python -m bench.overhead $(ARGS)

@@ -29,6 +29,8 @@ class SpecTelemetry:
         self.drafted = 0
         self.accepted = 0
         self._window: deque[tuple[int, int]] = deque(maxlen=window)
+        # Generation speed (`predicted_per_second`) of the last replies that reported it.
+        self._speeds: deque[float] = deque(maxlen=window)
         self._warned = False
 
     def record_timings(self, timings: Mapping[str, Any]) -> None:
@@ -39,6 +41,9 @@ class SpecTelemetry:
         self.drafted += drafted
         self.accepted += accepted
         self._window.append((drafted, accepted))
+        speed = timings.get("predicted_per_second")
+        if isinstance(speed, int | float) and speed > 0:
+            self._speeds.append(float(speed))
         self._check_window()
 
     def record_body(self, body: bytes) -> None:
@@ -51,6 +56,17 @@ class SpecTelemetry:
     def acceptance_rate(self) -> float | None:
         """Accepted / drafted tokens since start; None before anything was drafted."""
         return self.accepted / self.drafted if self.drafted else None
+
+    @property
+    def tokens_per_second(self) -> float | None:
+        """Mean generation speed over the last replies; None before any reported one."""
+        return sum(self._speeds) / len(self._speeds) if self._speeds else None
+
+    @property
+    def zero_acceptance(self) -> bool:
+        """The alarm: a draft model, a full window of requests, and nothing accepted."""
+        full = len(self._window) >= (self._window.maxlen or 0)
+        return self.has_draft and full and sum(a for _, a in self._window) == 0
 
     @property
     def window_acceptance_rate(self) -> float | None:

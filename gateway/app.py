@@ -12,6 +12,8 @@ from litestar.exceptions import HTTPException
 
 from config import Settings
 from engines import EngineError
+from gateway.admin.pages import pages_router, static_router
+from gateway.admin.pages.render import template_config
 from gateway.admin.router import admin_router
 from gateway.drain import Drain
 from gateway.http.auth import api_key_guard
@@ -79,7 +81,14 @@ def create_app(
         Exception: error_response,
     }
     app = Litestar(
-        route_handlers=[api, *ops_handlers(ref, settings.server), admin_router()],
+        route_handlers=[
+            api,
+            *ops_handlers(ref, settings.server),
+            admin_router(),
+            pages_router(),
+            static_router(),
+        ],
+        template_config=template_config(),
         lifespan=[lifespan],
         exception_handlers=handlers,
         middleware=[make_observability_middleware(metrics)],

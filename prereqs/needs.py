@@ -38,6 +38,9 @@ NINJA = Need("ninja-build", "program", "ninja", "a faster llama-server build", o
 GCC = Need("gcc", "program", "gcc", "C answers in the sandbox", optional=True)
 GXX = Need("g++", "program", "g++", "C++ answers in the sandbox", optional=True)
 NODE = Need("nodejs", "program", "node", "JavaScript answers in the sandbox", optional=True)
+CHROMIUM = Need(
+    "chromium", "file", "/usr/bin/chromium", "the admin UI's browser tests (Playwright drives it)"
+)
 HEY = Need("hey", "program", "hey", "the load tool of `make bench-overhead`", optional=True)
 
 _LANGUAGES = (GCC, GXX, NODE)
@@ -46,7 +49,7 @@ _LANGUAGES = (GCC, GXX, NODE)
 # so Redis is needed only by the tests. `build` is what `atlas engines install` needs
 # when it must compile llama-server.
 GROUPS: dict[str, tuple[Need, ...]] = {
-    "test": (REDIS, LIBNL, JAIL_PYTHON, *_LANGUAGES),
+    "test": (REDIS, LIBNL, JAIL_PYTHON, CHROMIUM, *_LANGUAGES),
     "run": (LIBNL, JAIL_PYTHON, *_LANGUAGES),
     "build": (CMAKE, CXX, NINJA),
     "bench": (HEY,),

@@ -4,6 +4,7 @@ under its API key's limits, run or stream it, report the answer to the feedback 
 
 from __future__ import annotations
 
+import time
 from typing import Any
 
 import msgspec
@@ -32,6 +33,7 @@ async def answer(
     """The answer, cut by `drain` when a shutdown's grace period runs out: a 503 before
     any byte, an error event (and [DONE] in chat) once a stream has started. `edge`
     translates it to the request's wire protocol."""
+    started = time.monotonic()
     caller = caller_of(request)
     call = msgspec.structs.replace(
         call, key_id=caller.usage_id, tenant=caller.user_id or caller.usage_id
@@ -39,7 +41,7 @@ async def answer(
     strategy = services.strategies.choose(call, caller.limits.max_k)
     admission = await admit(services.accounts.limiter, caller)
     if call.stream:
-        return await _stream(request, services, call, drain, strategy, admission, edge)
+        return await _stream(request, services, call, drain, strategy, admission, edge, started)
     try:
         with drain.bounded():
             result = await until_disconnect(request, strategy.run(call))
@@ -50,6 +52,9 @@ async def answer(
             served=result.served,
             key_id=caller.usage_id,
             user_id=caller.user_id,
+            call=call,
+            started=started,
+            body=result.body,
         )
         limits = await admission.settle(result.usage.total_tokens)
     finally:
@@ -66,6 +71,7 @@ async def _stream(
     strategy: Strategy,
     admission: Admission,
     edge: Edge,
+    started: float,
 ) -> Response[Any]:
     caller = caller_of(request)
     feedback = services.feedback
@@ -86,6 +92,8 @@ async def _stream(
             served=report.served,
             key_id=caller.usage_id,
             user_id=caller.user_id,
+            call=call,
+            started=started,
         )
         admission.tokens = report.usage.total_tokens  # charged when the stream ends
 

@@ -87,6 +87,27 @@ class Lessons(msgspec.Struct, frozen=True):
     labelled: tuple[LabelledCode, ...]
 
 
+class CandidateVerdict(msgspec.Struct, frozen=True, kw_only=True):
+    """One best-of-k candidate as the request's trace shows it."""
+
+    index: int
+    round: int = 0
+    verdict: str  # passed, failed, error, skipped, unchecked
+    passed: int | None = None  # trusted tests passed
+    error: str | None = None
+    winner: bool = False
+
+
+class Decision(msgspec.Struct, frozen=True, kw_only=True):
+    """What a search decided, for the request's trace: the tests it used and their
+    source, each candidate's verdict and why the winner won."""
+
+    selection: str
+    tests_source: str
+    tests_count: int
+    candidates: tuple[CandidateVerdict, ...] = ()
+
+
 class Served(msgspec.Struct, frozen=True, kw_only=True):
     """How an answer was made, for the usage ledger: the route and k its x-atlas-*
     headers show, whether the answer returned passed trusted tests, and that answer's
@@ -96,6 +117,7 @@ class Served(msgspec.Struct, frozen=True, kw_only=True):
     k: int = 1
     verified: bool = False
     returned: Usage | None = None  # None: the usage is the returned answer's own
+    decision: Decision | None = None  # best-of-k's, for the trace
 
     def answer_usage(self, usage: Usage) -> Usage:
         return usage if self.returned is None else self.returned

@@ -76,12 +76,13 @@ class LensBridge:
         self._dispatcher = dispatcher
         self._redis = redis
         self._cache = EmbeddingCache(self._redis, prefix=settings.redis_prefix)
+        self._examples = ExampleStore(
+            self._redis, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
+        )
         self.service = LensService(
             settings,
             checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
-            store=ExampleStore(
-                self._redis, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
-            ),
+            store=self._examples,
         )
         self._background: set[asyncio.Task[None]] = set()
 
@@ -93,6 +94,10 @@ class LensBridge:
             task.cancel()
         await asyncio.gather(*self._background, return_exceptions=True)
         await self.service.close()
+
+    async def examples_stored(self) -> int:
+        """Training examples in the store (one XLEN), for the admin UI."""
+        return await self._examples.count()
 
     def _embedder(self, group: ModelGroup) -> CachedEmbedder:
         return CachedEmbedder(UpstreamEmbedder(self._dispatcher, group), self._cache)

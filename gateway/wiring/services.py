@@ -46,6 +46,7 @@ from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
+from gateway.telemetry.traces import TraceRing
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.redis_store import Store, open_store
@@ -86,6 +87,8 @@ class Services:
     lens: LensBridge | None
     strategies: Strategies
     feedback: GatewayFeedback
+    # The last answers of this process (memory only), for the admin UI's traces page.
+    traces: TraceRing
 
     def model(self, name: str, allowed: Collection[str] | None = None) -> ModelGroup:
         """The model `name`; with `allowed` (an API key's allow-list), a model outside it
@@ -182,6 +185,7 @@ def _assemble(
             keepalive_s=keepalive_s,
         ),
     )
+    traces = TraceRing()
     return Services(
         settings=settings,
         metrics=metrics,
@@ -194,7 +198,8 @@ def _assemble(
         verifier=verifier,
         lens=lens,
         strategies=strategies,
-        feedback=GatewayFeedback(metrics, lens, accounts.usage),
+        feedback=GatewayFeedback(metrics, lens, accounts.usage, traces),
+        traces=traces,
     )
 
 

@@ -52,7 +52,8 @@ GATEWAY_LAYERS = {
         "gateway.drain",
         "gateway.accounts",
     },
-    # The admin JSON API (litestar): over the accounts, reached through the services.
+    # The admin JSON API (litestar) and, in admin/pages/, the web UI's server-rendered
+    # pages (Jinja, templates in admin_ui/): over the accounts, through the services.
     "gateway.admin": {"gateway.accounts", "gateway.wiring", "gateway.http", "gateway.telemetry"},
     "gateway.wiring": {
         "gateway.strategies",
@@ -74,6 +75,7 @@ ONLY_IN = {
     "litestar": ("gateway/http/", "gateway/admin/", "gateway/app.py", "gateway/testing.py"),
     "aiohttp": ("engines/",),
     "torch": ("lens/", "bench/"),
+    "jinja2": ("gateway/admin/pages/",),  # the web UI's templates (litestar's integration)
 }
 
 

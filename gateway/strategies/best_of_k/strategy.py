@@ -28,7 +28,12 @@ from gateway.strategies.best_of_k.generator import UpstreamGenerator
 from gateway.strategies.best_of_k.orchestrator import BestOfK, Collaborators
 from gateway.strategies.best_of_k.ports import Ranker, UsageCounter, Verifier
 from gateway.strategies.best_of_k.verification import OFF_LOOP_CHARS
-from gateway.strategies.best_of_k.winner import outcome_headers, winner_chunks, winner_json
+from gateway.strategies.best_of_k.winner import (
+    decision_of,
+    outcome_headers,
+    winner_chunks,
+    winner_json,
+)
 from gateway.strategies.model import ModelGroup
 
 # Comment lines at least this often keep proxies and clients from timing out.
@@ -104,6 +109,7 @@ class BestOfKStrategy:
             k=self._k,
             verified=outcome.winner_verified,
             returned=outcome.winner.usage,
+            decision=decision_of(outcome),
         )
 
     async def stream(self, call: Call) -> EventStream:

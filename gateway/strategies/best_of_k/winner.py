@@ -9,8 +9,8 @@ from typing import Any
 
 import msgspec
 
-from gateway.strategies.base import Chunk
-from gateway.strategies.best_of_k.candidates import Outcome
+from gateway.strategies.base import CandidateVerdict, Chunk, Decision
+from gateway.strategies.best_of_k.candidates import Candidate, Outcome
 from gateway.strategies.views import Usage, first_choice
 
 PIECE_CHARS = 64
@@ -64,6 +64,37 @@ def debug_report(outcome: Outcome) -> dict[str, Any]:
             for c in outcome.candidates
         ],
     }
+
+
+def decision_of(outcome: Outcome) -> Decision:
+    """The search's decision for the request's trace (no code, no text)."""
+    winner = outcome.winner.index
+    return Decision(
+        selection=outcome.selection,
+        tests_source=outcome.tests_source,
+        tests_count=outcome.tests_count,
+        candidates=tuple(
+            CandidateVerdict(
+                index=c.index,
+                round=c.round,
+                verdict=_verdict(c, outcome.tests_count),
+                passed=c.trusted_passed,
+                error=c.error.message[:200] if c.error else None,
+                winner=c.index == winner,
+            )
+            for c in outcome.candidates
+        ),
+    )
+
+
+def _verdict(candidate: Candidate, tests: int) -> str:
+    if candidate.skipped:
+        return "skipped"
+    if candidate.error is not None or candidate.data is None:
+        return "error"
+    if candidate.trusted_passed is None or tests == 0:
+        return "unchecked"
+    return "passed" if candidate.trusted_passed == tests else "failed"
 
 
 def winner_json(outcome: Outcome, debug: bool) -> bytes:

@@ -43,3 +43,14 @@ def test_extract_timings_from_bodies_and_chunks() -> None:
     telemetry = SpecTelemetry("gen", has_draft=True)
     telemetry.record_body(b'{"timings":{"draft_n":4,"draft_n_accepted":4}}')
     assert telemetry.acceptance_rate == 1.0
+
+
+def test_speed_and_the_zero_acceptance_alarm() -> None:
+    telemetry = SpecTelemetry("e", has_draft=True, window=2)
+    assert telemetry.tokens_per_second is None and not telemetry.zero_acceptance
+    telemetry.record_timings({"predicted_per_second": 40.0, "draft_n": 8, "draft_n_accepted": 0})
+    telemetry.record_timings({"predicted_per_second": 60.0, "draft_n": 8, "draft_n_accepted": 0})
+    assert telemetry.tokens_per_second == 50.0
+    assert telemetry.zero_acceptance
+    telemetry.record_timings({"draft_n": 8, "draft_n_accepted": 3})
+    assert not telemetry.zero_acceptance

@@ -167,7 +167,9 @@ def test_optional_ones_are_only_named_unless_asked_for(machine: Machine) -> None
 def test_a_package_asked_for_by_two_groups_is_named_once(machine: Machine) -> None:
     code, said = check(machine, "test", "run", "build", euid=1000)
     assert code == EXIT_MISSING
-    required = "    sudo apt-get install -y redis-server libnl-route-3-200 python3 cmake g++\n"
+    required = (
+        "    sudo apt-get install -y redis-server libnl-route-3-200 python3 chromium cmake g++\n"
+    )
     optional = "    sudo apt-get install -y gcc nodejs ninja-build\n"  # g++ is required here
     assert required in said.splitlines(True) and optional in said.splitlines(True)
 
