@@ -71,11 +71,15 @@ def _sum_maps[T](a: dict[T, int], b: dict[T, int]) -> dict[T, int]:
 
 
 def _counts(raw: dict[bytes, bytes]) -> UsageCounts:
+    return usage_counts((name.decode(), int(value)) for name, value in raw.items())
+
+
+def usage_counts(fields: Iterable[tuple[str, int]]) -> UsageCounts:
+    """A ledger row's counts from its hash fields (route and k fields by their prefix)."""
     plain: dict[str, int] = {}
     routes: dict[str, int] = {}
     ks: dict[int, int] = {}
-    for name_b, value_b in raw.items():
-        name, value = name_b.decode(), int(value_b)
+    for name, value in fields:
         if name.startswith(ROUTE_FIELD):
             routes[name.removeprefix(ROUTE_FIELD)] = value
         elif name.startswith(K_FIELD):

@@ -17,13 +17,10 @@ import msgspec
 import redis.asyncio as aioredis
 
 from gateway.accounts.schema import (
-    K_FIELD,
-    ROUTE_FIELD,
-    USAGE_FIELDS,
     usage_day_key,
     usage_day_rows_key,
 )
-from gateway.accounts.usage_read import UsageCounts
+from gateway.accounts.usage_read import UsageCounts, usage_counts
 
 # KEYS[1]: the day's row set. ARGV: the day's hash prefix, then key, user and model
 # filters ("" for any). Returns one JSON string (one bulk reply parses far faster than
@@ -109,7 +106,9 @@ def _summary(day: str, reply: bytes) -> DaySummary:
     found = _decode(reply)
     summary = DaySummary(day)
     if isinstance(found.m, dict):
-        summary.by_model = {model: _counts(fields) for model, fields in found.m.items()}
+        summary.by_model = {
+            model: usage_counts(fields.items()) for model, fields in found.m.items()
+        }
     if isinstance(found.k, dict):
         summary.by_key = {key: _plain(values) for key, values in found.k.items()}
     return summary
@@ -124,17 +123,3 @@ def _plain(values: list[int]) -> UsageCounts:
         generated_tokens=generated,
         verified=verified,
     )
-
-
-def _counts(fields: dict[str, int]) -> UsageCounts:
-    plain: dict[str, int] = {}
-    routes: dict[str, int] = {}
-    ks: dict[int, int] = {}
-    for name, value in fields.items():
-        if name.startswith(ROUTE_FIELD):
-            routes[name.removeprefix(ROUTE_FIELD)] = value
-        elif name.startswith(K_FIELD):
-            ks[int(name.removeprefix(K_FIELD))] = value
-        elif name in USAGE_FIELDS:
-            plain[name] = value
-    return UsageCounts(routes=routes, k=ks, **plain)

@@ -3,7 +3,7 @@ of names. Every mistake is a 400 that says what was wrong, never a 500."""
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Collection, Iterable
 from typing import Any
 
 import msgspec
@@ -37,11 +37,18 @@ async def read_body[T](request: Request[Any, Any, Any], schema: type[T]) -> T:
 
 def query_params(request: Request[Any, Any, Any], allowed: Collection[str]) -> dict[str, str]:
     """The query's parameters, each given at most once and all of them known."""
+    return known_once(request.query_params.multi_items(), allowed, "query parameter")
+
+
+def known_once(
+    pairs: Iterable[tuple[str, str]], allowed: Collection[str], kind: str
+) -> dict[str, str]:
+    """Name/value pairs as a dict: every name known and given at most once, else a 400."""
     found: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
+    for name, value in pairs:
         if name not in allowed:
-            raise bad_request(f"unknown query parameter {name!r}", param=name)
+            raise bad_request(f"unknown {kind} {name!r}", param=name)
         if name in found:
-            raise bad_request(f"query parameter {name!r} given twice", param=name)
+            raise bad_request(f"{kind} {name!r} given twice", param=name)
         found[name] = value
     return found

@@ -11,7 +11,7 @@ from urllib.parse import parse_qsl
 
 from litestar import Request
 
-from gateway.admin.bodies import MAX_BODY_BYTES
+from gateway.admin.bodies import MAX_BODY_BYTES, known_once
 from gateway.admin.errors import AdminError, bad_request
 
 FORM_TYPE = "application/x-www-form-urlencoded"
@@ -31,28 +31,14 @@ async def read_form(request: Request[Any, Any, Any], allowed: Collection[str]) -
         )
     except (UnicodeDecodeError, ValueError):
         raise bad_request("the form is not valid UTF-8 form data") from None
-    found: dict[str, str] = {}
-    for name, value in pairs:
-        if name not in allowed:
-            raise bad_request(f"unknown form field {name!r}", param=name)
-        if name in found:
-            raise bad_request(f"form field {name!r} given twice", param=name)
-        found[name] = value
-    return found
+    return known_once(pairs, allowed, "form field")
 
 
 def query(request: Request[Any, Any, Any], allowed: Collection[str]) -> dict[str, str]:
     """The query's parameters, each at most once and all known; empty ones dropped
     (an unfilled filter in a GET form)."""
-    found: dict[str, str] = {}
-    for name, value in request.query_params.multi_items():
-        if name not in allowed:
-            raise bad_request(f"unknown query parameter {name!r}", param=name)
-        if name in found:
-            raise bad_request(f"query parameter {name!r} given twice", param=name)
-        if value != "":
-            found[name] = value
-    return found
+    found = known_once(request.query_params.multi_items(), allowed, "query parameter")
+    return {name: value for name, value in found.items() if value != ""}
 
 
 def day_of(params: dict[str, str], name: str) -> date | None:
