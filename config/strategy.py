@@ -63,8 +63,14 @@ class BestOfKSettings(
     time_budget: float = 1.5
     repair_rounds: int = 1
     repair_candidates: int = 2  # candidates repaired per round
+    # k is a ceiling: the first wave has at most this many candidates (the client's own
+    # first); more waves, each as large as the free slots, only while no candidate
+    # passes every trusted test (without trusted tests: while candidates disagree).
+    first_wave: int = 2
 
     def __post_init__(self) -> None:
+        if not 1 <= self.first_wave <= MAX_K:
+            raise ValueError(f"first_wave must be between 1 and {MAX_K}")
         if self.time_budget < 0:
             raise ValueError("time_budget must be at least 0")
         if self.tie_tests_from < 0:
