@@ -334,12 +334,13 @@ class BestOfK:
 
     def _over_budget(self) -> bool:
         """More samples would keep the user waiting past the time budget: a multiple of
-        what the client's own candidate took (unknown until it is back: no limit)."""
+        what the client's own candidate took, at least `time_budget_min_s` (unknown
+        until it is back: no limit)."""
         budget = self._settings.time_budget
         if not budget or self._requested_s is None:
             return False
         elapsed = asyncio.get_running_loop().time() - self._started_at
-        return elapsed > budget * self._requested_s
+        return elapsed > max(budget * self._requested_s, self._settings.time_budget_min_s)
 
     async def _in_a_slot(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
         async with self._slots:  # never more at once than the engines' slots

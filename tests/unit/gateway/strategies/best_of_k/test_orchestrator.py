@@ -416,7 +416,7 @@ async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> No
 async def test_candidates_not_started_within_the_time_budget_are_skipped() -> None:
     # Candidate 0 takes 0.1 s; with a budget of 1.5x that, one more wave starts, no more.
     generator = FakeGenerator({i: BAD for i in range(5)}, delays=dict.fromkeys(range(5), 0.1))
-    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, repair_rounds=0)
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, time_budget_min_s=0, repair_rounds=0)
     outcome = await search(
         generator, k=5, tests=["assert add(1, 2) == 3"], window=1, settings=settings
     ).execute()
