@@ -103,11 +103,9 @@ class FairQueue:
         """Hand one slot to the first waiter, in fair order, that `take` finds one for;
         None when none could be served. `order` ranks keys (slots held, when last given
         one); a key missing from it holds none and was never given one."""
-        keys = (
-            sorted(self._keys, key=lambda k: order.get(k, _NEVER))
-            if len(self._keys) > 1
-            else self._keys
-        )
+        keys = list(self._keys)  # a copy: serving a key's last waiter removes the key
+        if len(keys) > 1:
+            keys.sort(key=lambda k: order.get(k, _NEVER))
         for key in keys:
             # The head of a key's heap is almost always served: a waiter that excludes
             # upstreams (a failover's second try) may let the next of its key go first.
