@@ -10,14 +10,21 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
 from engines.errors import CapacityExceededError, QueueFullError, UpstreamUnavailableError
-from engines.scheduler import ANONYMOUS, FOLLOW_UPS, Asker, FairQueue, Priority, Waiter
+from engines.scheduler import (
+    ANONYMOUS,
+    FOLLOW_UPS,
+    Asker,
+    FairQueue,
+    KeyShare,
+    Priority,
+    Waiter,
+)
 
 # The gateway's own requests (a search's candidates, tests, repairs) wait this long for
 # a slot: the search they belong to was admitted, so they wait their turn rather than
 # fail; the client leaving or the search's deadline cancels them sooner.
 DEFAULT_INTERNAL_QUEUE_TIMEOUT_S = 900.0
 MAX_KEYS_KEPT = 4096  # keys whose last slot the pool remembers, for the fair order
-_NONE = (0, -1)
 
 
 @dataclass(slots=True, eq=False)
@@ -69,8 +76,8 @@ class UpstreamPool:
         self._max_queue = max_queue
         self._max_queue_per_key = max_queue if max_queue_per_key is None else max_queue_per_key
         self._queue = FairQueue()
-        # Per key: (slots held, stamp of the last slot given), the queue's fair order.
-        self._keys: dict[str, tuple[int, int]] = {}
+        # Per key: slots held and when it was last given one, the queue's fair order.
+        self._keys: dict[str, KeyShare] = {}
         self._stamps = itertools.count()
 
     @property
@@ -165,20 +172,25 @@ class UpstreamPool:
     def release(self, upstream: Upstream, key: str = ANONYMOUS.key) -> None:
         """Give back a slot `acquire` gave `key`; the next waiter in fair order gets it."""
         upstream.in_flight -= 1
-        held, stamp = self._keys.get(key, _NONE)
-        self._keys[key] = (max(0, held - 1), stamp)
-        self._hand_out()
+        share = self._keys.get(key)
+        if share is not None and share.held:
+            share.held -= 1
+        if self._queue.size:
+            self._hand_out()
 
     def _given(self, key: str) -> None:
-        if len(self._keys) > MAX_KEYS_KEPT:
-            self._forget_idle_keys()
-        held, _ = self._keys.get(key, _NONE)
-        self._keys[key] = (held + 1, next(self._stamps))
+        share = self._keys.get(key)
+        if share is None:
+            if len(self._keys) >= MAX_KEYS_KEPT:
+                self._forget_idle_keys()
+            share = self._keys[key] = KeyShare()
+        share.held += 1
+        share.stamp = next(self._stamps)
 
     def _forget_idle_keys(self) -> None:
         """Keys holding no slot now rank as if never served: a little less fair to them,
         and the table stays bounded however many keys come and go."""
-        self._keys = {key: kept for key, kept in self._keys.items() if kept[0] > 0}
+        self._keys = {key: share for key, share in self._keys.items() if share.held > 0}
 
     def _hand_out(self) -> None:
         while self._queue.size:

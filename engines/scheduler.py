@@ -51,7 +51,20 @@ class Asker:
 
 
 ANONYMOUS = Asker()
-_NEVER = (0, -1)
+
+
+@dataclass(slots=True)
+class KeyShare:
+    """One key's use of a pool: slots held now, and when it was last given one."""
+
+    held: int = 0
+    stamp: int = -1
+
+    def rank(self) -> tuple[int, int]:
+        return (self.held, self.stamp)
+
+
+_NEVER = KeyShare()
 
 
 @dataclass(order=True, slots=True)
@@ -98,14 +111,14 @@ class FairQueue:
     def grant(
         self,
         take: Callable[[Sequence[Upstream]], Upstream | None],
-        order: Mapping[str, tuple[int, int]],
+        shares: Mapping[str, KeyShare],
     ) -> Waiter | None:
         """Hand one slot to the first waiter, in fair order, that `take` finds one for;
-        None when none could be served. `order` ranks keys (slots held, when last given
-        one); a key missing from it holds none and was never given one."""
+        None when none could be served. Keys go by their `shares` (fewest slots held,
+        then given one least recently); a key missing there holds none, never had one."""
         keys = list(self._keys)  # a copy: serving a key's last waiter removes the key
         if len(keys) > 1:
-            keys.sort(key=lambda k: order.get(k, _NEVER))
+            keys.sort(key=lambda k: shares.get(k, _NEVER).rank())
         for key in keys:
             # The head of a key's heap is almost always served: a waiter that excludes
             # upstreams (a failover's second try) may let the next of its key go first.
