@@ -22,7 +22,7 @@ import itertools
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 if TYPE_CHECKING:
     from engines.pool import Upstream
@@ -42,9 +42,9 @@ class Priority(IntEnum):
 FOLLOW_UPS = frozenset({Priority.TESTS, Priority.REPAIR})
 
 
-@dataclass(frozen=True, slots=True)
-class Asker:
-    """Who asks for a slot: the API key (`Call.key_id`) and what the request is for."""
+class Asker(NamedTuple):
+    """Who asks for a slot: the API key (`Call.key_id`) and what the request is for.
+    A tuple: built for every request, in about half the time of a frozen dataclass."""
 
     key: str = "anonymous"
     priority: Priority = Priority.PASS_THROUGH
