@@ -212,7 +212,9 @@ class UpstreamPool:
     def _fail_stranded(self) -> None:
         """Waiters left with no usable upstream fail now rather than at their timeout."""
         for waiter in list(self._queue):
-            if not self.usable(waiter.exclude):
+            if waiter.future.done():  # cancelled, its task not yet back to say so
+                self._queue.discard(waiter)
+            elif not self.usable(waiter.exclude):
                 self._queue.discard(waiter)
                 waiter.future.set_exception(UpstreamUnavailableError(self._unavailable_reason()))
 

@@ -162,3 +162,17 @@ async def test_a_slot_handed_to_a_cancelled_waiter_goes_on_to_the_next() -> None
     doomed.cancel()
     await asyncio.gather(doomed, return_exceptions=True)
     assert await asyncio.wait_for(next_one, 1) is a and a.in_flight == 1
+
+
+async def test_waiters_fail_at_once_when_the_last_usable_upstream_goes_down() -> None:
+    a = Upstream("http://a", max_in_flight=1)
+    pool = UpstreamPool("m", [a], queue_timeout_s=30)
+    held = await pool.acquire()
+    gone, waiting = await queued(pool, BOB), await queued(pool, alice())
+    gone.cancel()  # its future is cancelled before its task runs again
+    pool.mark(a, False, "connect failed")
+    with pytest.raises(UpstreamUnavailableError, match="connect failed"):
+        await asyncio.wait_for(waiting, 1)
+    await asyncio.gather(gone, return_exceptions=True)
+    assert pool.queued == 0
+    pool.release(held)
