@@ -150,8 +150,9 @@ class BestOfK:
         self._started_at = asyncio.get_running_loop().time()
         run = _Run([])
         try:
+            first = self._start_wave(run)  # out before the test-writing, in this search's slots
             tests_task = self._maybe_generate_tests(run)
-            early = await self._waves(run, tests_task)
+            early = await self._waves(run, first, tests_task)
             if not any(c.data is not None for c in run.candidates):
                 raise _all_failed(run.candidates)
             rounds = 0
@@ -174,23 +175,33 @@ class BestOfK:
         finally:
             await _cancel(run.tasks)
 
-    async def _waves(self, run: _Run, tests_task: asyncio.Task[list[str]] | None) -> bool:
-        """Candidates in waves until one passes every trusted test (True: early stop),
-        the candidates settle (`_needs_more`), or k have been tried."""
-        while len(run.candidates) < self._k:
+    async def _waves(
+        self, run: _Run, wave: list[Candidate], tests_task: asyncio.Task[list[str]] | None
+    ) -> bool:
+        """Collect `wave`, then send the next, until one passes every trusted test (True:
+        early stop), the candidates settle (`_needs_more`), or k have been tried."""
+        while True:
+            if await self._collect(run):
+                return True
+            if len(run.candidates) >= self._k:
+                return False
+            if not await self._needs_more(run, wave, tests_task):
+                return False
             if self._over_budget():
                 self._skip_the_rest(run)
                 return False
-            first = len(run.candidates)
-            for index in range(first, first + self._wave_size(first)):
-                candidate = Candidate(index, self.seed_base + index)
-                run.candidates.append(candidate)
-                self._spawn(run, self._generate(candidate), "candidate", candidate)
-            if await self._collect(run):
-                return True
-            if not await self._needs_more(run, run.candidates[first:], tests_task):
-                return False
-        return False
+            wave = self._start_wave(run)
+
+    def _start_wave(self, run: _Run) -> list[Candidate]:
+        first = len(run.candidates)
+        wave = [
+            Candidate(index, self.seed_base + index)
+            for index in range(first, first + self._wave_size(first))
+        ]
+        for candidate in wave:
+            run.candidates.append(candidate)
+            self._spawn(run, self._generate(candidate), "candidate", candidate)
+        return wave
 
     def _wave_size(self, started: int) -> int:
         """The next wave: what the engines can run now (at least one), within the

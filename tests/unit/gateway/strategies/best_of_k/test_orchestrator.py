@@ -456,3 +456,14 @@ async def test_a_repaired_answer_is_returned_with_the_helpers_it_was_verified_wi
     )
     assert verifier.checked[-1] == expected
     assert outcome.winner.content == f"```python\n{expected}```"
+
+
+async def test_the_first_wave_goes_out_before_the_test_writing_requests() -> None:
+    generator = FakeGenerator(
+        {0: GOOD, 1: GOOD}, delays={0: 0.02, 1: 0.02}, asserts="assert add(1, 2) == 3"
+    )
+    verifier = FakeVerifier(generated_rules={0: "a + b"})
+    await search(generator, verifier, k=2, window=2, prompt="def add(a, b): ...").execute()
+    # Two slots: the client's own candidate and its sibling take them; the two
+    # test-writing requests wait in the search's slots, never ahead of candidate 0.
+    assert [p for p, _ in generator.bodies] == ["candidate", "candidate", "tests", "tests"]
