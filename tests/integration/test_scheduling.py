@@ -4,7 +4,6 @@ upstream with few slots and a per-token delay, the session's Redis, real nsjail.
 from __future__ import annotations
 
 import threading
-import time
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
@@ -134,16 +133,13 @@ def test_another_keys_request_is_served_before_a_bursting_keys_queue(
     assert wait_for(lambda: pool.queued >= 3), "the burst did not queue"
     before = len(upstream.received)
     alone = {"model": "coder", "messages": ask("bob: " + PROMPT)}
-    started = time.monotonic()
     reply = chat(gw, alone, other)
-    waited = time.monotonic() - started
     assert reply.status_code == 200 and reply.headers["x-atlas-route"] == "fast"
     arrivals = [r.body["messages"][-1]["content"] for r in upstream.received[before:]]
     bob = next(i for i, text in enumerate(arrivals) if text.startswith("bob: "))
     # First in line (at most one slot was already on its way to the burst), though three
     # of the burst's requests were queued before it.
     assert bob <= 1, arrivals[: bob + 1]
-    assert waited < 3 * 0.4
     for thread in threads:
         thread.join()
 
