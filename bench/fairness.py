@@ -8,7 +8,7 @@ while key A keeps `--searches` k=20 searches running (each candidate fails the r
 tests, so every search runs all 20). The figure of merit: B's p99 under the burst
 against B's p99 idle (the issue asks for at most 2x).
 
-    python -m bench.fairness --requests 60 --write
+    make bench-fairness ARGS="--requests 100 --write"
 """
 
 from __future__ import annotations
@@ -136,7 +136,7 @@ def report(result: dict[str, Any], args: argparse.Namespace) -> str:
     ratio = percentile(loaded, 0.99) / percentile(idle, 0.99)
     return "\n".join(
         [
-            "## Fairness between keys (`python -m bench.fairness`)",
+            "## Fairness between keys (`make bench-fairness`)",
             "",
             f"{time.strftime('%Y-%m-%d')}, {os.cpu_count()} cores: a scripted upstream with "
             f"{args.slots} slots and {args.token_delay_s * 1000:g} ms a token (about "
