@@ -8,7 +8,7 @@ ARGS ?=
 # command is printed and make stops (prereqs/, standard library only: runs before .venv).
 PREREQS := $(PYTHON) -m prereqs
 
-.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages clean
+.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages bench-fairness clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -78,6 +78,10 @@ bench-memory: $(STAMP)
 # 30 minutes of mixed traffic at 80 % of peak; ARGS="--duration 60" for a smoke run.
 bench-soak: $(STAMP)
 	$(BIN)/python -m bench.soak $(ARGS)
+
+# One key's pass-through p99 while another runs k=20 searches on 2 slots; ARGS="--write".
+bench-fairness: $(STAMP)
+	$(BIN)/python -m bench.fairness $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache

@@ -153,6 +153,9 @@ class UpstreamClientSettings(_Frozen, frozen=True):
     health_timeout_s: float = 2.0
     queue_timeout_s: float = 30.0
     max_queue: int = 256
+    # Of those, at most this many for one API key (a 429 with Retry-After beyond), so one
+    # key's burst leaves room in the queue for the others.
+    max_queue_per_key: int = 64
 
     def __post_init__(self) -> None:
         for name in (
@@ -172,8 +175,10 @@ class UpstreamClientSettings(_Frozen, frozen=True):
                 "stream_headers_timeout_s must be at least stream_first_byte_timeout_s "
                 "(the headers' bound includes the wait for their first byte)"
             )
-        if self.max_queue < 0 or self.queue_timeout_s < 0:
-            raise ValueError("max_queue and queue_timeout_s must not be negative")
+        if self.max_queue < 0 or self.queue_timeout_s < 0 or self.max_queue_per_key < 0:
+            raise ValueError(
+                "max_queue, max_queue_per_key and queue_timeout_s must not be negative"
+            )
 
 
 class UpstreamSettings(_Frozen, frozen=True):

@@ -61,12 +61,23 @@ class BestOfKSettings(
     # Candidates not yet started once the search has run this many times as long as the
     # client's own candidate took are skipped (0: no limit): an IDE user is waiting.
     time_budget: float = 1.5
+    # ... and never less than this: a wave's verification (0.1 s or more in the jail)
+    # would otherwise spend the whole budget of an answer that took milliseconds.
+    time_budget_min_s: float = 1.0
     repair_rounds: int = 1
     repair_candidates: int = 2  # candidates repaired per round
+    # k is a ceiling: the first wave has at most this many candidates (the client's own
+    # first); more waves, each as large as the free slots, only while no candidate
+    # passes every trusted test (without trusted tests: while candidates disagree).
+    first_wave: int = 2
 
     def __post_init__(self) -> None:
+        if not 1 <= self.first_wave <= MAX_K:
+            raise ValueError(f"first_wave must be between 1 and {MAX_K}")
         if self.time_budget < 0:
             raise ValueError("time_budget must be at least 0")
+        if self.time_budget_min_s < 0:
+            raise ValueError("time_budget_min_s must be at least 0")
         if self.tie_tests_from < 0:
             raise ValueError("tie_tests_from must be at least 0")
         if not 0 <= self.repair_rounds <= MAX_REPAIR_ROUNDS:

@@ -31,6 +31,7 @@ if TYPE_CHECKING:
         CapacityExceededError,
         EngineError,
         NoUpstreamConfiguredError,
+        QueueFullError,
         UpstreamProtocolError,
         UpstreamRejectedError,
         UpstreamStalledError,
@@ -50,6 +51,7 @@ if TYPE_CHECKING:
         shutdown_redis,
     )
     from engines.replay import ReplayDataset, ReplayRecord, ReplayServer, last_user_text
+    from engines.scheduler import ANONYMOUS, Asker, Priority
     from engines.sse import sse_events
     from engines.supervisor import ManagedEngine
     from engines.transport import RawReply, RawStream, UpstreamTransport
@@ -63,6 +65,7 @@ _HOMES: dict[str, str] = {
     "CapacityExceededError": "engines.errors",
     "EngineError": "engines.errors",
     "NoUpstreamConfiguredError": "engines.errors",
+    "QueueFullError": "engines.errors",
     "UpstreamProtocolError": "engines.errors",
     "UpstreamRejectedError": "engines.errors",
     "UpstreamStalledError": "engines.errors",
@@ -87,6 +90,9 @@ _HOMES: dict[str, str] = {
     "ReplayServer": "engines.replay",
     "last_user_text": "engines.replay",
     "sse_events": "engines.sse",
+    "ANONYMOUS": "engines.scheduler",
+    "Asker": "engines.scheduler",
+    "Priority": "engines.scheduler",
     "ManagedEngine": "engines.supervisor",
     "RawReply": "engines.transport",
     "RawStream": "engines.transport",
@@ -108,6 +114,8 @@ def __dir__() -> list[str]:
 
 
 __all__ = [
+    "ANONYMOUS",
+    "Asker",
     "CapacityExceededError",
     "ClientLimits",
     "Dispatcher",
@@ -118,8 +126,10 @@ __all__ = [
     "ManagedEngine",
     "ManagedEngines",
     "NoUpstreamConfiguredError",
+    "Priority",
     "ProcessStartError",
     "ProcessState",
+    "QueueFullError",
     "RawReply",
     "RawStream",
     "RedisBinaryNotFoundError",

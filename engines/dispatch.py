@@ -24,6 +24,7 @@ from engines.errors import (
     UpstreamUnavailableError,
 )
 from engines.pool import Upstream, UpstreamPool
+from engines.scheduler import ANONYMOUS, Asker
 from engines.transport import RawStream, UpstreamTransport
 
 logger = logging.getLogger(__name__)
@@ -90,7 +91,7 @@ class Dispatcher:
             self._observer(pool.model, upstream.label, pool.role, _outcome(exc))
 
     async def _first_success[T](
-        self, pool: UpstreamPool, attempt: Callable[[Upstream], Awaitable[T]]
+        self, pool: UpstreamPool, attempt: Callable[[Upstream], Awaitable[T]], asker: Asker
     ) -> tuple[Upstream, T]:
         """Try the least loaded upstream, and once more on another after a connect error,
         a 5xx or a stall before the first byte. On success its slot is still held: the
@@ -100,18 +101,18 @@ class Dispatcher:
         for _ in range(MAX_ATTEMPTS):
             if tried and not pool.usable(tried):
                 break
-            upstream = await pool.acquire(tried)
+            upstream = await pool.acquire(tried, asker)
             tried.append(upstream)
             try:
                 result = await attempt(upstream)
             except _RETRIED as exc:
-                pool.release(upstream)
+                pool.release(upstream, asker.key)
                 self._observe(pool, upstream, exc)
                 logger.warning("upstream %s failed: %s", upstream.url, exc.message)
                 last_error = exc
                 continue
             except BaseException as exc:
-                pool.release(upstream)
+                pool.release(upstream, asker.key)
                 self._observe(pool, upstream, exc)
                 raise
             self._observe(pool, upstream, None)
@@ -120,12 +121,19 @@ class Dispatcher:
         raise last_error
 
     async def post_json(
-        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
+        self,
+        pool: UpstreamPool,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        asker: Asker = ANONYMOUS,
     ) -> UpstreamReply:
+        """`asker` says whose request it is and what for: the pool's fair queue orders
+        the waiters by it when every slot is taken."""
         upstream, reply = await self._first_success(
-            pool, lambda upstream: self._post_once(pool, upstream, path, body, headers)
+            pool, lambda upstream: self._post_once(pool, upstream, path, body, headers), asker
         )
-        pool.release(upstream)
+        pool.release(upstream, asker.key)
         self.observe_reply(upstream.url, reply.body)
         return reply
 
@@ -153,16 +161,21 @@ class Dispatcher:
 
     @asynccontextmanager
     async def stream(
-        self, pool: UpstreamPool, path: str, body: bytes, headers: Mapping[str, str]
+        self,
+        pool: UpstreamPool,
+        path: str,
+        body: bytes,
+        headers: Mapping[str, str],
+        asker: Asker = ANONYMOUS,
     ) -> AsyncIterator[tuple[Upstream, RawStream]]:
         """Open a streaming request; failover happens only before the caller sees a byte."""
         upstream, stream = await self._first_success(
-            pool, lambda upstream: self._open(pool, upstream, path, body, headers)
+            pool, lambda upstream: self._open(pool, upstream, path, body, headers), asker
         )
         try:
             yield upstream, stream
         finally:
-            pool.release(upstream)
+            pool.release(upstream, asker.key)
             # Synchronous: closing an unfinished response drops the connection,
             # so llama-server stops generating for a client that left.
             stream.close()

@@ -61,3 +61,7 @@ class CapacityExceededError(EngineError):
     def __init__(self, message: str, *, retry_after_s: int = 1) -> None:
         super().__init__(message)
         self.retry_after_s = retry_after_s
+
+
+class QueueFullError(CapacityExceededError):
+    """The model's wait queue, or one key's share of it, is full: refused before waiting."""

@@ -15,7 +15,7 @@ from prometheus_client.registry import Collector
 
 from config.engines import EngineSettings
 from engines.llama_flags import FlagProber
-from engines.pool import Upstream, UpstreamPool
+from engines.pool import DEFAULT_INTERNAL_QUEUE_TIMEOUT_S, Upstream, UpstreamPool
 from engines.supervisor import EngineStartError, EngineState, ManagedEngine
 from engines.telemetry import SpecTelemetry
 
@@ -90,6 +90,8 @@ class ManagedEngines:
         role: str = "generation",
         queue_timeout_s: float = 30.0,
         max_queue: int = 256,
+        max_queue_per_key: int | None = None,
+        internal_queue_timeout_s: float = DEFAULT_INTERNAL_QUEUE_TIMEOUT_S,
     ) -> UpstreamPool:
         """A pool of `upstreams` plus one upstream per named engine, kept in step with it."""
         managed = [(name, self.placeholder(name)) for name in engine_names]
@@ -99,6 +101,8 @@ class ManagedEngines:
             role=role,
             queue_timeout_s=queue_timeout_s,
             max_queue=max_queue,
+            max_queue_per_key=max_queue_per_key,
+            internal_queue_timeout_s=internal_queue_timeout_s,
         )
         for name, upstream in managed:
             self.bind(name, pool, upstream)

@@ -1,14 +1,30 @@
-"""Upstream groups: health state, in-flight accounting and least-outstanding picking."""
+"""Upstream groups: health state, in-flight accounting and least-outstanding picking,
+with a fair queue (engines/scheduler.py) for requests that find every slot taken."""
 
 from __future__ import annotations
 
 import asyncio
+import itertools
 import time
-from collections import deque
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 
-from engines.errors import CapacityExceededError, UpstreamUnavailableError
+from engines.errors import CapacityExceededError, QueueFullError, UpstreamUnavailableError
+from engines.scheduler import (
+    ANONYMOUS,
+    FOLLOW_UPS,
+    Asker,
+    FairQueue,
+    KeyShare,
+    Priority,
+    Waiter,
+)
+
+# The gateway's own requests (a search's candidates, tests, repairs) wait this long for
+# a slot: the search they belong to was admitted, so they wait their turn rather than
+# fail; the client leaving or the search's deadline cancels them sooner.
+DEFAULT_INTERNAL_QUEUE_TIMEOUT_S = 900.0
+MAX_KEYS_KEPT = 4096  # keys whose last slot the pool remembers, for the fair order
 
 
 @dataclass(slots=True, eq=False)
@@ -39,7 +55,7 @@ class Upstream:
 
 class UpstreamPool:
     """The upstreams serving one model in one role (generation or embedding), with a
-    bounded wait for a free slot."""
+    bounded, fair wait for a free slot."""
 
     def __init__(
         self,
@@ -49,13 +65,24 @@ class UpstreamPool:
         role: str = "generation",
         queue_timeout_s: float = 30.0,
         max_queue: int = 256,
+        max_queue_per_key: int | None = None,
+        internal_queue_timeout_s: float = DEFAULT_INTERNAL_QUEUE_TIMEOUT_S,
     ) -> None:
         self.model = model
         self.role = role
         self.upstreams = tuple(upstreams)
         self._queue_timeout_s = queue_timeout_s
+        self._internal_queue_timeout_s = max(queue_timeout_s, internal_queue_timeout_s)
         self._max_queue = max_queue
-        self._waiters: deque[asyncio.Future[None]] = deque()
+        self._max_queue_per_key = max_queue if max_queue_per_key is None else max_queue_per_key
+        self._queue = FairQueue()
+        # Per key: slots held and when it was last given one, the queue's fair order.
+        self._keys: dict[str, KeyShare] = {}
+        self._stamps = itertools.count()
+
+    @property
+    def queued(self) -> int:
+        return self._queue.size
 
     def usable(self, exclude: Iterable[Upstream] = ()) -> list[Upstream]:
         skip = set(map(id, exclude))
@@ -63,6 +90,12 @@ class UpstreamPool:
 
     def healthy_count(self) -> int:
         return sum(1 for u in self.upstreams if u.healthy is True)
+
+    def free_slots(self) -> int:
+        """Slots a new request would get now: none while others wait for one."""
+        if self._queue.size:
+            return 0
+        return sum(max(0, u.max_in_flight - u.in_flight) for u in self.usable())
 
     def try_acquire(self, exclude: Iterable[Upstream] = ()) -> Upstream | None:
         best: Upstream | None = None
@@ -73,53 +106,98 @@ class UpstreamPool:
             best.in_flight += 1
         return best
 
-    async def acquire(self, exclude: Sequence[Upstream] = ()) -> Upstream:
-        """Take a slot on the least loaded usable upstream, waiting if all are busy."""
-        upstream = self.try_acquire(exclude)
-        if upstream is not None:
-            return upstream
-        if not self.usable(exclude):
-            raise UpstreamUnavailableError(self._unavailable_reason())
-        if len(self._waiters) >= self._max_queue:
-            raise CapacityExceededError(
-                f"model {self.model!r} is at capacity and its queue is full", retry_after_s=1
-            )
-        return await self._wait_for_slot(exclude)
-
-    async def _wait_for_slot(self, exclude: Sequence[Upstream]) -> Upstream:
-        loop = asyncio.get_running_loop()
-        deadline = loop.time() + self._queue_timeout_s
-        while True:
-            waiter: asyncio.Future[None] = loop.create_future()
-            self._waiters.append(waiter)
-            try:
-                async with asyncio.timeout_at(deadline):
-                    await waiter
-            except TimeoutError:
-                raise CapacityExceededError(
-                    f"model {self.model!r} had no free upstream slot for "
-                    f"{self._queue_timeout_s:g} s",
-                    retry_after_s=max(1, round(self._queue_timeout_s / 4)),
-                ) from None
-            finally:
-                if waiter in self._waiters:
-                    self._waiters.remove(waiter)
+    async def acquire(self, exclude: Sequence[Upstream] = (), asker: Asker = ANONYMOUS) -> Upstream:
+        """Take a slot on the least loaded usable upstream, waiting in the fair queue if
+        all are busy or others already wait."""
+        if not self._queue.size:
             upstream = self.try_acquire(exclude)
             if upstream is not None:
+                self._given(asker.key)
                 return upstream
-            if not self.usable(exclude):
-                raise UpstreamUnavailableError(self._unavailable_reason())
+        if not self.usable(exclude):
+            raise UpstreamUnavailableError(self._unavailable_reason())
+        self._check_room(asker)
+        return await self._wait_for_slot(exclude, asker)
 
-    def release(self, upstream: Upstream) -> None:
+    def _check_room(self, asker: Asker) -> None:
+        if asker.priority in FOLLOW_UPS:
+            return
+        if self._queue.size >= self._max_queue:
+            raise QueueFullError(
+                f"model {self.model!r} is at capacity and its queue is full", retry_after_s=1
+            )
+        if self._queue.waiting(asker.key) >= self._max_queue_per_key:
+            raise QueueFullError(
+                f"model {self.model!r}: this key already has "
+                f"{self._max_queue_per_key} requests waiting for a slot",
+                retry_after_s=self._retry_after_s(),
+            )
+
+    def _retry_after_s(self) -> int:
+        return max(1, round(self._queue_timeout_s / 4))
+
+    async def _wait_for_slot(self, exclude: Sequence[Upstream], asker: Asker) -> Upstream:
+        waiter = self._queue.add(asker, exclude)
+        self._hand_out()  # a slot may be free for this waiter but not for those before it
+        timeout_s = (
+            self._queue_timeout_s
+            if asker.priority == Priority.PASS_THROUGH
+            else self._internal_queue_timeout_s
+        )
+        granted = False
+        try:
+            async with asyncio.timeout(timeout_s):
+                upstream = await waiter.future
+            granted = True
+            return upstream
+        except TimeoutError:
+            raise CapacityExceededError(
+                f"model {self.model!r} had no free upstream slot for {timeout_s:g} s",
+                retry_after_s=self._retry_after_s(),
+            ) from None
+        finally:
+            if not granted:
+                self._abandon(waiter)
+
+    def _abandon(self, waiter: Waiter) -> None:
+        """A waiter that gives up leaves the queue; a slot handed to it just as it was
+        cancelled goes on to the next one."""
+        future = waiter.future
+        if not future.done() or future.cancelled():
+            self._queue.discard(waiter)
+            future.cancel()
+        elif future.exception() is None:
+            self.release(future.result(), waiter.key)
+
+    def release(self, upstream: Upstream, key: str = ANONYMOUS.key) -> None:
+        """Give back a slot `acquire` gave `key`; the next waiter in fair order gets it."""
         upstream.in_flight -= 1
-        self._wake_one()
+        share = self._keys.get(key)
+        if share is not None and share.held:
+            share.held -= 1
+        if self._queue.size:
+            self._hand_out()
 
-    def _wake_one(self) -> None:
-        while self._waiters:
-            waiter = self._waiters.popleft()
-            if not waiter.done():
-                waiter.set_result(None)
+    def _given(self, key: str) -> None:
+        share = self._keys.get(key)
+        if share is None:
+            if len(self._keys) >= MAX_KEYS_KEPT:
+                self._forget_idle_keys()
+            share = self._keys[key] = KeyShare()
+        share.held += 1
+        share.stamp = next(self._stamps)
+
+    def _forget_idle_keys(self) -> None:
+        """Keys holding no slot now rank as if never served: a little less fair to them,
+        and the table stays bounded however many keys come and go."""
+        self._keys = {key: share for key, share in self._keys.items() if share.held > 0}
+
+    def _hand_out(self) -> None:
+        while self._queue.size:
+            waiter = self._queue.grant(self.try_acquire, self._keys)
+            if waiter is None:
                 return
+            self._given(waiter.key)
 
     def mark(self, upstream: Upstream, healthy: bool, error: str | None = None) -> None:
         if upstream.healthy != healthy:
@@ -127,7 +205,18 @@ class UpstreamPool:
         upstream.healthy = healthy
         upstream.last_error = error
         if healthy:
-            self._wake_one()
+            self._hand_out()
+        else:
+            self._fail_stranded()
+
+    def _fail_stranded(self) -> None:
+        """Waiters left with no usable upstream fail now rather than at their timeout."""
+        for waiter in list(self._queue):
+            if waiter.future.done():  # cancelled, its task not yet back to say so
+                self._queue.discard(waiter)
+            elif not self.usable(waiter.exclude):
+                self._queue.discard(waiter)
+                waiter.future.set_exception(UpstreamUnavailableError(self._unavailable_reason()))
 
     def _unavailable_reason(self) -> str:
         details = "; ".join(f"{u.url}: {u.last_error or 'unhealthy'}" for u in self.upstreams)

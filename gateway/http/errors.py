@@ -18,6 +18,7 @@ from engines import (
     CapacityExceededError,
     EngineError,
     NoUpstreamConfiguredError,
+    QueueFullError,
     UpstreamProtocolError,
     UpstreamRejectedError,
     UpstreamTimeoutError,
@@ -138,6 +139,15 @@ def to_api_error(exc: BaseException) -> APIError:
             )
         case NoUpstreamConfiguredError():
             return APIError(503, HOW_TO_CONFIGURE, type="server_error", code="upstream_unavailable")
+        case QueueFullError():
+            # The model's wait queue, or this key's share of it (docs/scheduling.md).
+            return APIError(
+                429,
+                exc.message,
+                type="rate_limit_error",
+                code="queue_full",
+                headers={"retry-after": str(exc.retry_after_s)},
+            )
         case CapacityExceededError():
             return APIError(
                 429,

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from engines import Dispatcher
+from engines import Asker, Dispatcher, Priority
 from gateway.strategies.base import Answer, Call, EventStream
 from gateway.strategies.infill import INFILL_PATH, InfillTranslator, infill_body
 from gateway.strategies.relay import open_relay
@@ -74,6 +74,7 @@ def upstream_call(call: Call) -> UpstreamCall:
         bodies=bodies,
         headers=call.model.upstream_headers(call.request_id, call.forward_headers),
         prompt_text=call.prompt_text,
+        asker=Asker(call.key_id, Priority.PASS_THROUGH),
     )
 
 

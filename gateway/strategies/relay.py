@@ -22,7 +22,15 @@ from typing import Any, cast
 
 import msgspec
 
-from engines import Dispatcher, EngineError, UpstreamPool, UpstreamProtocolError, sse_events
+from engines import (
+    ANONYMOUS,
+    Asker,
+    Dispatcher,
+    EngineError,
+    UpstreamPool,
+    UpstreamProtocolError,
+    sse_events,
+)
 from gateway.strategies.base import DONE, Chunk, Comment, Event, Failure, Report
 from gateway.strategies.replies import check_event_stream, chunk_view, not_the_api, one_line
 from gateway.strategies.tokens import TokenCounter
@@ -54,6 +62,7 @@ class StreamPlan:
     # Rewrites each upstream payload (llama-server /infill to OpenAI chunks).
     translate: Callable[[str], str | None] | None = None
     usage_template: dict[str, Any] = field(default_factory=dict)
+    asker: Asker = ANONYMOUS  # whose request, for the pool's fair queue
 
 
 @dataclass(slots=True)
@@ -87,10 +96,9 @@ async def _read_upstream(
     dispatcher: Dispatcher, plan: StreamPlan, index: int, queue: asyncio.Queue[_Item]
 ) -> None:
     try:
-        async with dispatcher.stream(plan.pool, plan.path, plan.bodies[index], plan.headers) as (
-            upstream,
-            response,
-        ):
+        async with dispatcher.stream(
+            plan.pool, plan.path, plan.bodies[index], plan.headers, plan.asker
+        ) as (upstream, response):
             check_event_stream(response.headers.get("content-type", ""), upstream.url)
             await queue.put(_Opened(index, upstream.url))
             async for kind, data in sse_events(response, upstream.url):
@@ -173,6 +181,7 @@ async def open_relay(
         prompt_text=call.prompt_text,
         translate=translate,
         usage_template=usage_template,
+        asker=call.asker,
     )
     events = relay(dispatcher, plan, tokens)
     await anext(events)

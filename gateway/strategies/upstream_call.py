@@ -11,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from engines import Dispatcher, UpstreamPool, UpstreamReply
+from engines import ANONYMOUS, Asker, Dispatcher, UpstreamPool, UpstreamReply
 from gateway.strategies.replies import completion_view, not_the_api
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.views import CompletionView, Usage
@@ -25,6 +25,7 @@ class UpstreamCall(msgspec.Struct, frozen=True, kw_only=True):
     bodies: list[bytes]
     headers: dict[str, str]
     prompt_text: str
+    asker: Asker = ANONYMOUS  # whose request, for the pool's fair queue
 
 
 def upstream_bodies(
@@ -79,11 +80,17 @@ def _checked(
 
 async def _post_all(dispatcher: Dispatcher, call: UpstreamCall) -> list[UpstreamReply]:
     if len(call.bodies) == 1:
-        return [await dispatcher.post_json(call.pool, call.path, call.bodies[0], call.headers)]
+        return [
+            await dispatcher.post_json(
+                call.pool, call.path, call.bodies[0], call.headers, call.asker
+            )
+        ]
     try:
         async with asyncio.TaskGroup() as group:
             tasks = [
-                group.create_task(dispatcher.post_json(call.pool, call.path, body, call.headers))
+                group.create_task(
+                    dispatcher.post_json(call.pool, call.path, body, call.headers, call.asker)
+                )
                 for body in call.bodies
             ]
     except ExceptionGroup as failed:

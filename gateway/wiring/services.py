@@ -299,6 +299,9 @@ def _group(
             role=role,
             queue_timeout_s=settings.upstream.queue_timeout_s,
             max_queue=settings.upstream.max_queue,
+            max_queue_per_key=settings.upstream.max_queue_per_key,
+            # A search's own requests wait as long as one upstream answer may take.
+            internal_queue_timeout_s=settings.upstream.total_timeout_s,
         )
 
     generation = model.generation_upstreams()

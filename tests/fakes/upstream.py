@@ -41,6 +41,9 @@ class Script:
     delay_for: Any = None
     # Embedding width; vectors are derived from a hash of the input, so equal texts match.
     embedding_dim: int = 3
+    # Generation time per token of the answer (its words), like a real engine's decode:
+    # a JSON answer comes after all of them, a stream's chunks one token apart.
+    token_delay_s: float = 0.0
 
 
 @dataclass
@@ -56,6 +59,8 @@ class ScriptedUpstream:
         self.received: list[Received] = []
         self.disconnects = 0
         self.completed = 0
+        self.in_flight = 0
+        self.most_in_flight = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
         self.port = 0
@@ -90,16 +95,41 @@ class ScriptedUpstream:
         data = json.loads(body) if body else {}
         headers = {k.decode(): v.decode() for k, v in scope["headers"]}
         self.received.append(Received(path, headers, data))
+        self.in_flight += 1
+        self.most_in_flight = max(self.most_in_flight, self.in_flight)
+        try:
+            await self._answer_or_tests(path, headers, data, receive, send)
+        finally:
+            self.in_flight -= 1
+
+    async def _answer_or_tests(
+        self, path: str, headers: dict[str, str], data: dict[str, Any], receive: Any, send: Any
+    ) -> None:
         if headers.get("x-atlas-purpose") == "tests" and self.script.tests_content is not None:
-            await _send_json(send, 200, self._chat_answer(data, self.script.tests_content))
+            text = self.script.tests_content
+            if await self._decoding(text, stream=False, receive=receive):
+                return
+            await _send_json(send, 200, self._chat_answer(data, text))
             return
         await self._answer(path, data, receive, send)
+
+    async def _decoding(self, text: str, *, stream: bool, receive: Any) -> bool:
+        """Wait as long as decoding `text` takes (not for a stream: its chunks wait);
+        True if the client left meanwhile."""
+        if not self.script.token_delay_s or stream:
+            return False
+        if await _client_left_during(receive, self.script.token_delay_s * len(text.split())):
+            self.disconnects += 1
+            return True
+        return False
 
     async def _answer(self, path: str, data: dict[str, Any], receive: Any, send: Any) -> None:
         script = self.script
         delay = script.delay_for(data) if script.delay_for is not None else script.delay_s
         if delay and await _client_left_during(receive, delay):
             self.disconnects += 1
+            return
+        if await self._decoding(self._text(data), stream=bool(data.get("stream")), receive=receive):
             return
         if script.status != 200:
             body = script.error_body or {
@@ -271,9 +301,8 @@ class ScriptedUpstream:
         for sent, chunk in enumerate(self._chunks(path, data)):
             if self.script.drop_after_chunks is not None and sent >= self.script.drop_after_chunks:
                 raise ConnectionAbortedError("scripted drop")  # uvicorn closes the socket
-            if self.script.chunk_delay_s and await _client_left_during(
-                receive, self.script.chunk_delay_s
-            ):
+            pause = self.script.chunk_delay_s or self.script.token_delay_s
+            if pause and await _client_left_during(receive, pause):
                 self.disconnects += 1
                 return
             try:
@@ -355,9 +384,15 @@ def main() -> None:
     parser.add_argument("--content", default=Script.content, help="the answer's text")
     parser.add_argument("--delay-s", type=float, default=0.0, help="before each answer")
     parser.add_argument("--chunk-delay-s", type=float, default=0.0, help="between stream chunks")
+    parser.add_argument("--token-delay-s", type=float, default=0.0, help="per answer token")
     args = parser.parse_args()
     upstream = ScriptedUpstream(
-        Script(content=args.content, delay_s=args.delay_s, chunk_delay_s=args.chunk_delay_s)
+        Script(
+            content=args.content,
+            delay_s=args.delay_s,
+            chunk_delay_s=args.chunk_delay_s,
+            token_delay_s=args.token_delay_s,
+        )
     )
     uvicorn.run(
         upstream,

@@ -6,6 +6,7 @@ from typing import Any
 
 from litestar import Request, Response, post
 
+from engines import Asker, Priority
 from gateway.http.auth import caller_of
 from gateway.http.calls import forward_headers, resolve_model
 from gateway.http.errors import APIError
@@ -53,6 +54,7 @@ def embeddings_handler(ref: ServicesRef) -> Any:
                     group.upstream_headers(
                         request_id_var.get(), forward_headers(request.scope["headers"])
                     ),
+                    Asker(caller.usage_id, Priority.PASS_THROUGH),
                 ),
             )
             content = check_embeddings(reply)

@@ -10,12 +10,18 @@ from typing import Any
 
 import msgspec
 
-from engines import Dispatcher
+from engines import Asker, Dispatcher, Priority
 from gateway.strategies.best_of_k.ports import Purpose
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.replies import chat_completion
 
 PATH = "/v1/chat/completions"
+# A search's requests wait in the pool's fair queue behind the same key's pass-through.
+PRIORITIES: dict[Purpose, Priority] = {
+    "candidate": Priority.CANDIDATE,
+    "tests": Priority.TESTS,
+    "repair": Priority.REPAIR,
+}
 
 
 class UpstreamGenerator:
@@ -27,8 +33,10 @@ class UpstreamGenerator:
         group: ModelGroup,
         request_id: str,
         forward: tuple[tuple[str, str], ...] = (),
+        key: str = "anonymous",
     ) -> None:
         self._dispatcher = dispatcher
+        self._askers = {purpose: Asker(key, p) for purpose, p in PRIORITIES.items()}
         self._group = group
         self._headers = group.upstream_headers(request_id, forward)
         self._model_changes = group.model_changes()
@@ -41,5 +49,6 @@ class UpstreamGenerator:
             PATH,
             msgspec.json.encode(body),
             {**self._headers, "x-atlas-purpose": purpose},
+            self._askers[purpose],
         )
         return chat_completion(reply)

@@ -1,12 +1,15 @@
-"""Best-of-k: fan out k candidates, verify them in the sandbox, return the winner.
+"""Best-of-k: generate up to k candidates in waves, verify them in the sandbox, return
+the winner.
 
-The flow reads top to bottom in `execute`: start the k candidate requests, at most
-`window` at a time (the slots the engines have), candidate 0 being the one the client
-asked for (its own temperature, greedy when it sent none) and the others sampled (and,
-when no trusted tests exist, the test-writing requests); verify each candidate as it
-arrives; stop early once one passes every trusted test (still finishing candidate 0,
-the fallback verification cannot beat); otherwise run repair rounds with the jail's
-evidence; then score consensus and select.
+The flow reads top to bottom in `execute`. k is a ceiling, not a quota: a first wave of
+`first_wave` candidates (candidate 0 being the one the client asked for: its own
+temperature, greedy when it sent none; the others sampled), with, when no trusted tests
+exist, the test-writing requests; verify each candidate as it arrives; stop early once
+one passes every trusted test (still finishing candidate 0, the fallback verification
+cannot beat). Only when none does (without trusted tests: when the candidates disagree
+on the model-written tests) does another wave go out, as large as the engines' free
+slots, until k have been tried (Adaptive-Consistency, Aggarwal et al. 2023). Then repair
+rounds with the jail's evidence; then score consensus and select.
 """
 
 from __future__ import annotations
@@ -14,14 +17,19 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections import Counter
-from collections.abc import Awaitable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from config import BestOfKSettings
-from engines import EngineError, UpstreamProtocolError, UpstreamRejectedError
+from engines import (
+    CapacityExceededError,
+    EngineError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+)
 from gateway.strategies.base import Message
 from gateway.strategies.best_of_k.candidates import Candidate, Outcome
 from gateway.strategies.best_of_k.derived_inputs import derived_calls, probe_tests
@@ -46,6 +54,7 @@ from gateway.strategies.best_of_k.verification import (
     trusted_tests,
 )
 from gateway.strategies.views import Usage, first_message_text
+from sandbox import TestCase
 
 logger = logging.getLogger(__name__)
 
@@ -88,11 +97,16 @@ class BestOfK:
         tools: Collaborators,
         window: int | None = None,
         repair_rounds: int | None = None,
+        free_slots: Callable[[], int] | None = None,
     ) -> None:
         self._k = k
         self._settings = settings
         self._seed = seed
-        self._slots = asyncio.Semaphore(max(1, window or k))
+        self._window = max(1, window or k)
+        self._free_slots = free_slots
+        # This search's requests in flight at once: never more than the engines' slots,
+        # so it never queues behind itself in the pool.
+        self._slots = asyncio.Semaphore(self._window)
         self._repair_rounds = settings.repair_rounds if repair_rounds is None else repair_rounds
         self._generator = tools.generator
         self._verifier = tools.verifier
@@ -108,6 +122,7 @@ class BestOfK:
         self.trusted: TrustedTests = trusted_tests(request_tests, self.prompt, self._entry_point)
         self.progress = "starting"
         self._test_weights: list[float] = []
+        self._suite: tuple[list[TestCase], int] | None = None  # model-written tests
         self._started_at = 0.0
         self._requested_s: float | None = None  # how long the client's own candidate took
 
@@ -133,12 +148,11 @@ class BestOfK:
 
     async def execute(self) -> Outcome:
         self._started_at = asyncio.get_running_loop().time()
-        run = _Run([Candidate(i, self.seed_base + i) for i in range(self._k)])
+        run = _Run([])
         try:
-            for candidate in run.candidates:
-                self._spawn(run, self._generate(candidate), "candidate", candidate)
+            first = self._start_wave(run)  # out before the test-writing, in this search's slots
             tests_task = self._maybe_generate_tests(run)
-            early = await self._collect(run)
+            early = await self._waves(run, first, tests_task)
             if not any(c.data is not None for c in run.candidates):
                 raise _all_failed(run.candidates)
             rounds = 0
@@ -152,7 +166,7 @@ class BestOfK:
                 tests_task = asyncio.ensure_future(self._write_tests())
                 run.tasks[tests_task] = ("tests", None)
             if tests_task is not None and len(contenders) > 1:
-                generated = await self._verify_generated(contenders, await tests_task)
+                generated = await self._verify_generated(contenders, tests_task)
             if self.trusted.tests and len(contenders) > 1:
                 await self._run_derived_inputs(contenders)
             outcome = await self._decide(run, completed, early, generated)
@@ -160,6 +174,72 @@ class BestOfK:
             return outcome
         finally:
             await _cancel(run.tasks)
+
+    async def _waves(
+        self, run: _Run, wave: list[Candidate], tests_task: asyncio.Task[list[str]] | None
+    ) -> bool:
+        """Collect `wave`, then send the next, until one passes every trusted test (True:
+        early stop), the candidates settle (`_needs_more`), or k have been tried."""
+        while True:
+            if await self._collect(run):
+                return True
+            if len(run.candidates) >= self._k:
+                return False
+            if not await self._needs_more(run, wave, tests_task):
+                return False
+            if self._over_budget():
+                self._skip_the_rest(run)
+                return False
+            wave = self._start_wave(run)
+
+    def _start_wave(self, run: _Run) -> list[Candidate]:
+        first = len(run.candidates)
+        wave = [
+            Candidate(index, self.seed_base + index)
+            for index in range(first, first + self._wave_size(first))
+        ]
+        for candidate in wave:
+            run.candidates.append(candidate)
+            self._spawn(run, self._generate(candidate), "candidate", candidate)
+        return wave
+
+    def _wave_size(self, started: int) -> int:
+        """The next wave: what the engines can run now (at least one), within the
+        search's window; the first also within `first_wave`."""
+        size = self._window
+        if self._free_slots is not None:
+            size = min(size, max(1, self._free_slots()))
+        if not started:
+            size = min(size, self._settings.first_wave)
+        return min(size, self._k - started)
+
+    def _skip_the_rest(self, run: _Run) -> None:
+        for index in range(len(run.candidates), self._k):
+            run.candidates.append(Candidate(index, self.seed_base + index, skipped=True))
+
+    async def _needs_more(
+        self, run: _Run, wave: list[Candidate], tests_task: asyncio.Task[list[str]] | None
+    ) -> bool:
+        """Whether another wave can still change the answer. With trusted tests: yes,
+        none passed them all (else the wave stopped early). Without: only while the
+        candidates with code disagree on the model-written tests (or, with none
+        written, differ in code); nothing to verify or compare: no."""
+        if wave and all(isinstance(c.error, CapacityExceededError) for c in wave):
+            return False  # the queue refused this search: more would be refused too
+        if not any(c.data is not None for c in run.candidates):
+            return True
+        if not self._verifier.available:
+            return False  # nothing can tell candidates apart: the first one answers
+        if self.trusted.tests:
+            return True
+        with_code = [c for c in run.candidates if c.data is not None and c.code is not None]
+        if not with_code:
+            return False
+        if len(with_code) < 2:
+            return True
+        if tests_task is not None:
+            await self._verify_generated(with_code, tests_task)
+        return len({_signature(c) for c in with_code}) > 1
 
     def _spawn(self, run: _Run, work: Awaitable[Any], kind: str, cand: Candidate | None) -> None:
         task = asyncio.ensure_future(work)
@@ -242,10 +322,7 @@ class BestOfK:
 
     async def _generate(self, candidate: Candidate) -> None:
         purpose: Purpose = "repair" if candidate.round else "candidate"
-        async with self._slots:  # waves that fit the engines' slots
-            if candidate.round == 0 and self._over_budget():
-                candidate.skipped = True  # never started: the time budget is spent
-                return
+        async with self._slots:  # never more at once than the engines' slots
             started = asyncio.get_running_loop().time()
             data = await self._generator.complete(self._body_for(candidate), purpose)
         if candidate.index == REQUESTED:
@@ -268,15 +345,16 @@ class BestOfK:
 
     def _over_budget(self) -> bool:
         """More samples would keep the user waiting past the time budget: a multiple of
-        what the client's own candidate took (unknown until it is back: no limit)."""
+        what the client's own candidate took, at least `time_budget_min_s` (unknown
+        until it is back: no limit)."""
         budget = self._settings.time_budget
         if not budget or self._requested_s is None:
             return False
         elapsed = asyncio.get_running_loop().time() - self._started_at
-        return elapsed > budget * self._requested_s
+        return elapsed > max(budget * self._requested_s, self._settings.time_budget_min_s)
 
     async def _in_a_slot(self, body: dict[str, Any], purpose: Purpose) -> dict[str, Any]:
-        async with self._slots:  # waves that fit the engines' slots
+        async with self._slots:  # never more at once than the engines' slots
             return await self._generator.complete(body, purpose)
 
     def _repairable(self, run: _Run) -> bool:
@@ -348,19 +426,22 @@ class BestOfK:
         self._test_weights = [float(n) for _, n in ranked]
         return [a for a, _ in ranked]
 
-    async def _verify_generated(self, contenders: list[Candidate], asserts: list[str]) -> int:
-        tests, n_asserts = generated_tests(asserts, self._entry_point)
+    async def _verify_generated(
+        self, contenders: list[Candidate], tests_task: asyncio.Task[list[str]]
+    ) -> int:
+        """Check the contenders not yet checked on the model-written tests; how many
+        asserts there are."""
+        if self._suite is None:
+            self._suite = generated_tests(await tests_task, self._entry_point)
+        tests, n_asserts = self._suite
         if not n_asserts:
             return 0
-        self.progress = f"verifying {len(contenders)} candidates on {n_asserts} generated tests"
+        todo = [c for c in contenders if c.code is not None and c.generated is None]
+        self.progress = f"verifying {len(todo)} candidates on {n_asserts} generated tests"
         results = await asyncio.gather(
-            *(
-                self._verifier.generated(c.code, tests, n_asserts)
-                for c in contenders
-                if c.code is not None
-            )
+            *(self._verifier.generated(c.code, tests, n_asserts) for c in todo if c.code)
         )
-        for candidate, result in zip(contenders, results, strict=True):
+        for candidate, result in zip(todo, results, strict=True):
             candidate.generated = result
         return n_asserts
 
@@ -429,6 +510,14 @@ class BestOfK:
         return Outcome(winner, method, run.candidates, source, count, verified, run.total, early)
 
 
+def _signature(candidate: Candidate) -> object:
+    """What two candidates agree on when they are the same: their pass set and outputs on
+    the model-written tests, else their code."""
+    if candidate.generated is not None:
+        return (candidate.generated.passed, candidate.generated.outputs)
+    return candidate.code.source.strip() if candidate.code is not None else None
+
+
 def _evidence(candidate: Candidate) -> Evidence:
     generated = candidate.generated
     return Evidence(
@@ -456,6 +545,9 @@ def problem_text(messages: Sequence[Message]) -> str:
 
 def _all_failed(candidates: list[Candidate]) -> EngineError:
     errors = [c.error for c in candidates if c.error is not None]
+    refused = [e for e in errors if isinstance(e, CapacityExceededError)]
+    if refused and len(refused) == len(errors):
+        return refused[0]  # the model's queue is full: a 429 with Retry-After
     rejected = [e for e in errors if isinstance(e, UpstreamRejectedError)]
     if rejected and len(rejected) == len(errors):
         return rejected[0]  # the request itself is refused: pass the 4xx through

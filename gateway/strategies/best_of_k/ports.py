@@ -4,13 +4,14 @@ in-memory fakes of them, the gateway with the upstreams, the sandbox and the Len
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Iterable
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from gateway.strategies.best_of_k.verification import Code, GeneratedResult, TrustedResult
 from gateway.strategies.views import Usage
 from sandbox import TestCase
 
-Purpose = str  # "candidate", "tests" or "repair": sent upstream as x-atlas-purpose
+# Sent upstream as x-atlas-purpose; the pool's fair queue ranks them (engines.Priority).
+Purpose = Literal["candidate", "tests", "repair"]
 
 # (problem text, [(candidate index, code)]) -> {candidate index: energy}; lower is better.
 Ranker = Callable[[str, list[tuple[int, str]]], Awaitable[dict[int, float]]]

@@ -52,8 +52,8 @@ class BestOfKTools:
 
 
 def generation_slots(group: ModelGroup) -> int:
-    """How many requests the model's usable generation upstreams run at once: candidates
-    go out in waves of this size, so early stop cancels ones that never started."""
+    """How many requests the model's usable generation upstreams run at once: the most a
+    search has in flight, so it never queues behind itself."""
     return max(1, sum(u.max_in_flight for u in group.generation.usable()))
 
 
@@ -74,7 +74,11 @@ class BestOfKStrategy:
         body: dict[str, Any] = msgspec.json.decode(call.body)
         collaborators = Collaborators(
             generator=UpstreamGenerator(
-                self._tools.dispatcher, call.model, call.request_id, call.forward_headers
+                self._tools.dispatcher,
+                call.model,
+                call.request_id,
+                call.forward_headers,
+                key=call.key_id,
             ),
             verifier=self._tools.verifier,
             tokens=self._tools.tokens,
@@ -90,6 +94,8 @@ class BestOfKStrategy:
             tools=collaborators,
             window=generation_slots(call.model),
             repair_rounds=call.controls.repair,
+            # Waves after the first are as large as the slots free now (at least one).
+            free_slots=call.model.generation.free_slots,
         )
 
     async def run(self, call: Call) -> Answer:

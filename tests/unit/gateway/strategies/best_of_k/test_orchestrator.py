@@ -121,6 +121,7 @@ def search(
     prompt: str = PROMPT,
     window: int | None = None,
     repair: int | None = None,
+    free_slots: Any = None,
 ) -> BestOfK:
     return BestOfK(
         body or {"model": "coder", "messages": [{"role": "user", "content": prompt}]},
@@ -138,6 +139,7 @@ def search(
         ),
         window=window,
         repair_rounds=repair,
+        free_slots=free_slots,
     )
 
 
@@ -147,18 +149,68 @@ async def test_the_candidate_passing_the_request_tests_wins() -> None:
     assert outcome.winner.index == 1
     assert outcome.selection.startswith("tests")
     assert (outcome.tests_source, outcome.tests_count, outcome.verified) == ("request", 1, 1)
-    # Usage adds up every completed candidate's reported usage.
-    assert outcome.total == Usage(prompt_tokens=30, completion_tokens=15, total_tokens=45)
+    # Usage adds up every completed candidate's reported usage: the first wave of two,
+    # since candidate 1 passed; k is a ceiling, candidate 2 was never asked for.
+    assert outcome.total == Usage(prompt_tokens=20, completion_tokens=10, total_tokens=30)
+    assert len(outcome.candidates) == 2
 
 
 async def test_early_stop_cancels_the_candidates_still_generating() -> None:
-    generator = FakeGenerator({0: GOOD, 1: BAD, 2: BAD}, delays={1: 30, 2: 30})
+    generator = FakeGenerator({0: GOOD, 1: BAD, 2: BAD, 3: BAD}, delays={1: 30, 2: 30, 3: 30})
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=3)
     outcome = await asyncio.wait_for(
-        search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute(), 5
+        search(generator, k=4, tests=["assert add(1, 2) == 3"], settings=settings).execute(), 5
     )
     assert outcome.early_stop and outcome.winner.index == 0
-    assert sorted(generator.cancelled) == [1, 2]
+    assert sorted(generator.cancelled) == [1, 2]  # the first wave's; 3 was never sent
     assert len(outcome.completed()) == 1
+    assert [b["seed"] for p, b in generator.bodies if p == "candidate"] == [0, 1, 2]
+
+
+async def test_a_first_wave_that_passes_is_the_only_wave() -> None:
+    generator = FakeGenerator({i: GOOD for i in range(8)})
+    outcome = await search(generator, k=8, tests=["assert add(1, 2) == 3"]).execute()
+    assert [b["seed"] for p, b in generator.bodies if p == "candidate"] == [0, 1]
+    assert outcome.early_stop and outcome.winner.index == 0
+
+
+async def test_more_waves_while_no_candidate_passes_each_as_large_as_the_free_slots() -> None:
+    generator = FakeGenerator({0: BAD, 1: BAD, 2: BAD, 3: BAD, 4: BAD, 5: GOOD, 6: GOOD})
+    free = iter([9, 3, 0])  # asked before each wave
+    outcome = await search(
+        generator,
+        k=7,
+        tests=["assert add(1, 2) == 3"],
+        window=4,
+        repair=0,
+        free_slots=lambda: next(free),
+    ).execute()
+    waves = [b["seed"] for p, b in generator.bodies if p == "candidate"]
+    # first_wave (2 of the 9 free), then the 3 free, then 1 (none free: still one), which
+    # passes; candidate 6 is never asked for.
+    assert waves == [0, 1, 2, 3, 4, 5]
+    assert outcome.winner.index == 5 and outcome.early_stop
+    busy = FakeGenerator({i: BAD for i in range(3)}, delays=dict.fromkeys(range(3), 0.01))
+    await search(
+        busy, k=3, tests=["assert add(1, 2) == 3"], repair=0, free_slots=lambda: 0
+    ).execute()
+    assert busy.most_running == 1 and len(busy.bodies) == 3
+
+
+async def test_without_trusted_tests_more_waves_only_while_candidates_disagree() -> None:
+    asserts = "assert add(1, 2) == 3\nassert add(0, 0) == 0"
+    agreeing = FakeGenerator({i: GOOD for i in range(6)}, asserts=asserts)
+    verifier = FakeVerifier(generated_rules={0: "a + b", 1: "a + b"})
+    outcome = await search(agreeing, verifier, k=6, prompt="def add(a, b): ...").execute()
+    assert len([p for p, _ in agreeing.bodies if p == "candidate"]) == 2
+    assert outcome.tests_source == "generated"
+    split = FakeGenerator({0: GOOD, 1: BAD, 2: GOOD, 3: GOOD}, asserts=asserts)
+    outcome = await search(split, verifier, k=4, prompt="def add(a, b): ...").execute()
+    assert len([p for p, _ in split.bodies if p == "candidate"]) == 4
+    assert outcome.winner.index in (0, 2, 3) and outcome.selection.startswith("codet")
+    prose = FakeGenerator({i: PROSE for i in range(6)}, asserts=asserts)
+    await search(prose, verifier, k=6, prompt="def add(a, b): ...").execute()
+    assert len([p for p, _ in prose.bodies if p == "candidate"]) == 2  # nothing to verify
 
 
 async def test_seeds_temperature_and_dropped_fields_of_candidate_requests() -> None:
@@ -257,8 +309,9 @@ async def test_answers_without_code_are_never_verified() -> None:
 
 async def test_early_stop_still_finishes_the_requested_candidate_which_wins_the_tie() -> None:
     generator = FakeGenerator({0: GOOD, 1: GOOD, 2: BAD}, delays={0: 0.1, 2: 30})
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=3)
     outcome = await asyncio.wait_for(
-        search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute(), 5
+        search(generator, k=3, tests=["assert add(1, 2) == 3"], settings=settings).execute(), 5
     )
     assert outcome.early_stop and generator.cancelled == [2]
     assert outcome.winner.index == 0 and outcome.selection == "requested"
@@ -351,9 +404,11 @@ class OutputVerifier(FakeVerifier):
 async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> None:
     # The requested candidate 0 is the odd one out on the derived inputs: the majority wins.
     other = GOOD.replace("a + b", "b + a")
-    generator = FakeGenerator({0: BAD, 1: GOOD, 2: other})
+    generator = FakeGenerator({0: BAD, 1: GOOD, 2: other}, delays={0: 0.05})
+    # One wave of three (candidate 0 is slow, so all three are back before any passes).
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=3)
     outcome = await search(
-        generator, OutputVerifier(), k=3, tests=["assert add(1, 2) == 3"], window=1
+        generator, OutputVerifier(), k=3, tests=["assert add(1, 2) == 3"], settings=settings
     ).execute()
     assert outcome.winner.index in (1, 2) and outcome.selection == "mbr-exec"
 
@@ -361,7 +416,7 @@ async def test_tied_candidates_are_ranked_by_agreement_on_derived_inputs() -> No
 async def test_candidates_not_started_within_the_time_budget_are_skipped() -> None:
     # Candidate 0 takes 0.1 s; with a budget of 1.5x that, one more wave starts, no more.
     generator = FakeGenerator({i: BAD for i in range(5)}, delays=dict.fromkeys(range(5), 0.1))
-    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, repair_rounds=0)
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=1.5, time_budget_min_s=0, repair_rounds=0)
     outcome = await search(
         generator, k=5, tests=["assert add(1, 2) == 3"], window=1, settings=settings
     ).execute()
@@ -401,3 +456,14 @@ async def test_a_repaired_answer_is_returned_with_the_helpers_it_was_verified_wi
     )
     assert verifier.checked[-1] == expected
     assert outcome.winner.content == f"```python\n{expected}```"
+
+
+async def test_the_first_wave_goes_out_before_the_test_writing_requests() -> None:
+    generator = FakeGenerator(
+        {0: GOOD, 1: GOOD}, delays={0: 0.02, 1: 0.02}, asserts="assert add(1, 2) == 3"
+    )
+    verifier = FakeVerifier(generated_rules={0: "a + b"})
+    await search(generator, verifier, k=2, window=2, prompt="def add(a, b): ...").execute()
+    # Two slots: the client's own candidate and its sibling take them; the two
+    # test-writing requests wait in the search's slots, never ahead of candidate 0.
+    assert [p for p, _ in generator.bodies] == ["candidate", "candidate", "tests", "tests"]
