@@ -1,0 +1,308 @@
+"""The router strategy: a code request with trusted tests is served from the pattern
+cache when a verified answer re-passes its tests, else sent to the route (fast,
+standard, hard: best-of-k with that k) a Thompson draw picks for its difficulty bin;
+what the route produced teaches the bandit and, when verified, fills the cache.
+
+Requests without trusted tests pass through without a Redis round trip.
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+import time
+from collections.abc import AsyncGenerator
+from dataclasses import dataclass, field
+from typing import Any
+
+import msgspec
+
+from config import RouterSettings
+from gateway.strategies.base import (
+    DONE,
+    Answer,
+    Call,
+    Chunk,
+    Event,
+    EventStream,
+    Report,
+    Served,
+    Strategy,
+)
+from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
+from gateway.strategies.best_of_k.verification import Code, extract_code_off_loop
+from gateway.strategies.best_of_k.winner import completion_chunks
+from gateway.strategies.router.bandit import ARMS, Route, RouteStats, choose_route
+from gateway.strategies.router.difficulty import (
+    NEUTRAL,
+    Signals,
+    difficulty,
+    difficulty_bin,
+    verifiability,
+)
+from gateway.strategies.router.patterns import CacheEntry, Lookup, PatternCache, scope_of
+from gateway.strategies.router.plan import Reading, read_call_off_loop
+from gateway.strategies.views import Usage, first_choice
+from gateway.telemetry.metrics import RouterMetrics
+
+logger = logging.getLogger(__name__)
+MISS = Lookup(entry=None, similarity=0.0)
+
+
+@dataclass(frozen=True, slots=True)
+class RouterTools:
+    """What every routed request shares, built once by the composition root."""
+
+    pass_through: Strategy
+    best_of_k: BestOfKTools
+    stats: RouteStats
+    cache: PatternCache
+    metrics: RouterMetrics
+    rng: random.Random = field(default_factory=random.Random)
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    reading: Reading
+    scope: str
+    route: Route
+    k: int = 0
+    difficulty: float = 0.0
+    bin: int = 0
+    hit: CacheEntry | None = None
+
+    def headers(self) -> dict[str, str]:
+        return {"x-atlas-route": self.route, "x-atlas-difficulty": f"{self.difficulty:.3f}"}
+
+
+class RouterStrategy:
+    def __init__(self, tools: RouterTools, settings: RouterSettings, k_cap: int) -> None:
+        self._tools = tools
+        self._settings = settings
+        self._k_cap = max(1, min(k_cap, settings.best_of_k.max_k))
+
+    async def _plan(self, call: Call) -> Plan | None:
+        """None: pass through (no trusted tests, or no sandbox to check answers with)."""
+        reading = await read_call_off_loop(call)
+        if not reading.trusted.tests or not self._tools.best_of_k.verifier.available:
+            return None
+        scope = scope_of(call.tenant, self._settings.cache.shared_tenants)
+        lookup = await self._lookup(call, reading, scope)
+        if lookup.entry is not None and await self._still_passes(lookup.entry, reading):
+            await self._tools.cache.reinforce(call.model.name, scope, reading.key or "")
+            self._tools.metrics.cache_lookups.labels(call.model.name, "hit").inc()
+            return Plan(reading, scope, "cache", hit=lookup.entry)
+        if lookup.entry is not None:  # stale or poisoned: never served, gone
+            self._tools.metrics.cache_lookups.labels(call.model.name, "poisoned").inc()
+            await self._tools.cache.evict(call.model.name, scope, reading.key or "", "poisoned")
+            lookup = MISS
+        elif reading.key is not None and self._settings.cache.enabled:
+            self._tools.metrics.cache_lookups.labels(call.model.name, "miss").inc()
+        return await self._route(call, reading, scope, lookup)
+
+    async def _lookup(self, call: Call, reading: Reading, scope: str) -> Lookup:
+        if reading.key is None or not self._settings.cache.enabled:
+            return MISS
+        return await self._tools.cache.lookup(call.model.name, scope, reading.key, reading.sketch)
+
+    async def _still_passes(self, entry: CacheEntry, reading: Reading) -> bool:
+        tests = reading.trusted.tests
+        result = await self._tools.best_of_k.verifier.trusted(
+            Code(entry.language, entry.code), tests
+        )
+        return result.passed == len(tests)
+
+    async def _route(self, call: Call, reading: Reading, scope: str, lookup: Lookup) -> Plan:
+        familiarity = 1.0 - lookup.similarity if reading.key is not None else NEUTRAL
+        signals = Signals(
+            familiarity=familiarity,
+            verifiability=verifiability(reading.trusted.source, len(reading.trusted.tests)),
+            complexity=reading.complexity,
+        )
+        value = difficulty(signals, self._settings)
+        bin_ = difficulty_bin(value, self._settings.bins)
+        ks = self._arms()
+        route: Route = next(iter(ks))
+        if len(ks) > 1:
+            posteriors = await self._tools.stats.posteriors(call.model.name, bin_)
+            route = choose_route(
+                posteriors,
+                ks,
+                cost_weight=self._settings.cost_weight,
+                prior_tokens=self._settings.prior_tokens,
+                rng=self._tools.rng,
+            )
+        self._tools.metrics.difficulty.labels(call.model.name).observe(value)
+        return Plan(reading, scope, route, ks[route], value, bin_)
+
+    def _arms(self) -> dict[Route, int]:
+        """Each route's k under the caps; a route whose k equals a cheaper one's is no arm."""
+        ks: dict[Route, int] = {}
+        routes = self._settings.routes
+        for route, k in zip(ARMS, (routes.fast, routes.standard, routes.hard), strict=True):
+            capped = min(k, self._k_cap)
+            if capped not in ks.values():
+                ks[route] = capped
+        return ks
+
+    async def run(self, call: Call) -> Answer:
+        plan = await self._plan(call)
+        if plan is None:
+            return await self._tools.pass_through.run(call)
+        self._tools.metrics.routes.labels(call.model.name, plan.route).inc()
+        if plan.hit is not None:
+            return _cached_answer(plan, plan.hit, call)
+        answer = await BestOfKStrategy(self._tools.best_of_k, plan.k, self._settings.best_of_k).run(
+            call
+        )
+        served = msgspec.structs.replace(answer.served, route=plan.route)
+        await self._learn(call, plan, served, answer.usage)
+        if served.verified:
+            await self._remember(call, plan, _completion(answer.body))
+        headers = {**answer.headers, **plan.headers()}
+        return msgspec.structs.replace(answer, headers=headers, served=served)
+
+    async def stream(self, call: Call) -> EventStream:
+        plan = await self._plan(call)
+        if plan is None:
+            return await self._tools.pass_through.stream(call)
+        self._tools.metrics.routes.labels(call.model.name, plan.route).inc()
+        if plan.hit is not None:
+            headers = {**_CACHE_HEADERS, "x-atlas-tests": _tests_header(plan.reading)}
+            return EventStream(headers, _replay(plan.hit, call))
+        strategy = BestOfKStrategy(self._tools.best_of_k, plan.k, self._settings.best_of_k)
+        opened = await strategy.stream(call)
+        events = self._watch(opened.events, call, plan)
+        return EventStream({**opened.headers, **plan.headers()}, events)
+
+    async def _watch(
+        self, events: AsyncGenerator[Event, None], call: Call, plan: Plan
+    ) -> AsyncGenerator[Event, None]:
+        """best-of-k's events with the route in its report; the bandit learns at the
+        report, the cache at the end from the replayed winner's chunks."""
+        verified = False
+        replayed = _Replayed()
+        try:
+            async for event in events:
+                if isinstance(event, Report):
+                    served = msgspec.structs.replace(event.served, route=plan.route)
+                    event = msgspec.structs.replace(event, served=served)
+                    verified = served.verified
+                    yield event
+                    await self._learn(call, plan, served, event.usage)
+                    continue
+                if isinstance(event, Chunk) and verified:
+                    replayed.add(event.data)
+                if event is DONE and verified:
+                    await self._remember(call, plan, replayed.completion())
+                yield event
+        finally:
+            await events.aclose()
+
+    async def _learn(self, call: Call, plan: Plan, served: Served, usage: Usage) -> None:
+        await self._tools.stats.record(
+            call.model.name,
+            plan.bin,
+            plan.route,
+            passed=served.verified,
+            tokens=usage.completion_tokens,
+        )
+
+    async def _remember(self, call: Call, plan: Plan, completion: dict[str, Any]) -> None:
+        reading = plan.reading
+        if reading.key is None or not self._settings.cache.enabled:
+            return
+        content = first_choice(completion).get("message", {}).get("content") or ""
+        code = await extract_code_off_loop(content, reading.entry_point)
+        if code is None:
+            return
+        usage = completion.get("usage") or {}
+        entry = CacheEntry(
+            completion=completion,
+            code=code.source,
+            language=code.language,
+            prompt_tokens=int(usage.get("prompt_tokens") or 0),
+            completion_tokens=int(usage.get("completion_tokens") or 0),
+        )
+        await self._tools.cache.store(
+            call.model.name, plan.scope, reading.key, reading.sketch, entry
+        )
+
+
+_CACHE_HEADERS = {"x-atlas-route": "cache", "x-atlas-k": "0", "x-atlas-verified": "1"}
+
+
+def _tests_header(reading: Reading) -> str:
+    return f"{reading.trusted.source}:{len(reading.trusted.tests)}"
+
+
+def _completion(body: bytes) -> dict[str, Any]:
+    data: dict[str, Any] = msgspec.json.decode(body)
+    data.pop("atlas", None)  # the debug report belongs to the request that made it
+    return data
+
+
+def _cache_served(entry: CacheEntry) -> Served:
+    own = Usage(
+        prompt_tokens=entry.prompt_tokens,
+        completion_tokens=entry.completion_tokens,
+        total_tokens=entry.prompt_tokens + entry.completion_tokens,
+    )
+    return Served(route="cache", k=0, verified=True, returned=own)
+
+
+def _fresh(entry: CacheEntry, call: Call) -> dict[str, Any]:
+    return {
+        **entry.completion,
+        "id": f"chatcmpl-atlas-cache-{call.request_id}",
+        "created": int(time.time()),
+        "model": call.requested_model,
+    }
+
+
+def _cached_answer(plan: Plan, entry: CacheEntry, call: Call) -> Answer:
+    """The stored answer; nothing was generated, so its usage (what is charged) is 0."""
+    headers = {**_CACHE_HEADERS, "x-atlas-tests": _tests_header(plan.reading)}
+    body = msgspec.json.encode(_fresh(entry, call))
+    return Answer(body, Usage(), headers, None, _cache_served(entry))
+
+
+async def _replay(entry: CacheEntry, call: Call) -> AsyncGenerator[Event, None]:
+    served = _cache_served(entry)
+    yield Report(Usage(), None, served)
+    for chunk in completion_chunks(
+        _fresh(entry, call), served.answer_usage(Usage()), call.include_usage
+    ):
+        yield chunk
+    yield DONE
+
+
+class _Replayed:
+    """A chat completion put back together from best-of-k's replayed chunks."""
+
+    def __init__(self) -> None:
+        self._base: dict[str, Any] = {}
+        self._parts: list[str] = []
+        self._finish = "stop"
+        self._usage: dict[str, Any] | None = None
+
+    def add(self, data: bytes) -> None:
+        chunk: dict[str, Any] = msgspec.json.decode(data)
+        if not self._base:
+            self._base = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
+        if chunk.get("usage"):
+            self._usage = chunk["usage"]
+        for choice in chunk.get("choices") or []:
+            self._parts.append((choice.get("delta") or {}).get("content") or "")
+            self._finish = choice.get("finish_reason") or self._finish
+
+    def completion(self) -> dict[str, Any]:
+        message = {"role": "assistant", "content": "".join(self._parts)}
+        data: dict[str, Any] = {
+            **self._base,
+            "object": "chat.completion",
+            "choices": [{"index": 0, "message": message, "finish_reason": self._finish}],
+        }
+        if self._usage is not None:
+            data["usage"] = self._usage
+        return data
