@@ -239,3 +239,25 @@ def test_only_an_admin_reads_the_routing_statistics(admin: AdminApi) -> None:
     login = admin.log_in("dave")
     assert login.client.get("/routing").status_code == 403
     assert admin.master.get("/routing").status_code == 200
+
+
+def test_a_streamed_verified_answer_fills_the_cache(
+    admin: AdminApi, good_upstream: ScriptedUpstream
+) -> None:
+    gw = admin.gateway
+    alice = key_for(admin, admin.create_user("alice"))
+    payload = {
+        "model": "coder",
+        "messages": [{"role": "user", "content": DOCTEST_PROMPT}],
+        "stream": True,
+        "stream_options": {"include_usage": True},
+    }
+    with httpx.stream("POST", gw.url + CHAT, json=payload, headers=alice, timeout=60) as reply:
+        assert reply.headers["x-atlas-route"] in {"fast", "standard", "hard"}
+        assert "x-atlas-difficulty" in reply.headers
+        lines = [line for line in reply.iter_lines() if line.startswith("data: ")]
+    assert lines[-1] == "data: [DONE]"
+    hit = ask(gw, alice)
+    assert hit.headers["x-atlas-route"] == "cache"
+    assert hit.json()["choices"][0]["message"]["content"] == GOOD
+    assert hit.json()["usage"]["completion_tokens"] > 0  # the stored answer's own usage
