@@ -31,6 +31,7 @@ TITLE_TASK = [
     {"role": "user", "content": "Write a Python function add(a, b) that returns the sum."},
 ]
 CHAT = "/v1/chat/completions"
+_TOOL_CALL = {"id": "c1", "type": "function", "function": {"name": "read", "arguments": "{}"}}
 
 
 def settings_for(
@@ -189,6 +190,17 @@ def test_requests_the_bandit_must_not_touch_go_straight_to_their_route(
     tools = [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]
     with_tools = ask(gw, BEARER, DOCTEST_PROMPT, tools=tools)
     assert with_tools.headers["x-atlas-route"] == "fast"
+
+    agent_turn = [
+        {"role": "user", "content": DOCTEST_PROMPT},
+        {"role": "assistant", "content": "", "tool_calls": [_TOOL_CALL]},
+        {"role": "tool", "tool_call_id": "c1", "content": "def add(a, b): ..."},
+    ]
+    turn = httpx.post(
+        gw.url + CHAT, json={"model": "coder", "messages": agent_turn}, headers=BEARER, timeout=30
+    )
+    assert turn.status_code == 200, turn.text
+    assert turn.headers["x-atlas-route"] == "fast" and "x-atlas-difficulty" not in turn.headers
 
 
 def test_the_keys_max_k_caps_every_route(admin: AdminApi, good_upstream: ScriptedUpstream) -> None:
