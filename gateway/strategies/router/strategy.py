@@ -83,8 +83,10 @@ class RouterStrategy:
 
     async def _plan(self, call: Call) -> Plan | None:
         """None: pass through (no trusted tests, or no sandbox to check answers with)."""
+        if not self._tools.best_of_k.verifier.available:
+            return None  # nothing could check a candidate: nothing to route or learn
         reading = await read_call_off_loop(call)
-        if not reading.trusted.tests or not self._tools.best_of_k.verifier.available:
+        if not reading.trusted.tests:
             return None
         scope = scope_of(call.tenant, self._settings.cache.shared_tenants)
         lookup = await self._lookup(call, reading, scope)
