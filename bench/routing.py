@@ -53,6 +53,8 @@ def add_bench_routing_command(bench_subparsers: Any) -> None:
     bench.add_argument("--k", type=_ks, default=(1, 5, 20), help="fixed k rows")
     bench.add_argument("--passes", type=int, default=3, help="router passes over the problems")
     bench.add_argument("--limit", type=int, help="only the first N problems")
+    bench.add_argument("--cost-weight", type=float, help="the router's cost_weight (default 0.15)")
+    bench.add_argument("--router-only", action="store_true", help="no fixed-k rows")
     bench.add_argument("--concurrency", type=int, default=8)
     bench.add_argument("--sandbox-concurrency", type=int, default=os.cpu_count() or 1)
     bench.add_argument("--out", type=Path, default=OUT_DIR / "routing.json")
@@ -123,15 +125,24 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
     judge = HiddenTests(sandbox, cache)
     rows: list[dict[str, Any]] = []
     try:
-        with local_gateway(dataset, "replay") as url:
-            for k in args.k:
-                rows.append(await _row(url, judge, records, k, args, f"k={k}"))
-        with local_gateway(dataset, "replay", strategy=ROUTER, own_store=True) as url:
+        if not args.router_only:
+            with local_gateway(dataset, "replay") as url:
+                for k in args.k:
+                    rows.append(await _row(url, judge, records, k, args, f"k={k}"))
+        router = dict(ROUTER)
+        if args.cost_weight is not None:
+            router["cost_weight"] = args.cost_weight
+        with local_gateway(dataset, "replay", strategy=router, own_store=True) as url:
             for p in range(args.passes):
                 rows.append(await _row(url, judge, records, None, args, f"router pass {p + 1}"))
     finally:
         cache.close()
-    return {"dataset": args.dataset, "date": time.strftime("%Y-%m-%d"), "rows": rows}
+    return {
+        "dataset": args.dataset,
+        "date": time.strftime("%Y-%m-%d"),
+        "router": router,
+        "rows": rows,
+    }
 
 
 def run_routing_bench(args: argparse.Namespace) -> int:
