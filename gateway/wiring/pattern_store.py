@@ -24,9 +24,16 @@ import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
 from config import PatternCacheSettings
-from gateway.strategies.router.patterns import CacheEntry, Lookup, retention, similarity
+from gateway.strategies.router.patterns import (
+    CacheEntry,
+    Features,
+    Lookup,
+    best_cosine,
+    retention,
+    similarity,
+)
 from gateway.telemetry.metrics import RouterMetrics
-from gateway.wiring.routing_schema import entry_key, meta_key, sketch_key
+from gateway.wiring.routing_schema import entry_key, meta_key, sketch_key, vector_key
 
 logger = logging.getLogger(__name__)
 # Past this many sketches in a scope, near-match similarity is computed in a thread.
@@ -54,13 +61,14 @@ class RedisPatternStore:
     def _config(self, model: str) -> PatternCacheSettings:
         return self._settings.get(model, DEFAULT_CACHE)
 
-    async def lookup(self, model: str, scope: str, key: str, sketch: bytes) -> Lookup:
+    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup:
+        near = vector_key if features.vector else sketch_key
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
                 pipe.get(entry_key(self._prefix, model, scope, key))
                 pipe.hget(meta_key(self._prefix, model, scope), key)
-                pipe.hgetall(sketch_key(self._prefix, model, scope))
-                raw, meta, sketches = await pipe.execute()
+                pipe.hgetall(near(self._prefix, model, scope))
+                raw, meta, stored = await pipe.execute()
         except RedisError as exc:
             logger.warning("pattern cache: lookup failed: %s", exc)
             return Lookup(entry=None, similarity=0.0)
@@ -71,11 +79,11 @@ class RedisPatternStore:
             if kept >= self._config(model).min_retention:
                 return Lookup(entry=_ENTRY.decode(raw), similarity=1.0, retention=kept)
             await self.evict(model, scope, key, "decay")
-        others = [s for k, s in sketches.items() if k.decode() != key]
-        return Lookup(entry=None, similarity=await _best_similarity(sketch, others))
+        others = [s for k, s in stored.items() if k.decode() != key]
+        return Lookup(entry=None, similarity=await _best_similarity(features, others))
 
     async def store(
-        self, model: str, scope: str, key: str, sketch: bytes, entry: CacheEntry
+        self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
     ) -> None:
         config = self._config(model)
         now = self._clock()
@@ -88,7 +96,10 @@ class RedisPatternStore:
                 pipe.set(entry_key(self._prefix, model, scope, key), msgspec.json.encode(entry))
                 meta = msgspec.json.encode((config.initial_strength_s, now))
                 pipe.hset(meta_key(self._prefix, model, scope), mapping={key: meta})
-                pipe.hset(sketch_key(self._prefix, model, scope), mapping={key: sketch})
+                pipe.hset(sketch_key(self._prefix, model, scope), mapping={key: features.sketch})
+                if features.vector:
+                    vectors = vector_key(self._prefix, model, scope)
+                    pipe.hset(vectors, mapping={key: features.vector})
                 await pipe.execute()
         except RedisError as exc:
             logger.warning("pattern cache: store failed: %s", exc)
@@ -124,6 +135,7 @@ class RedisPatternStore:
         pipe.delete(entry_key(self._prefix, model, scope, key))
         pipe.hdel(meta_key(self._prefix, model, scope), key)
         pipe.hdel(sketch_key(self._prefix, model, scope), key)
+        pipe.hdel(vector_key(self._prefix, model, scope), key)
 
 
 async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
@@ -152,9 +164,15 @@ def _sweep(
     return doomed
 
 
-async def _best_similarity(sketch: bytes, others: list[bytes]) -> float:
+def _similarity(features: Features, others: list[bytes]) -> float:
+    if features.vector:
+        return best_cosine(features.vector, others)
+    return max(similarity(features.sketch, o) for o in others)
+
+
+async def _best_similarity(features: Features, others: list[bytes]) -> float:
     if not others:
         return 0.0
     if len(others) <= OFF_LOOP_SKETCHES:
-        return max(similarity(sketch, o) for o in others)
-    return await asyncio.to_thread(lambda: max(similarity(sketch, o) for o in others))
+        return _similarity(features, others)
+    return await asyncio.to_thread(_similarity, features, others)

@@ -12,6 +12,8 @@ Key                                     Type    Value
 {p}cache:{model}:{scope}:e:{key}        string  CacheEntry (JSON): a verified answer
 {p}cache:{model}:{scope}:meta           hash    {key} -> JSON [strength_s, last_seen]
 {p}cache:{model}:{scope}:sk             hash    {key} -> sketch (64 big-endian u32)
+{p}cache:{model}:{scope}:vec            hash    {key} -> embedding (float32, unit length),
+                                                only for models with embedding upstreams
 """
 
 from __future__ import annotations
@@ -31,3 +33,7 @@ def meta_key(prefix: str, model: str, scope: str) -> str:
 
 def sketch_key(prefix: str, model: str, scope: str) -> str:
     return f"{prefix}cache:{model}:{scope}:sk"
+
+
+def vector_key(prefix: str, model: str, scope: str) -> str:
+    return f"{prefix}cache:{model}:{scope}:vec"

@@ -49,6 +49,7 @@ from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
+from gateway.wiring.embeddings import UpstreamEmbedder
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.pattern_store import RedisPatternStore
@@ -204,6 +205,9 @@ def _assemble(
             store.redis, store.prefix, _cache_settings(settings), metrics.router
         ),
         metrics=metrics.router,
+        embedder_for=lambda g: (
+            UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
+        ),
     )
     strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
     return Services(

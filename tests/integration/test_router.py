@@ -273,3 +273,32 @@ def test_a_streamed_verified_answer_fills_the_cache(
     assert hit.headers["x-atlas-route"] == "cache"
     assert hit.json()["choices"][0]["message"]["content"] == GOOD
     assert hit.json()["usage"]["completion_tokens"] > 0  # the stored answer's own usage
+
+
+def test_a_model_with_an_embedding_upstream_finds_near_matches_by_embedding(
+    gateway_factory: Callable[[Settings], RunningGateway], good_upstream: ScriptedUpstream
+) -> None:
+    settings = settings_for(good_upstream)
+    model = msgspec.structs.replace(settings.models[0], embedding_upstreams=(good_upstream.url,))
+    gw = gateway_factory(msgspec.structs.replace(settings, models=(model,)))
+    first = ask(gw, BEARER)
+    # The same task under another system prompt: another key, the same embedding.
+    payload = {
+        "model": "coder",
+        "messages": [
+            {"role": "system", "content": "Answer with code only."},
+            {"role": "user", "content": DOCTEST_PROMPT},
+        ],
+    }
+    second = httpx.post(gw.url + CHAT, json=payload, headers=BEARER, timeout=60)
+    assert second.headers["x-atlas-route"] != "cache"
+    # Familiarity went from 1 (nothing stored) to 0 (cosine 1): D falls by its weight.
+    drop = float(first.headers["x-atlas-difficulty"]) - float(second.headers["x-atlas-difficulty"])
+    assert abs(drop - 0.30) < 0.002
+    asked = good_upstream.requests_to("/v1/embeddings")
+    assert [r.headers["x-atlas-purpose"] for r in asked] == ["router", "router"]
+    assert gw.settings.redis.url is not None
+    client = redis.Redis.from_url(gw.settings.redis.url)
+    vectors = f"{gw.settings.redis.prefix}cache:coder:t:master:vec"
+    assert client.hlen(vectors) == 2
+    client.close()

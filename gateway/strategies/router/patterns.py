@@ -19,6 +19,7 @@ from collections.abc import Sequence
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
 
 from gateway.strategies.base import Call, Message
 
@@ -55,13 +56,29 @@ class Lookup(msgspec.Struct, frozen=True, kw_only=True):
     retention: float = 0.0  # the entry's retention when it was looked up
 
 
-class PatternCache(Protocol):
-    """Verified answers per (model, scope), with decay (gateway/wiring/pattern_store.py)."""
+class Embedder(Protocol):
+    """A model's embedding upstream (gateway/wiring/embeddings.py)."""
 
-    async def lookup(self, model: str, scope: str, key: str, sketch: bytes) -> Lookup: ...
+    async def embed(self, texts: Sequence[str]) -> list[list[float]]: ...
+
+
+class Features(msgspec.Struct, frozen=True):
+    """What near matches compare: the word-set sketch, and the embedding when the model
+    has an embedding upstream (float32, unit length; b"" without one)."""
+
+    sketch: bytes
+    vector: bytes = b""
+
+
+class PatternCache(Protocol):
+    """Verified answers per (model, scope), with decay (gateway/wiring/pattern_store.py).
+    Near-match similarity is the best cosine of the embeddings when both sides have
+    one, else the best sketch similarity."""
+
+    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup: ...
 
     async def store(
-        self, model: str, scope: str, key: str, sketch: bytes, entry: CacheEntry
+        self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
     ) -> None: ...
 
     async def reinforce(self, model: str, scope: str, key: str) -> None:
@@ -119,6 +136,23 @@ def similarity(a: bytes, b: bytes) -> float:
     union = sorted(left | right)[:SKETCH_SIZE]
     both = left & right
     return sum(1 for h in union if h in both) / len(union)
+
+
+def unit_vector(values: Sequence[float]) -> bytes:
+    """float32 bytes of the vector scaled to length 1 (b"" for a zero vector)."""
+    vector = np.asarray(values, dtype=np.float32)
+    norm = float(np.linalg.norm(vector))
+    return (vector / norm).tobytes() if norm > 0 else b""
+
+
+def best_cosine(vector: bytes, others: Sequence[bytes]) -> float:
+    """The best cosine of `vector` with `others` of the same width, clipped to [0, 1]."""
+    query = np.frombuffer(vector, dtype=np.float32)
+    same = [o for o in others if len(o) == len(vector)]
+    if not len(query) or not same:
+        return 0.0
+    matrix = np.frombuffer(b"".join(same), dtype=np.float32).reshape(len(same), len(query))
+    return float(np.clip(matrix @ query, 0.0, 1.0).max())
 
 
 def retention(elapsed_s: float, strength_s: float) -> float:

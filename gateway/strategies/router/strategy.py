@@ -11,13 +11,14 @@ from __future__ import annotations
 import logging
 import random
 import time
-from collections.abc import AsyncGenerator
+from collections.abc import AsyncGenerator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
 from config import RouterSettings
+from engines import EngineError
 from gateway.strategies.base import (
     DONE,
     Answer,
@@ -32,6 +33,7 @@ from gateway.strategies.base import (
 from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
 from gateway.strategies.best_of_k.verification import Code, extract_code_off_loop
 from gateway.strategies.best_of_k.winner import completion_chunks
+from gateway.strategies.model import ModelGroup
 from gateway.strategies.router.bandit import ARMS, Route, RouteStats, choose_route
 from gateway.strategies.router.difficulty import (
     NEUTRAL,
@@ -40,7 +42,17 @@ from gateway.strategies.router.difficulty import (
     difficulty_bin,
     verifiability,
 )
-from gateway.strategies.router.patterns import CacheEntry, Lookup, PatternCache, scope_of
+from gateway.strategies.router.patterns import (
+    SKETCH_CHARS,
+    CacheEntry,
+    Embedder,
+    Features,
+    Lookup,
+    PatternCache,
+    message_text,
+    scope_of,
+    unit_vector,
+)
 from gateway.strategies.router.plan import Reading, read_call_off_loop
 from gateway.strategies.views import Usage, first_choice
 from gateway.telemetry.metrics import RouterMetrics
@@ -59,12 +71,15 @@ class RouterTools:
     cache: PatternCache
     metrics: RouterMetrics
     rng: random.Random = field(default_factory=random.Random)
+    # The model's embedding upstream for near matches; None: the word-set sketch.
+    embedder_for: Callable[[ModelGroup], Embedder | None] = lambda _: None
 
 
 @dataclass(frozen=True, slots=True)
 class Plan:
     reading: Reading
     scope: str
+    features: Features
     route: Route
     k: int = 0
     difficulty: float = 0.0
@@ -89,23 +104,38 @@ class RouterStrategy:
         if not reading.trusted.tests:
             return None
         scope = scope_of(call.tenant, self._settings.cache.shared_tenants)
-        lookup = await self._lookup(call, reading, scope)
+        features = await self._features(call, reading)
+        lookup = await self._lookup(call, reading, scope, features)
         if lookup.entry is not None and await self._still_passes(lookup.entry, reading):
             await self._tools.cache.reinforce(call.model.name, scope, reading.key or "")
             self._tools.metrics.cache_lookups.labels(call.model.name, "hit").inc()
-            return Plan(reading, scope, "cache", hit=lookup.entry)
+            return Plan(reading, scope, features, "cache", hit=lookup.entry)
         if lookup.entry is not None:  # stale or poisoned: never served, gone
             self._tools.metrics.cache_lookups.labels(call.model.name, "poisoned").inc()
             await self._tools.cache.evict(call.model.name, scope, reading.key or "", "poisoned")
             lookup = MISS
         elif reading.key is not None and self._settings.cache.enabled:
             self._tools.metrics.cache_lookups.labels(call.model.name, "miss").inc()
-        return await self._route(call, reading, scope, lookup)
+        return await self._route(call, reading, scope, features, lookup)
 
-    async def _lookup(self, call: Call, reading: Reading, scope: str) -> Lookup:
-        if reading.key is None or not self._settings.cache.enabled:
+    def _caching(self, reading: Reading) -> bool:
+        return reading.key is not None and self._settings.cache.enabled
+
+    async def _features(self, call: Call, reading: Reading) -> Features:
+        embedder = self._tools.embedder_for(call.model) if self._caching(reading) else None
+        if embedder is None:
+            return Features(reading.sketch)
+        try:
+            (vector,) = await embedder.embed([message_text(call.messages)[:SKETCH_CHARS]])
+        except (EngineError, ValueError, KeyError, TypeError) as exc:
+            logger.warning("router: no embedding for near matches (%s)", exc)
+            return Features(reading.sketch)
+        return Features(reading.sketch, unit_vector(vector))
+
+    async def _lookup(self, call: Call, reading: Reading, scope: str, features: Features) -> Lookup:
+        if reading.key is None or not self._caching(reading):
             return MISS
-        return await self._tools.cache.lookup(call.model.name, scope, reading.key, reading.sketch)
+        return await self._tools.cache.lookup(call.model.name, scope, reading.key, features)
 
     async def _still_passes(self, entry: CacheEntry, reading: Reading) -> bool:
         tests = reading.trusted.tests
@@ -114,7 +144,9 @@ class RouterStrategy:
         )
         return result.passed == len(tests)
 
-    async def _route(self, call: Call, reading: Reading, scope: str, lookup: Lookup) -> Plan:
+    async def _route(
+        self, call: Call, reading: Reading, scope: str, features: Features, lookup: Lookup
+    ) -> Plan:
         familiarity = 1.0 - lookup.similarity if reading.key is not None else NEUTRAL
         signals = Signals(
             familiarity=familiarity,
@@ -135,7 +167,7 @@ class RouterStrategy:
                 rng=self._tools.rng,
             )
         self._tools.metrics.difficulty.labels(call.model.name).observe(value)
-        return Plan(reading, scope, route, ks[route], value, bin_)
+        return Plan(reading, scope, features, route, ks[route], value, bin_)
 
     def _arms(self) -> dict[Route, int]:
         """Each route's k under the caps; a route whose k equals a cheaper one's is no arm."""
@@ -212,7 +244,7 @@ class RouterStrategy:
 
     async def _remember(self, call: Call, plan: Plan, completion: dict[str, Any]) -> None:
         reading = plan.reading
-        if reading.key is None or not self._settings.cache.enabled:
+        if reading.key is None or not self._caching(reading):
             return
         content = first_choice(completion).get("message", {}).get("content") or ""
         code = await extract_code_off_loop(content, reading.entry_point)
@@ -227,7 +259,7 @@ class RouterStrategy:
             completion_tokens=int(usage.get("completion_tokens") or 0),
         )
         await self._tools.cache.store(
-            call.model.name, plan.scope, reading.key, reading.sketch, entry
+            call.model.name, plan.scope, reading.key, plan.features, entry
         )
 
 

@@ -16,7 +16,7 @@ from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import Code, GeneratedResult, TrustedResult
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.router.bandit import Posterior, Route
-from gateway.strategies.router.patterns import CacheEntry, Lookup
+from gateway.strategies.router.patterns import CacheEntry, Features, Lookup
 from gateway.strategies.router.strategy import RouterStrategy, RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.views import Usage
@@ -57,12 +57,12 @@ class FakeCache:
         self.log = log
         self.entry = entry
 
-    async def lookup(self, model: str, scope: str, key: str, sketch: bytes) -> Lookup:
+    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup:
         self.log.calls.append(f"lookup {scope}")
         return Lookup(entry=self.entry, similarity=1.0 if self.entry else 0.0)
 
     async def store(
-        self, model: str, scope: str, key: str, sketch: bytes, entry: CacheEntry
+        self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
     ) -> None:
         self.log.calls.append("store")
 
