@@ -161,6 +161,8 @@ class RouterSettings(
     # generated tokens over the costliest route's.
     cost_weight: float = 0.15
     prior_tokens: int = 256  # a candidate's generated tokens before any is seen
+    # No candidate passed the trusted tests: add the next route's extra candidates.
+    escalate: bool = True
     cache: PatternCacheSettings = msgspec.field(default_factory=PatternCacheSettings)
     # best-of-k's own settings for the routed requests (and a client-forced k).
     best_of_k: BestOfKSettings = msgspec.field(default_factory=BestOfKSettings)

@@ -219,7 +219,7 @@ def test_posteriors_move_with_outcomes_and_survive_a_restart(
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
     upstream = upstream_factory(Script(content=BAD))  # every route fails the example
-    first = gateway_factory(settings_for(upstream, cache={"enabled": False}))
+    first = gateway_factory(settings_for(upstream, cache={"enabled": False}, escalate=False))
     routes = [ask(first, BEARER).headers["x-atlas-route"] for _ in range(3)]
     assert all(r in {"fast", "standard", "hard"} for r in routes)
 
@@ -302,3 +302,27 @@ def test_a_model_with_an_embedding_upstream_finds_near_matches_by_embedding(
     vectors = f"{gw.settings.redis.prefix}cache:coder:t:master:vec"
     assert client.hlen(vectors) == 2
     client.close()
+
+
+def test_a_failed_cheap_start_escalates_with_new_seeds(
+    gateway_factory: Callable[[Settings], RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    # Seed 0 (the client's own greedy request) is wrong; any sampled one is right.
+    upstream = upstream_factory(Script(content_for=lambda b: BAD if b["seed"] == 0 else GOOD))
+    # Always start cheap, and no repair round (it would fix candidate 0 within `fast`).
+    gw = gateway_factory(settings_for(upstream, cost_weight=100.0, best_of_k={"repair_rounds": 0}))
+    reply = ask(gw, BEARER)
+    assert reply.headers["x-atlas-route"] == "standard"
+    assert reply.headers["x-atlas-escalated"] == "1"
+    assert reply.headers["x-atlas-k"] == "5"
+    assert reply.json()["choices"][0]["message"]["content"] == GOOD
+    sent = [
+        r.body for r in upstream.requests_to(CHAT) if r.headers["x-atlas-purpose"] == "candidate"
+    ]
+    assert sorted(b["seed"] for b in sent) == [0, 1, 2, 3, 4]  # 1 + 4 new, none twice
+    assert all(b["temperature"] > 0 for b in sent if b["seed"] > 0)
+    # The bandit learns that the start failed.
+    routing = httpx.get(gw.url + "/admin/api/routing", headers=BEARER, timeout=10).json()
+    fast = [r for b in routing["models"][0]["bins"] for r in b["routes"] if r["route"] == "fast"]
+    assert sum(r["beta"] - 1 for r in fast) == 1 and sum(r["alpha"] - 1 for r in fast) == 0

@@ -8,6 +8,7 @@ Requests without trusted tests pass through without a Redis round trip.
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 import time
@@ -23,14 +24,15 @@ from gateway.strategies.base import (
     DONE,
     Answer,
     Call,
-    Chunk,
+    Comment,
     Event,
     EventStream,
+    Failure,
     Report,
     Served,
     Strategy,
 )
-from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
+from gateway.strategies.best_of_k.strategy import MAX_PROGRESS_INTERVAL_S, BestOfKTools
 from gateway.strategies.best_of_k.verification import Code, extract_code_off_loop
 from gateway.strategies.best_of_k.winner import completion_chunks
 from gateway.strategies.model import ModelGroup
@@ -54,6 +56,7 @@ from gateway.strategies.router.patterns import (
     unit_vector,
 )
 from gateway.strategies.router.plan import Reading, read_call_off_loop
+from gateway.strategies.router.search import routed_search
 from gateway.strategies.views import Usage, first_choice
 from gateway.telemetry.metrics import RouterMetrics
 
@@ -85,6 +88,7 @@ class Plan:
     difficulty: float = 0.0
     bin: int = 0
     hit: CacheEntry | None = None
+    arms: dict[Route, int] = field(default_factory=dict)  # route -> k under the caps
 
     def headers(self) -> dict[str, str]:
         return {"x-atlas-route": self.route, "x-atlas-difficulty": f"{self.difficulty:.3f}"}
@@ -167,7 +171,7 @@ class RouterStrategy:
                 rng=self._tools.rng,
             )
         self._tools.metrics.difficulty.labels(call.model.name).observe(value)
-        return Plan(reading, scope, features, route, ks[route], value, bin_)
+        return Plan(reading, scope, features, route, ks[route], value, bin_, arms=ks)
 
     def _arms(self) -> dict[Route, int]:
         """Each route's k under the caps; a route whose k equals a cheaper one's is no arm."""
@@ -186,52 +190,59 @@ class RouterStrategy:
         self._tools.metrics.routes.labels(call.model.name, plan.route).inc()
         if plan.hit is not None:
             return _cached_answer(plan, plan.hit, call)
-        answer = await BestOfKStrategy(self._tools.best_of_k, plan.k, self._settings.best_of_k).run(
-            call
+        return await self._search(call, plan)
+
+    async def _search(self, call: Call, plan: Plan) -> Answer:
+        routed = await routed_search(
+            self._tools.best_of_k,
+            self._settings.best_of_k,
+            call,
+            plan.arms,
+            plan.route,
+            escalate=self._settings.escalate,
         )
-        served = msgspec.structs.replace(answer.served, route=plan.route)
-        await self._learn(call, plan, served, answer.usage)
-        if served.verified:
+        first = routed.first
+        await self._learn(call, plan, first.served, first.usage)
+        answer = routed.answer
+        if answer.served.verified:
             await self._remember(call, plan, _completion(answer.body))
-        headers = {**answer.headers, **plan.headers()}
-        return msgspec.structs.replace(answer, headers=headers, served=served)
+        headers = {**answer.headers, "x-atlas-difficulty": f"{plan.difficulty:.3f}"}
+        return msgspec.structs.replace(answer, headers=headers)
 
     async def stream(self, call: Call) -> EventStream:
-        plan = await self._plan(call)
+        plan = await self._plan(call)  # malformed request tests fail here, before any byte
         if plan is None:
             return await self._tools.pass_through.stream(call)
         self._tools.metrics.routes.labels(call.model.name, plan.route).inc()
         if plan.hit is not None:
             headers = {**_CACHE_HEADERS, "x-atlas-tests": _tests_header(plan.reading)}
             return EventStream(headers, _replay(plan.hit, call))
-        strategy = BestOfKStrategy(self._tools.best_of_k, plan.k, self._settings.best_of_k)
-        opened = await strategy.stream(call)
-        events = self._watch(opened.events, call, plan)
-        return EventStream({**opened.headers, **plan.headers()}, events)
+        headers = {**plan.headers(), "x-atlas-k": str(plan.k)}
+        return EventStream(headers, self._events(call, plan))
 
-    async def _watch(
-        self, events: AsyncGenerator[Event, None], call: Call, plan: Plan
-    ) -> AsyncGenerator[Event, None]:
-        """best-of-k's events with the route in its report; the bandit learns at the
-        report, the cache at the end from the replayed winner's chunks."""
-        verified = False
-        replayed = _Replayed()
+    async def _events(self, call: Call, plan: Plan) -> AsyncGenerator[Event, None]:
+        """The search with progress comments, then its answer replayed as chunks."""
+        interval = min(self._tools.best_of_k.keepalive_s, MAX_PROGRESS_INTERVAL_S)
+        task = asyncio.ensure_future(self._search(call, plan))
         try:
-            async for event in events:
-                if isinstance(event, Report):
-                    served = msgspec.structs.replace(event.served, route=plan.route)
-                    event = msgspec.structs.replace(event, served=served)
-                    verified = served.verified
-                    yield event
-                    await self._learn(call, plan, served, event.usage)
-                    continue
-                if isinstance(event, Chunk) and verified:
-                    replayed.add(event.data)
-                if event is DONE and verified:
-                    await self._remember(call, plan, replayed.completion())
-                yield event
+            yield Comment(f"atlas router route={plan.route} k={plan.k}")
+            while not (await asyncio.wait({task}, timeout=interval))[0]:
+                yield Comment("atlas searching")
+            try:
+                answer = task.result()
+            except EngineError as exc:
+                yield Failure(exc)
+                return
+            yield Report(answer.usage, answer.lessons, answer.served)
+            summary = " ".join(f"{k}={v}" for k, v in answer.headers.items())
+            yield Comment(f"atlas {summary}")
+            own = answer.served.answer_usage(answer.usage)
+            for chunk in completion_chunks(_completion(answer.body), own, call.include_usage):
+                yield chunk
+            yield DONE
         finally:
-            await events.aclose()
+            task.cancel()
+            await asyncio.shield(asyncio.gather(task, return_exceptions=True))
 
     async def _learn(self, call: Call, plan: Plan, served: Served, usage: Usage) -> None:
         await self._tools.stats.record(
@@ -309,34 +320,3 @@ async def _replay(entry: CacheEntry, call: Call) -> AsyncGenerator[Event, None]:
     ):
         yield chunk
     yield DONE
-
-
-class _Replayed:
-    """A chat completion put back together from best-of-k's replayed chunks."""
-
-    def __init__(self) -> None:
-        self._base: dict[str, Any] = {}
-        self._parts: list[str] = []
-        self._finish = "stop"
-        self._usage: dict[str, Any] | None = None
-
-    def add(self, data: bytes) -> None:
-        chunk: dict[str, Any] = msgspec.json.decode(data)
-        if not self._base:
-            self._base = {k: chunk[k] for k in ("id", "created", "model") if k in chunk}
-        if chunk.get("usage"):
-            self._usage = chunk["usage"]
-        for choice in chunk.get("choices") or []:
-            self._parts.append((choice.get("delta") or {}).get("content") or "")
-            self._finish = choice.get("finish_reason") or self._finish
-
-    def completion(self) -> dict[str, Any]:
-        message = {"role": "assistant", "content": "".join(self._parts)}
-        data: dict[str, Any] = {
-            **self._base,
-            "object": "chat.completion",
-            "choices": [{"index": 0, "message": message, "finish_reason": self._finish}],
-        }
-        if self._usage is not None:
-            data["usage"] = self._usage
-        return data
