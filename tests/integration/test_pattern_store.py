@@ -116,3 +116,22 @@ async def test_embeddings_decide_near_matches_when_there_are_some(client: aiored
     await store.evict("m", "t:a", "k1", "poisoned")
     empty = await store.lookup("m", "t:a", "k2", Features(sketch("y"), unit_vector([1.0, 1.0])))
     assert empty.similarity == 0.0
+
+
+async def test_a_store_that_is_down_costs_a_miss_not_a_request() -> None:
+    from gateway.wiring.route_stats import RedisRouteStats
+    from tests.conftest import free_port
+
+    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    metrics = Metrics()
+    store = store_with(dead, Clock(), metrics)
+    stats = RedisRouteStats(dead, "p:", metrics.router)
+    try:
+        assert (await store.lookup("m", "t:a", "k", Features(sketch("x")))).entry is None
+        await store.store("m", "t:a", "k", Features(sketch("x")), ENTRY)
+        await store.reinforce("m", "t:a", "k")
+        await store.evict("m", "t:a", "k", "poisoned")
+        assert await stats.posteriors("m", 0) == {}
+        await stats.record("m", 0, "fast", passed=True, tokens=10)
+    finally:
+        await dead.aclose()

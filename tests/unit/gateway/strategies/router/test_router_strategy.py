@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import random
+import time
 from dataclasses import dataclass, field
 from typing import Any
 
 import msgspec
 
-from config import ModelSettings, RouterSettings
+from config import ModelSettings, PatternCacheSettings, RouterSettings
 from engines import Dispatcher, UpstreamClient, UpstreamPool
 from engines.client import ClientLimits
 from gateway.strategies.base import Answer, Call, EventStream
@@ -17,6 +18,7 @@ from gateway.strategies.best_of_k.verification import Code, GeneratedResult, Tru
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.router.bandit import Posterior, Route
 from gateway.strategies.router.patterns import CacheEntry, Features, Lookup
+from gateway.strategies.router.plan import read_call_off_loop
 from gateway.strategies.router.strategy import RouterStrategy, RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.strategies.views import Usage
@@ -158,3 +160,21 @@ async def test_a_poisoned_hit_is_evicted_and_routed() -> None:
     plan = await strategy._plan(call(DOCTEST))
     assert plan is not None and plan.route in ("fast", "standard", "hard")
     assert log.calls == ["lookup t:u1", "evict poisoned", "posteriors"]
+
+
+async def test_shared_tenants_read_one_scope() -> None:
+    log = Recorder()
+    settings = RouterSettings(cache=PatternCacheSettings(shared_tenants=("u1", "u2")))
+    strategy = router(log)
+    shared = RouterStrategy(strategy._tools, settings, k_cap=20)
+    await shared._plan(call(DOCTEST, tenant="u2"))
+    await shared._plan(call(DOCTEST, tenant="u3"))
+    assert [c for c in log.calls if c.startswith("lookup")] == ["lookup shared", "lookup t:u3"]
+
+
+async def test_hostile_prompts_are_read_in_bounded_time() -> None:
+    started = time.perf_counter()
+    for text in ("```python\n" * 100_000, "def f(" * 200_000, ">>> f(1)\n" * 100_000):
+        reading = await read_call_off_loop(call(text))
+        assert reading.key is None or len(reading.key) == 64
+    assert time.perf_counter() - started < 10
