@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bench.live import add_bench_live_command
+from bench.routing import add_bench_routing_command
 from bench.selection import add_bench_selection_command
 from bench.soak import add_bench_soak_command
 from lens.cli import add_bench_lens_command
@@ -21,6 +22,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_lens_command(commands)
     add_bench_selection_command(commands)
     add_bench_live_command(commands)
+    add_bench_routing_command(commands)
     add_bench_soak_command(commands)
     return parser
 

@@ -12,6 +12,7 @@ import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import msgspec
 
@@ -33,10 +34,19 @@ def strip_hidden_tests(source: Path, target: Path) -> None:
                 out.write(json.dumps(record, ensure_ascii=False) + "\n")
 
 
-def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settings:
+def replay_settings(
+    dataset: Path,
+    model: str,
+    test_requests: int = 0,
+    strategy: dict[str, Any] | None = None,
+    redis: dict[str, Any] | None = None,
+) -> Settings:
+    """`strategy` replaces the best-of-k one below (the routing benchmark's router);
+    `redis` the store's settings (a data dir of its own: posteriors start fresh)."""
     return msgspec.convert(
         {
             "server": {"log_level": "warning"},
+            **({"redis": redis} if redis else {}),
             # max_k at its ceiling so the benchmark can ask for k=100 (CodeT's setting);
             # k = 1: best-of-k only when the benchmark forces k.
             "models": [
@@ -44,7 +54,8 @@ def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settin
                     "name": model,
                     "engine": "replay",
                     "dataset": str(dataset),
-                    "strategy": {
+                    "strategy": strategy
+                    or {
                         "type": "best_of_k",
                         "k": 1,
                         "max_k": 128,
@@ -61,12 +72,20 @@ def replay_settings(dataset: Path, model: str, test_requests: int = 0) -> Settin
 
 
 @contextmanager
-def local_gateway(dataset: Path, model: str, test_requests: int = 0) -> Iterator[str]:
-    """Yield the base URL (".../v1") of a gateway answering `model` from `dataset`."""
+def local_gateway(
+    dataset: Path,
+    model: str,
+    test_requests: int = 0,
+    strategy: dict[str, Any] | None = None,
+    own_store: bool = False,
+) -> Iterator[str]:
+    """Yield the base URL (".../v1") of a gateway answering `model` from `dataset`;
+    `own_store`: an embedded Redis in the temporary directory, empty at the start."""
     with tempfile.TemporaryDirectory(prefix="atlas-bench-") as workdir:
         served = Path(workdir) / "replay.jsonl"
         strip_hidden_tests(dataset, served)
-        app = create_app(replay_settings(served, model, test_requests))
+        redis = {"data_dir": str(Path(workdir) / "data")} if own_store else None
+        app = create_app(replay_settings(served, model, test_requests, strategy, redis))
         background = serve_in_thread(app, lifespan="on", start_timeout_s=START_TIMEOUT_S)
         try:
             yield background.url + "/v1"

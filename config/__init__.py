@@ -21,6 +21,8 @@ from config.strategy import (
     STRATEGY_TYPES,
     BestOfKSettings,
     PassThroughSettings,
+    PatternCacheSettings,
+    RouterSettings,
     StrategySettings,
     best_of_k_settings,
 )
@@ -33,7 +35,9 @@ __all__ = [
     "LensSettings",
     "ModelSettings",
     "PassThroughSettings",
+    "PatternCacheSettings",
     "RedisSettings",
+    "RouterSettings",
     "SandboxLimits",
     "SandboxSettings",
     "ServerSettings",

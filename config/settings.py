@@ -17,7 +17,7 @@ from config.engines import EngineSettings, check_engine_references
 from config.lens import LensSettings
 from config.redis import RedisSettings
 from config.sandbox import SandboxSettings
-from config.strategy import PassThroughSettings, StrategySettings
+from config.strategy import RouterSettings, StrategySettings
 
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 8000
@@ -208,8 +208,9 @@ class ModelSettings(_Frozen, frozen=True):
     # Sent as a bearer token to upstreams that need one (hosted OpenAI-compatible APIs).
     api_key: str | None = None
     health_path: str = "/health"
-    # [models.strategy] type = "pass_through" | "best_of_k"; see config/strategy.py.
-    strategy: StrategySettings = msgspec.field(default_factory=PassThroughSettings)
+    # [models.strategy] type = "router" (the default) | "pass_through" | "best_of_k";
+    # see config/strategy.py and docs/routing.md.
+    strategy: StrategySettings = msgspec.field(default_factory=RouterSettings)
     # Names of [[engines]] (managed llama-server processes) serving this model, beside
     # or instead of upstream URLs.
     engines: tuple[str, ...] = ()

@@ -1,7 +1,9 @@
 """How a model answers: one tagged `[models.strategy]` table (`type = "..."`).
 
 Variants, TensorZero style: `pass_through` forwards each request to one upstream;
-`best_of_k` generates k candidates, verifies them in the sandbox and returns the best.
+`best_of_k` generates k candidates, verifies them in the sandbox and returns the best;
+`router` (the default) picks k per request by difficulty and a bandit, and serves
+verified answers again from a pattern cache.
 A client may force best-of-k on any model ("atlas": {"k": n} or x-atlas-k), up to the
 strategy's `max_k`. Imports nothing of ATLAS.
 """
@@ -98,9 +100,100 @@ class BestOfKSettings(
         return self.test_requests or min(10, max(2, k // 4))
 
 
-StrategySettings = PassThroughSettings | BestOfKSettings
+class RouteKs(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Candidates per route (CACHE_HIT is always 0)."""
+
+    fast: int = 1
+    standard: int = 5
+    hard: int = 20
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.fast <= self.standard <= self.hard <= MAX_K:
+            raise ValueError(f"route k must rise fast <= standard <= hard, within 1..{MAX_K}")
+
+
+class DifficultyWeights(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Weights of the four difficulty signals (docs/routing.md); normalised by their sum."""
+
+    familiarity: float = 0.30
+    verifiability: float = 0.25
+    complexity: float = 0.20
+    lens: float = 0.25
+
+    def __post_init__(self) -> None:
+        values = (self.familiarity, self.verifiability, self.complexity, self.lens)
+        if min(values) < 0 or sum(values) <= 0:
+            raise ValueError("difficulty weights must be at least 0 and not all 0")
+
+
+class PatternCacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """The verified pattern cache (Redis): only answers that passed their trusted tests."""
+
+    enabled: bool = True
+    capacity: int = 256  # entries per scope (tenant, or the shared scope)
+    # Ebbinghaus: retention R = exp(-dt / S); S starts here and grows on each reuse.
+    initial_strength_s: float = 7 * 24 * 3600.0
+    reuse_growth: float = 2.0
+    min_retention: float = 0.05  # entries below it are evicted
+    # Tenants (API key owners) whose entries form one shared scope, set by an admin.
+    shared_tenants: tuple[str, ...] = ()
+    # Strategy hints in the system prompt: not implemented (docs/routing.md).
+    hints: bool = False
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.capacity <= 100_000:
+            raise ValueError("capacity must be between 1 and 100000")
+        if self.initial_strength_s <= 0:
+            raise ValueError("initial_strength_s must be above 0")
+        if self.reuse_growth < 1:
+            raise ValueError("reuse_growth must be at least 1")
+        if not 0 <= self.min_retention < 1:
+            raise ValueError("min_retention must be in [0, 1)")
+        if self.hints:
+            raise ValueError("hints are not implemented yet")
+
+
+class RouterSettings(
+    msgspec.Struct,
+    frozen=True,
+    kw_only=True,
+    forbid_unknown_fields=True,
+    tag_field="type",
+    tag="router",
+):
+    """Code requests with trusted tests (request tests or prompt examples) get a route
+    (cache, fast, standard, hard) by difficulty and a Thompson-sampling bandit; the rest
+    pass through, unless the client forces k (docs/routing.md)."""
+
+    routes: RouteKs = msgspec.field(default_factory=RouteKs)
+    weights: DifficultyWeights = msgspec.field(default_factory=DifficultyWeights)
+    bins: int = 4  # difficulty bins, each with its own posteriors
+    # Score of a route: a posterior sample of its pass rate minus this times its mean
+    # generated tokens over the costliest route's.
+    cost_weight: float = 0.15
+    prior_tokens: int = 256  # a candidate's generated tokens before any is seen
+    # No candidate passed the trusted tests: add the next route's extra candidates.
+    escalate: bool = True
+    cache: PatternCacheSettings = msgspec.field(default_factory=PatternCacheSettings)
+    # best-of-k's own settings for the routed requests (and a client-forced k).
+    best_of_k: BestOfKSettings = msgspec.field(default_factory=BestOfKSettings)
+
+    def __post_init__(self) -> None:
+        if not 1 <= self.bins <= 20:
+            raise ValueError("bins must be between 1 and 20")
+        if self.cost_weight < 0:
+            raise ValueError("cost_weight must be at least 0")
+        if self.prior_tokens < 1:
+            raise ValueError("prior_tokens must be at least 1")
+        if self.routes.hard > self.best_of_k.max_k:
+            raise ValueError("routes.hard must be at most best_of_k.max_k")
+
+
+StrategySettings = PassThroughSettings | BestOfKSettings | RouterSettings
 STRATEGY_TYPES: tuple[str, ...] = tuple(
-    sorted(str(c.__struct_config__.tag) for c in (PassThroughSettings, BestOfKSettings))
+    sorted(
+        str(c.__struct_config__.tag) for c in (PassThroughSettings, BestOfKSettings, RouterSettings)
+    )
 )
 
 
@@ -112,6 +205,8 @@ def best_of_k_settings(strategy: StrategySettings) -> BestOfKSettings:
     """
     if isinstance(strategy, BestOfKSettings):
         return strategy
+    if isinstance(strategy, RouterSettings):
+        return strategy.best_of_k
     return BestOfKSettings(k=1, max_k=strategy.max_k)
 
 
@@ -120,7 +215,11 @@ __all__ = [
     "MAX_REPAIR_ROUNDS",
     "STRATEGY_TYPES",
     "BestOfKSettings",
+    "DifficultyWeights",
     "PassThroughSettings",
+    "PatternCacheSettings",
+    "RouteKs",
+    "RouterSettings",
     "StrategySettings",
     "best_of_k_settings",
 ]

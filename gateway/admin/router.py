@@ -12,7 +12,7 @@ from litestar.exceptions import HTTPException
 from gateway.admin.auth import admin_guard
 from gateway.admin.errors import admin_error_response
 from gateway.admin.openapi import openapi_document
-from gateway.admin.routes import keys, session, usage, users
+from gateway.admin.routes import keys, routing, session, usage, users
 
 BASE_PATH = "/admin/api"
 
@@ -32,6 +32,7 @@ def admin_router() -> Router:
             *users.HANDLERS,
             *keys.HANDLERS,
             *usage.HANDLERS,
+            *routing.HANDLERS,
             openapi_json,
         ],
         exception_handlers={HTTPException: admin_error_response, Exception: admin_error_response},

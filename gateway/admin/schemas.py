@@ -212,3 +212,25 @@ def usage_row_out(row: UsageRow) -> UsageRowOut:
         model=row.model,
         counts=counts_out(row.counts),
     )
+
+
+class RoutePosteriorOut(_Out, frozen=True):
+    route: str
+    alpha: float
+    beta: float
+    observations: int
+    mean_tokens: float  # generated tokens per answer, 0 before any is seen
+
+
+class RouterBinOut(_Out, frozen=True):
+    bin: int
+    routes: list[RoutePosteriorOut]
+
+
+class RouterModelOut(_Out, frozen=True):
+    model: str
+    bins: list[RouterBinOut]
+
+
+class RouterOut(_Out, frozen=True):
+    models: list[RouterModelOut]

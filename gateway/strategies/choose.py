@@ -1,5 +1,7 @@
-"""Which strategy answers a call: pass-through (k=1) or best-of-k (k > 1, or k = 1 with
-`"atlas": {"repair": n}`: one candidate, verified and repaired).
+"""Which strategy answers a call: pass-through (k=1), best-of-k (k > 1, or k = 1 with
+`"atlas": {"repair": n}`: one candidate, verified and repaired), or, for a model of type
+`router` (the default) and a code call the client did not force, the router
+(`strategies/router/`), which picks k by difficulty (docs/routing.md).
 
 k comes from the client (`"atlas": {"k": n}` or `x-atlas-k`), capped by the model's
 strategy settings, else from the model's strategy; then capped by the caller's API key
@@ -16,11 +18,12 @@ import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-from config import BestOfKSettings
+from config import BestOfKSettings, RouterSettings
 from gateway.strategies.base import Call, Message, Strategy
 from gateway.strategies.best_of_k.strategy import BestOfKStrategy, BestOfKTools
 from gateway.strategies.errors import InvalidCallError
 from gateway.strategies.passthrough import PassThrough
+from gateway.strategies.router.strategy import RouterStrategy, RouterTools
 
 # A request that asks for code: best-of-k only helps when candidates can be run.
 # Read lower-cased, each alternative starting with its literal (a `\b` before it is
@@ -118,6 +121,9 @@ def _text(content: object) -> str:
     return ""
 
 
+MAX_K_CAP = 1 << 30  # no key cap: the model's max_k applies
+
+
 def requested_k(call: Call, settings: BestOfKSettings) -> tuple[int, bool]:
     """(k, forced): the client's override, capped by config, or the model's default."""
     forced = call.controls.k
@@ -141,12 +147,29 @@ def use_best_of_k(call: Call, k: int, forced: bool) -> bool:
     return not call.has_tools and looks_like_code_call(call.messages)
 
 
+def is_agentic(messages: Sequence[Message]) -> bool:
+    """A turn of an agent loop: tool results in the conversation."""
+    return any(m.role in ("tool", "function") for m in messages)
+
+
+def routable(call: Call) -> bool:
+    """Whether the router may pick this call's k: one answer asked for a code task, no
+    tools, no agent loop, no background task (titles, commit messages, summaries)."""
+    return (
+        call.n == 1
+        and not call.has_tools
+        and not is_agentic(call.messages)
+        and looks_like_code_call(call.messages)
+    )
+
+
 @dataclass(frozen=True, slots=True)
 class Strategies:
     """The process's strategies, built once by the composition root."""
 
     pass_through: PassThrough
     best_of_k: BestOfKTools
+    router: RouterTools | None = None  # None: a model of type "router" passes through
 
     def choose(self, call: Call, max_k: int | None = None) -> Strategy:
         """The strategy for `call`; `max_k`: the most candidates its API key allows."""
@@ -156,6 +179,11 @@ class Strategies:
         k, forced = requested_k(call, settings)
         if max_k is not None:
             k = max(1, min(k, max_k))
+        strategy = call.model.settings.strategy
+        if not forced and isinstance(strategy, RouterSettings):
+            if self.router is None or not routable(call):
+                return self.pass_through
+            return RouterStrategy(self.router, strategy, MAX_K_CAP if max_k is None else max_k)
         if use_best_of_k(call, k, forced):
             return BestOfKStrategy(self.best_of_k, k, settings)
         return self.pass_through

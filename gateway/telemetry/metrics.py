@@ -7,6 +7,7 @@ from urllib.parse import urlsplit
 
 from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
 
+RATIO_BUCKETS = (0.05, 0.1, 0.2, 0.3, 0.4, 0.5, 0.6, 0.7, 0.8, 0.9, 1.0)
 LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, 120, 300)
 
 
@@ -72,5 +73,52 @@ class Metrics:
             registry=self.registry,
         )
 
+        self.router = RouterMetrics(self.registry)
+
     def render(self) -> bytes:
         return generate_latest(self.registry)
+
+
+class RouterMetrics:
+    """The difficulty router's routes and the pattern cache (docs/routing.md)."""
+
+    def __init__(self, registry: CollectorRegistry) -> None:
+        self.routes = Counter(
+            "atlas_router_routes",
+            "Requests the router sent each way",
+            ["model", "route"],
+            registry=registry,
+        )
+        self.difficulty = Histogram(
+            "atlas_router_difficulty",
+            "Difficulty of routed requests",
+            ["model"],
+            buckets=RATIO_BUCKETS,
+            registry=registry,
+        )
+        # The bandit's Beta posteriors as last read from Redis (refreshed on /metrics).
+        self.posterior = Gauge(
+            "atlas_router_posterior",
+            "Beta posterior parameter of a route's pass rate, per difficulty bin",
+            ["model", "bin", "route", "param"],
+            registry=registry,
+        )
+        self.cache_lookups = Counter(
+            "atlas_cache_lookups",
+            "Pattern cache lookups: hit, miss, poisoned (failed the request's tests)",
+            ["model", "result"],
+            registry=registry,
+        )
+        self.cache_evictions = Counter(
+            "atlas_cache_evictions",
+            "Pattern cache entries evicted",
+            ["model", "reason"],
+            registry=registry,
+        )
+        self.cache_retention = Histogram(
+            "atlas_cache_retention",
+            "Retention exp(-dt/S) of entries when read",
+            ["model"],
+            buckets=RATIO_BUCKETS,
+            registry=registry,
+        )

@@ -10,11 +10,8 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
-from collections.abc import Sequence
 from pathlib import Path
-from typing import Any
 
-import msgspec
 import redis.asyncio as aioredis
 
 from config import LensSettings
@@ -22,6 +19,7 @@ from engines import Dispatcher
 from gateway.strategies.base import Lessons
 from gateway.strategies.best_of_k.ports import Ranker
 from gateway.strategies.model import ModelGroup
+from gateway.wiring.embeddings import UpstreamEmbedder
 from lens import (
     CachedEmbedder,
     CheckpointStore,
@@ -34,31 +32,6 @@ from lens import (
 )
 
 logger = logging.getLogger(__name__)
-EMBEDDINGS_PATH = "/v1/embeddings"
-
-
-class UpstreamEmbedder:
-    """lens.Embedder over a model group's embedding upstreams (OpenAI /v1/embeddings)."""
-
-    def __init__(self, dispatcher: Dispatcher, group: ModelGroup) -> None:
-        self._dispatcher = dispatcher
-        self._group = group
-
-    @property
-    def model_id(self) -> str:
-        return self._group.settings.upstream_model or self._group.name
-
-    async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        body = msgspec.json.encode({"model": self.model_id, "input": list(texts)})
-        reply = await self._dispatcher.post_json(
-            self._group.embedding,
-            EMBEDDINGS_PATH,
-            body,
-            {**self._group.upstream_headers("lens"), "x-atlas-purpose": "lens"},
-        )
-        data: dict[str, Any] = msgspec.json.decode(reply.body)
-        rows = sorted(data.get("data") or [], key=lambda row: row.get("index", 0))
-        return [list(map(float, row["embedding"])) for row in rows]
 
 
 def problem_id(prompt: str) -> str:

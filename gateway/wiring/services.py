@@ -14,6 +14,8 @@ from typing import TYPE_CHECKING
 
 from config import (
     ModelSettings,
+    PatternCacheSettings,
+    RouterSettings,
     SandboxSettings,
     Settings,
     UpstreamSettings,
@@ -44,12 +46,16 @@ from gateway.strategies.choose import Strategies
 from gateway.strategies.errors import UnknownModelError
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
+from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
 from gateway.telemetry.traces import TraceRing
+from gateway.wiring.embeddings import UpstreamEmbedder
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
+from gateway.wiring.pattern_store import RedisPatternStore
 from gateway.wiring.redis_store import Store, open_store
+from gateway.wiring.route_stats import RedisRouteStats
 from sandbox import Sandbox
 
 if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
@@ -89,6 +95,16 @@ class Services:
     feedback: GatewayFeedback
     # The last answers of this process (memory only), for the admin UI's traces page.
     traces: TraceRing
+    # The router's bandit counts (Redis), for the admin API and /metrics.
+    route_stats: RedisRouteStats
+
+    def routed_models(self) -> list[tuple[str, int]]:
+        """(name, difficulty bins) of each model whose strategy is the router."""
+        return [
+            (m.name, m.strategy.bins)
+            for m in self.settings.models
+            if isinstance(m.strategy, RouterSettings)
+        ]
 
     def model(self, name: str, allowed: Collection[str] | None = None) -> ModelGroup:
         """The model `name`; with `allowed` (an API key's allow-list), a model outside it
@@ -175,17 +191,29 @@ def _assemble(
 ) -> Services:
     tokens = TokenCounter()
     keepalive_s = settings.server.keepalive_interval_s
-    strategies = Strategies(
-        pass_through=PassThrough(dispatcher, tokens, keepalive_s=keepalive_s),
-        best_of_k=BestOfKTools(
-            dispatcher=dispatcher,
-            verifier=verifier,
-            tokens=tokens,
-            ranker_for=lens.ranker if lens is not None else lambda _: None,
-            keepalive_s=keepalive_s,
+    pass_through = PassThrough(dispatcher, tokens, keepalive_s=keepalive_s)
+    best_of_k = BestOfKTools(
+        dispatcher=dispatcher,
+        verifier=verifier,
+        tokens=tokens,
+        ranker_for=lens.ranker if lens is not None else lambda _: None,
+        keepalive_s=keepalive_s,
+    )
+    route_stats = RedisRouteStats(store.redis, store.prefix, metrics.router)
+    router = RouterTools(
+        pass_through=pass_through,
+        best_of_k=best_of_k,
+        stats=route_stats,
+        cache=RedisPatternStore(
+            store.redis, store.prefix, _cache_settings(settings), metrics.router
+        ),
+        metrics=metrics.router,
+        embedder_for=lambda g: (
+            UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
         ),
     )
     traces = TraceRing()
+    strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
     return Services(
         settings=settings,
         metrics=metrics,
@@ -200,7 +228,14 @@ def _assemble(
         strategies=strategies,
         feedback=GatewayFeedback(metrics, lens, accounts.usage, traces),
         traces=traces,
+        route_stats=route_stats,
     )
+
+
+def _cache_settings(settings: Settings) -> dict[str, PatternCacheSettings]:
+    return {
+        m.name: m.strategy.cache for m in settings.models if isinstance(m.strategy, RouterSettings)
+    }
 
 
 def _http_client(settings: Settings) -> UpstreamClient:

@@ -57,7 +57,7 @@ def test_openapi_lists_every_route(api: AdminApi) -> None:
         for method in operations
     }
     served = _served(api)
-    assert len(served) == 16  # sessions 3, register, users 5, keys 5, usage, openapi
+    assert len(served) == 17  # sessions 3, register, users 5, keys 5, usage, routing, openapi
     assert listed == served
     schemas = document["components"]["schemas"]
     for path, operations in document["paths"].items():

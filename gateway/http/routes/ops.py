@@ -71,6 +71,7 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
         services = ref.get()
         _refresh_upstream_gauges(services)
         await _refresh_usage(services)
+        await _refresh_posteriors(services)
         return Response(content=services.metrics.render(), media_type=PROMETHEUS_TYPE)
 
     return [health, root, ready, metrics]
@@ -108,6 +109,15 @@ async def _refresh_usage(services: Services) -> None:
             await services.accounts.usage_totals.refresh()
     except REDIS_FAILURES as exc:  # TimeoutError is an OSError
         logger.warning("usage totals not refreshed for /metrics: %s", exc)
+
+
+async def _refresh_posteriors(services: Services) -> None:
+    # The router's posteriors as every replica has taught them (one pipelined read).
+    try:
+        async with asyncio.timeout(services.settings.accounts.limits.timeout_s):
+            await services.route_stats.snapshot(services.routed_models())
+    except REDIS_FAILURES as exc:
+        logger.warning("router posteriors not refreshed for /metrics: %s", exc)
 
 
 def _refresh_upstream_gauges(services: Services) -> None:

@@ -107,7 +107,12 @@ def winner_json(outcome: Outcome, debug: bool) -> bytes:
 
 def winner_chunks(outcome: Outcome, include_usage: bool) -> Iterator[Chunk]:
     """The winner as chat.completion.chunk events (without the final [DONE])."""
-    data = outcome.winner.data or {}
+    return completion_chunks(outcome.winner.data or {}, outcome.winner.usage, include_usage)
+
+
+def completion_chunks(data: dict[str, Any], usage: Usage, include_usage: bool) -> Iterator[Chunk]:
+    """A chat completion replayed as chunk events (without the final [DONE]): a best-of-k
+    winner, or an answer from the pattern cache."""
     base = {
         "id": data.get("id", "chatcmpl-atlas"),
         "object": "chat.completion.chunk",
@@ -132,7 +137,5 @@ def winner_chunks(outcome: Outcome, include_usage: bool) -> Iterator[Chunk]:
         yield chunk({"tool_calls": [{**call, "index": index}]})
     yield chunk({}, choice.get("finish_reason") or "stop")
     if include_usage:
-        usage = msgspec.to_builtins(
-            outcome.winner.usage if outcome.winner.usage.total_tokens else Usage()
-        )
-        yield Chunk(msgspec.json.encode({**base, "choices": [], "usage": usage}))
+        shown = msgspec.to_builtins(usage if usage.total_tokens else Usage())
+        yield Chunk(msgspec.json.encode({**base, "choices": [], "usage": shown}))

@@ -13,6 +13,7 @@ from config import (
     LensSettings,
     PassThroughSettings,
     RedisSettings,
+    RouterSettings,
     SandboxLimits,
     SandboxSettings,
     ServerSettings,
@@ -165,11 +166,13 @@ def test_defaults_equal_the_gateways_old_ones() -> None:
         0.0,
     ]
     assert (lens.hidden, lens.epochs, lens.keep_checkpoints) == ((512, 128), 60, 5)
-    # A model that says nothing passes requests through; a client may force k up to 20.
+    # A model that says nothing gets the router (docs/routing.md): code requests with
+    # trusted tests are routed by difficulty, up to k=20; a client may force k up to 20.
     strategy = settings.models[0].strategy
-    assert strategy == PassThroughSettings(max_k=20)
+    assert strategy == RouterSettings()
+    assert (strategy.routes.fast, strategy.routes.standard, strategy.routes.hard) == (1, 5, 20)
     assert best_of_k_settings(strategy) == BestOfKSettings(
-        k=1,
+        k=5,
         max_k=20,
         seed_base=0,
         temperature_small_k=0.6,

@@ -1,0 +1,178 @@
+"""The verified pattern cache in Redis (`PatternCache`), with Ebbinghaus decay.
+
+Each entry has a strength S (seconds) and the time it was last stored or reused; its
+retention is R = exp(-(now - last) / S). A successful reuse multiplies S by
+`reuse_growth` (spaced repetition). A store sweeps its scope: entries below
+`min_retention` are evicted, then the least retained past `capacity`. A lookup of an
+entry below the threshold evicts it and misses. Keys: routing_schema.py.
+
+The sweep is read-then-write, not atomic: two replicas storing into one scope at once
+may leave it one or two entries over capacity until the next store, never wrong data.
+A Redis failure is logged and is a miss (lookup) or a lost entry (store).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import time
+from collections.abc import Awaitable, Callable, Mapping
+from typing import cast
+
+import msgspec
+import redis.asyncio as aioredis
+from redis.exceptions import RedisError
+
+from config import PatternCacheSettings
+from gateway.strategies.router.patterns import (
+    CacheEntry,
+    Features,
+    Lookup,
+    best_cosine,
+    retention,
+    similarity,
+)
+from gateway.telemetry.metrics import RouterMetrics
+from gateway.wiring.routing_schema import entry_key, meta_key, sketch_key, vector_key
+
+logger = logging.getLogger(__name__)
+# Past this many sketches in a scope, near-match similarity is computed in a thread.
+OFF_LOOP_SKETCHES = 32
+_ENTRY = msgspec.json.Decoder(CacheEntry)
+_META = msgspec.json.Decoder(tuple[float, float])
+DEFAULT_CACHE = PatternCacheSettings()
+
+
+class RedisPatternStore:
+    def __init__(
+        self,
+        redis: aioredis.Redis,
+        prefix: str,
+        settings: Mapping[str, PatternCacheSettings],
+        metrics: RouterMetrics,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._redis = redis
+        self._prefix = prefix
+        self._settings = settings
+        self._metrics = metrics
+        self._clock = clock
+
+    def _config(self, model: str) -> PatternCacheSettings:
+        return self._settings.get(model, DEFAULT_CACHE)
+
+    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup:
+        near = vector_key if features.vector else sketch_key
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                pipe.get(entry_key(self._prefix, model, scope, key))
+                pipe.hget(meta_key(self._prefix, model, scope), key)
+                pipe.hgetall(near(self._prefix, model, scope))
+                raw, meta, stored = await pipe.execute()
+        except RedisError as exc:
+            logger.warning("pattern cache: lookup failed: %s", exc)
+            return Lookup(entry=None, similarity=0.0)
+        if raw is not None and meta is not None:
+            strength, last = _META.decode(meta)
+            kept = retention(self._clock() - last, strength)
+            self._metrics.cache_retention.labels(model).observe(kept)
+            if kept >= self._config(model).min_retention:
+                return Lookup(entry=_ENTRY.decode(raw), similarity=1.0, retention=kept)
+            await self.evict(model, scope, key, "decay")
+        others = [s for k, s in stored.items() if k.decode() != key]
+        return Lookup(entry=None, similarity=await _best_similarity(features, others))
+
+    async def store(
+        self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
+    ) -> None:
+        config = self._config(model)
+        now = self._clock()
+        try:
+            metas = await _hgetall(self._redis, meta_key(self._prefix, model, scope))
+            doomed = _sweep(metas, key, now, config)
+            async with self._redis.pipeline(transaction=True) as pipe:
+                for gone, _ in doomed:
+                    self._delete(pipe, model, scope, gone)
+                pipe.set(entry_key(self._prefix, model, scope, key), msgspec.json.encode(entry))
+                meta = msgspec.json.encode((config.initial_strength_s, now))
+                pipe.hset(meta_key(self._prefix, model, scope), mapping={key: meta})
+                pipe.hset(sketch_key(self._prefix, model, scope), mapping={key: features.sketch})
+                if features.vector:
+                    vectors = vector_key(self._prefix, model, scope)
+                    pipe.hset(vectors, mapping={key: features.vector})
+                await pipe.execute()
+        except RedisError as exc:
+            logger.warning("pattern cache: store failed: %s", exc)
+            return
+        for _, reason in doomed:
+            self._metrics.cache_evictions.labels(model, reason).inc()
+
+    async def reinforce(self, model: str, scope: str, key: str) -> None:
+        hash_key = meta_key(self._prefix, model, scope)
+        try:
+            meta = await cast("Awaitable[bytes | None]", self._redis.hget(hash_key, key))
+            if meta is None:
+                return
+            strength, _ = _META.decode(meta)
+            grown = msgspec.json.encode(
+                (strength * self._config(model).reuse_growth, self._clock())
+            )
+            await cast("Awaitable[int]", self._redis.hset(hash_key, mapping={key: grown}))
+        except RedisError as exc:
+            logger.warning("pattern cache: reuse not recorded: %s", exc)
+
+    async def evict(self, model: str, scope: str, key: str, reason: str) -> None:
+        try:
+            async with self._redis.pipeline(transaction=True) as pipe:
+                self._delete(pipe, model, scope, key)
+                await pipe.execute()
+        except RedisError as exc:
+            logger.warning("pattern cache: eviction failed: %s", exc)
+            return
+        self._metrics.cache_evictions.labels(model, reason).inc()
+
+    def _delete(self, pipe: aioredis.client.Pipeline, model: str, scope: str, key: str) -> None:
+        pipe.delete(entry_key(self._prefix, model, scope, key))
+        pipe.hdel(meta_key(self._prefix, model, scope), key)
+        pipe.hdel(sketch_key(self._prefix, model, scope), key)
+        pipe.hdel(vector_key(self._prefix, model, scope), key)
+
+
+async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
+    return await cast("Awaitable[dict[bytes, bytes]]", redis.hgetall(key))
+
+
+def _sweep(
+    metas: dict[bytes, bytes], incoming: str, now: float, config: PatternCacheSettings
+) -> list[tuple[str, str]]:
+    """(key, reason) of the entries to evict before `incoming` is stored."""
+    kept: list[tuple[float, str]] = []
+    doomed: list[tuple[str, str]] = []
+    for raw_key, raw in metas.items():
+        key = raw_key.decode()
+        if key == incoming:
+            continue
+        strength, last = _META.decode(raw)
+        value = retention(now - last, strength)
+        if value < config.min_retention:
+            doomed.append((key, "decay"))
+        else:
+            kept.append((value, key))
+    kept.sort()
+    over = len(kept) + 1 - config.capacity
+    doomed += [(key, "capacity") for _, key in kept[: max(0, over)]]
+    return doomed
+
+
+def _similarity(features: Features, others: list[bytes]) -> float:
+    if features.vector:
+        return best_cosine(features.vector, others)
+    return max(similarity(features.sketch, o) for o in others)
+
+
+async def _best_similarity(features: Features, others: list[bytes]) -> float:
+    if not others:
+        return 0.0
+    if len(others) <= OFF_LOOP_SKETCHES:
+        return _similarity(features, others)
+    return await asyncio.to_thread(_similarity, features, others)

@@ -1,0 +1,137 @@
+"""The pattern cache's decay and eviction on the session's Redis, with a clock we move."""
+
+from __future__ import annotations
+
+import math
+import uuid
+from collections.abc import AsyncIterator
+
+import pytest
+import redis.asyncio as aioredis
+
+from config import PatternCacheSettings
+from gateway.strategies.router.patterns import CacheEntry, Features, sketch, unit_vector
+from gateway.telemetry.metrics import Metrics
+from gateway.wiring.pattern_store import RedisPatternStore
+
+DAY = 24 * 3600.0
+NONE = Features(b"")
+ENTRY = CacheEntry(completion={"choices": []}, code="def f(): pass", language="python")
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1_000_000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+@pytest.fixture
+async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
+    redis = aioredis.Redis.from_url(redis_url)
+    yield redis
+    await redis.aclose()
+
+
+def store_with(
+    client: aioredis.Redis, clock: Clock, metrics: Metrics, **cache: float
+) -> RedisPatternStore:
+    settings = PatternCacheSettings(initial_strength_s=DAY, **cache)  # type: ignore[arg-type]
+    prefix = f"test-{uuid.uuid4().hex}:"
+    return RedisPatternStore(client, prefix, {"m": settings}, metrics.router, clock)
+
+
+def evictions(metrics: Metrics, reason: str) -> float:
+    value = metrics.registry.get_sample_value(
+        "atlas_cache_evictions_total", {"model": "m", "reason": reason}
+    )
+    return value or 0.0
+
+
+async def test_an_entry_decays_and_reuse_strengthens_it(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, min_retention=0.1)
+    await store.store("m", "t:a", "k1", Features(sketch("add two numbers")), ENTRY)
+    clock.now += DAY  # R = e^-1 = 0.37
+    hit = await store.lookup("m", "t:a", "k1", NONE)
+    assert hit.entry == ENTRY and math.isclose(hit.retention, math.exp(-1))
+    await store.reinforce("m", "t:a", "k1")  # S: one day -> two, from now
+    clock.now += 3 * DAY  # R = e^-1.5 = 0.22 > 0.1: still there thanks to the reuse
+    assert (await store.lookup("m", "t:a", "k1", NONE)).entry == ENTRY
+    clock.now += 5 * DAY  # e^-4 < 0.1: evicted on sight
+    assert (await store.lookup("m", "t:a", "k1", NONE)).entry is None
+    assert evictions(metrics, "decay") == 1
+    clock.now = 0  # even a clock turned back does not bring it back
+    assert (await store.lookup("m", "t:a", "k1", NONE)).entry is None
+
+
+async def test_capacity_evicts_the_least_retained(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, capacity=2)
+    await store.store("m", "t:a", "old", Features(sketch("a")), ENTRY)
+    clock.now += 3600
+    await store.store("m", "t:a", "new", Features(sketch("b")), ENTRY)
+    clock.now += 3600
+    await store.reinforce("m", "t:a", "old")  # now the better retained of the two
+    await store.store("m", "t:a", "newest", Features(sketch("c")), ENTRY)
+    assert (await store.lookup("m", "t:a", "new", NONE)).entry is None
+    assert (await store.lookup("m", "t:a", "old", NONE)).entry == ENTRY
+    assert (await store.lookup("m", "t:a", "newest", NONE)).entry == ENTRY
+    assert evictions(metrics, "capacity") == 1
+    # Another scope is another cache.
+    assert (await store.lookup("m", "t:b", "old", NONE)).entry is None
+
+
+async def test_a_sweep_evicts_what_has_decayed(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, min_retention=0.5)
+    await store.store("m", "t:a", "k1", Features(sketch("x")), ENTRY)
+    clock.now += DAY  # e^-1 < 0.5
+    await store.store("m", "t:a", "k2", Features(sketch("y")), ENTRY)
+    assert evictions(metrics, "decay") == 1
+    assert (await store.lookup("m", "t:a", "k2", NONE)).entry == ENTRY
+
+
+async def test_near_matches_give_familiarity(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics)
+    text = "write a function that adds two numbers and returns the sum of them"
+    await store.store("m", "t:a", "k1", Features(sketch(text)), ENTRY)
+    near = await store.lookup("m", "t:a", "k2", Features(sketch(text + " quickly")))
+    far = await store.lookup("m", "t:a", "k3", Features(sketch("parse csv files into rows")))
+    other_scope = await store.lookup("m", "t:b", "k2", Features(sketch(text)))
+    assert near.entry is None and 0.8 < near.similarity < 1.0
+    assert far.similarity == 0.0 and other_scope.similarity == 0.0
+
+
+async def test_embeddings_decide_near_matches_when_there_are_some(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics)
+    await store.store("m", "t:a", "k1", Features(sketch("x"), unit_vector([1.0, 0.0])), ENTRY)
+    tilted = await store.lookup("m", "t:a", "k2", Features(sketch("y"), unit_vector([1.0, 1.0])))
+    assert math.isclose(tilted.similarity, math.sqrt(0.5), rel_tol=1e-6)
+    # Without an embedding the sketches decide (different words: 0).
+    assert (await store.lookup("m", "t:a", "k2", Features(sketch("y")))).similarity == 0.0
+    await store.evict("m", "t:a", "k1", "poisoned")
+    empty = await store.lookup("m", "t:a", "k2", Features(sketch("y"), unit_vector([1.0, 1.0])))
+    assert empty.similarity == 0.0
+
+
+async def test_a_store_that_is_down_costs_a_miss_not_a_request() -> None:
+    from gateway.wiring.route_stats import RedisRouteStats
+    from tests.conftest import free_port
+
+    dead = aioredis.Redis.from_url(f"redis://127.0.0.1:{free_port()}/0", socket_timeout=0.5)
+    metrics = Metrics()
+    store = store_with(dead, Clock(), metrics)
+    stats = RedisRouteStats(dead, "p:", metrics.router)
+    try:
+        assert (await store.lookup("m", "t:a", "k", Features(sketch("x")))).entry is None
+        await store.store("m", "t:a", "k", Features(sketch("x")), ENTRY)
+        await store.reinforce("m", "t:a", "k")
+        await store.evict("m", "t:a", "k", "poisoned")
+        assert await stats.posteriors("m", 0) == {}
+        await stats.record("m", 0, "fast", passed=True, tokens=10)
+    finally:
+        await dead.aclose()
