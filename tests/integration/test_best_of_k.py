@@ -274,7 +274,9 @@ def test_bad_best_of_k_requests_are_400(
     assert capped.headers["x-atlas-k"] == "20"
     # k is a ceiling: answers without code settle the search after its first wave.
     purposes = [r.headers["x-atlas-purpose"] for r in upstream.received]
-    assert purposes.count("candidate") == 2 and purposes.count("tests") == 5
+    assert purposes.count("candidate") == 2
+    # The test-writing requests still waiting for a slot when it settles are cancelled.
+    assert purposes.count("tests") <= 5
 
 
 def _repair_answers(body: dict[str, Any]) -> str:
