@@ -31,6 +31,9 @@ class HealthChecker:
         self._task: asyncio.Task[None] | None = None
 
     async def check_all(self) -> None:
+        for pool, path in self._pools:
+            if not path:
+                self._readmit(pool)
         await asyncio.gather(
             *(
                 self._check(pool, upstream, path)
@@ -39,6 +42,15 @@ class HealthChecker:
                 for upstream in pool.upstreams
             )
         )
+
+    @staticmethod
+    def _readmit(pool: UpstreamPool) -> None:
+        """Without a health path nothing would ever clear a failure the dispatcher saw
+        (one connect timeout), and the model would answer 503 for good: such a mark
+        lasts until the next check, then the upstream gets traffic again."""
+        for upstream in pool.upstreams:
+            if upstream.healthy is False:
+                HealthChecker._set(pool, upstream, True, None)
 
     async def _check(self, pool: UpstreamPool, upstream: Upstream, path: str) -> None:
         try:

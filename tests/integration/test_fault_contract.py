@@ -304,6 +304,11 @@ def in_flight_gauges(gw: Gateway) -> dict[str, float]:
     }
 
 
+def usable(gw: Gateway) -> bool:
+    pools = [p for g in gw.services.models.values() for p in (g.generation, g.embedding)]
+    return all(u.healthy is not False for p in pools for u in p.upstreams)
+
+
 def slots_free(gw: Gateway) -> bool:
     pools = [p for g in gw.services.models.values() for p in (g.generation, g.embedding)]
     return all(u.in_flight == 0 for p in pools for u in p.upstreams)
@@ -312,6 +317,9 @@ def slots_free(gw: Gateway) -> bool:
 def assert_still_serving(gw: Gateway, faulty: FaultyUpstream, route: Route, stream: bool) -> None:
     faulty.set(None)
     assert wait_for(lambda: slots_free(gw), timeout=3), "an upstream slot was never released"
+    # A failure the dispatcher saw (a connect timeout) takes the upstream out of rotation
+    # until the health checker's next round readmits it (no health path here).
+    assert wait_for(lambda: usable(gw), timeout=3), "an upstream was never readmitted"
     gauges = in_flight_gauges(gw)
     assert gauges and all(v == 0 for v in gauges.values()), gauges
     assert httpx.get(gw.url + "/health", timeout=5).status_code == 200

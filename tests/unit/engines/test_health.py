@@ -88,3 +88,14 @@ async def test_aiohttp_failures_keep_their_names() -> None:
         server.close()
     assert refused.last_error == "health check failed: ClientConnectorError"
     assert stalled.last_error == "health check failed: TimeoutError"
+
+
+async def test_without_a_health_path_a_failure_mark_lasts_one_round() -> None:
+    upstream = Upstream("http://127.0.0.1:9")
+    pool = UpstreamPool("m", [upstream])
+    pool.mark(upstream, False, "connect timeout")  # what the dispatcher does on a failure
+    transport = Health(200)
+    checker = HealthChecker(transport, [(pool, "")])
+    await checker.check_all()
+    assert upstream.healthy is True and pool.usable() == [upstream]
+    assert transport.urls == []  # readmitted without a request: there is no path to ask
