@@ -40,6 +40,22 @@ from gateway.strategies.model import ModelGroup
 MAX_PROGRESS_INTERVAL_S = 10.0
 
 
+async def progress_until_done(
+    task: asyncio.Future[Any], keepalive_s: float, progress: Callable[[], str]
+) -> AsyncGenerator[Comment, None]:
+    """A progress comment at least every `keepalive_s` (capped) until `task` is done; the
+    caller reads the result and cancels the task when its stream ends."""
+    interval = min(keepalive_s, MAX_PROGRESS_INTERVAL_S)
+    while not (await asyncio.wait({task}, timeout=interval))[0]:
+        yield Comment(f"atlas {progress()}")
+
+
+async def cancel_and_wait(task: asyncio.Future[Any]) -> None:
+    """Stop a stream's search task and let its clean-up (the upstream readers) finish."""
+    task.cancel()
+    await asyncio.shield(asyncio.gather(task, return_exceptions=True))
+
+
 @dataclass(frozen=True, slots=True)
 class BestOfKTools:
     """What every best-of-k request shares, built once by the composition root."""
@@ -124,12 +140,13 @@ class BestOfKStrategy:
         return EventStream(headers, self._events(search, call.include_usage))
 
     async def _events(self, search: BestOfK, include_usage: bool) -> AsyncGenerator[Event, None]:
-        interval = min(self._tools.keepalive_s, MAX_PROGRESS_INTERVAL_S)
         task = asyncio.ensure_future(search.execute())
         try:
             yield Comment(f"atlas best-of-k k={self._k}")
-            while not (await asyncio.wait({task}, timeout=interval))[0]:
-                yield Comment(f"atlas {search.progress}")
+            async for comment in progress_until_done(
+                task, self._tools.keepalive_s, lambda: search.progress
+            ):
+                yield comment
             try:
                 outcome = task.result()
             except EngineError as exc:
@@ -142,5 +159,4 @@ class BestOfKStrategy:
                 yield chunk
             yield DONE
         finally:
-            task.cancel()
-            await asyncio.shield(asyncio.gather(task, return_exceptions=True))
+            await cancel_and_wait(task)

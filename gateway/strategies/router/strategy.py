@@ -32,7 +32,11 @@ from gateway.strategies.base import (
     Served,
     Strategy,
 )
-from gateway.strategies.best_of_k.strategy import MAX_PROGRESS_INTERVAL_S, BestOfKTools
+from gateway.strategies.best_of_k.strategy import (
+    BestOfKTools,
+    cancel_and_wait,
+    progress_until_done,
+)
 from gateway.strategies.best_of_k.verification import Code, extract_code_off_loop
 from gateway.strategies.best_of_k.winner import completion_chunks
 from gateway.strategies.model import ModelGroup
@@ -222,12 +226,13 @@ class RouterStrategy:
 
     async def _events(self, call: Call, plan: Plan) -> AsyncGenerator[Event, None]:
         """The search with progress comments, then its answer replayed as chunks."""
-        interval = min(self._tools.best_of_k.keepalive_s, MAX_PROGRESS_INTERVAL_S)
         task = asyncio.ensure_future(self._search(call, plan))
         try:
             yield Comment(f"atlas router route={plan.route} k={plan.k}")
-            while not (await asyncio.wait({task}, timeout=interval))[0]:
-                yield Comment("atlas searching")
+            async for comment in progress_until_done(
+                task, self._tools.best_of_k.keepalive_s, lambda: "searching"
+            ):
+                yield comment
             try:
                 answer = task.result()
             except EngineError as exc:
@@ -241,8 +246,7 @@ class RouterStrategy:
                 yield chunk
             yield DONE
         finally:
-            task.cancel()
-            await asyncio.shield(asyncio.gather(task, return_exceptions=True))
+            await cancel_and_wait(task)
 
     async def _learn(self, call: Call, plan: Plan, served: Served, usage: Usage) -> None:
         await self._tools.stats.record(
