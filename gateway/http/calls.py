@@ -18,6 +18,7 @@ from gateway.http.schemas import (
     ChatCompletionRequest,
     CompletionRequest,
 )
+from gateway.protocols.integers import plain_int
 from gateway.protocols.messages.request import ChatTranslation
 from gateway.protocols.messages.schemas import MessagesRequest
 from gateway.strategies.base import Call, Controls, Message
@@ -82,7 +83,7 @@ def chat_call(
         stream=chat.stream is True,
         include_usage=chat.stream_options is not None and chat.stream_options.include_usage is True,
         n=1 if chat.n is None else int(chat.n),
-        seed=_plain(chat.seed),
+        seed=plain_int(chat.seed),
         messages=chat.messages,
         has_tools=bool(chat.tools),
         controls=_controls(chat, headers),
@@ -139,20 +140,15 @@ def completion_call(
         stream=completion.stream is True,
         include_usage=bool(completion.stream_options and completion.stream_options.include_usage),
         n=1 if completion.n is None else int(completion.n),
-        seed=_plain(completion.seed),
+        seed=plain_int(completion.seed),
         infill=_wants_infill(group, completion),
         forward_headers=forward,
     )
 
 
-def _plain(value: int | None) -> int | None:
-    # A decoded `Integer` is an int subclass that msgspec does not encode.
-    return None if value is None else int(value)
-
-
 def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Controls:
     atlas = chat.atlas if isinstance(chat.atlas, AtlasOptions) else None
-    k = _plain(atlas.k) if atlas is not None else None
+    k = plain_int(atlas.k) if atlas is not None else None
     if k is None:
         k = _header_k(headers)
     if atlas is None:
@@ -164,7 +160,9 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             param="atlas.repair",
             code="invalid_value",
         )
-    return Controls(k=k, debug=atlas.debug is True, tests=atlas.tests, repair=_plain(atlas.repair))
+    return Controls(
+        k=k, debug=atlas.debug is True, tests=atlas.tests, repair=plain_int(atlas.repair)
+    )
 
 
 def _header_k(headers: Mapping[str, str]) -> int | None:

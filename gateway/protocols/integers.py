@@ -8,3 +8,8 @@ class Integer(int):
     JavaScript clients may send); `http/requests.py`'s decoder builds it and refuses
     anything else (`1.5` is a 400 naming the field). msgspec does not encode this
     subclass: pass `int(value)` on."""
+
+
+def plain_int(value: int | None) -> int | None:
+    """A decoded `Integer` (or None) as a plain int that msgspec can encode."""
+    return None if value is None else int(value)

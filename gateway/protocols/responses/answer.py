@@ -9,6 +9,7 @@ from typing import Literal
 import msgspec
 
 from engines import UpstreamProtocolError
+from gateway.protocols.integers import plain_int
 from gateway.protocols.responses.schemas import (
     ChatAnswer,
     ChatUsage,
@@ -40,7 +41,7 @@ def response_shell(request: ResponsesRequest, response_id: str) -> ResponseObjec
         created_at=int(time.time()),
         status="in_progress",
         instructions=request.instructions,
-        max_output_tokens=_plain(request.max_output_tokens),
+        max_output_tokens=plain_int(request.max_output_tokens),
         model=request.model,
         parallel_tool_calls=request.parallel_tool_calls is not False,
         temperature=request.temperature,
@@ -51,10 +52,6 @@ def response_shell(request: ResponsesRequest, response_id: str) -> ResponseObjec
         user=request.user,
         metadata=request.metadata or {},
     )
-
-
-def _plain(value: int | None) -> int | None:
-    return None if value is None else int(value)
 
 
 def _text_options(request: ResponsesRequest) -> TextOptions:
