@@ -10,6 +10,7 @@ import sys
 from collections.abc import Sequence
 
 from bench.live import add_bench_live_command
+from bench.live_hints import add_bench_hints_command
 from bench.routing import add_bench_routing_command
 from bench.selection import add_bench_selection_command
 from bench.soak import add_bench_soak_command
@@ -22,6 +23,7 @@ def build_parser() -> argparse.ArgumentParser:
     add_bench_lens_command(commands)
     add_bench_selection_command(commands)
     add_bench_live_command(commands)
+    add_bench_hints_command(commands)
     add_bench_routing_command(commands)
     add_bench_soak_command(commands)
     return parser

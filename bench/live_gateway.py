@@ -39,13 +39,19 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def gateway_env() -> dict[str, str]:
-    return {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_") or k in KEPT_ENV}
+def gateway_env(data_dir: Path | None = None) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ATLAS_") or k in KEPT_ENV}
+    if data_dir is not None:  # a store of its own (the router's posteriors, the cache)
+        env["ATLAS_DATA_DIR"] = str(data_dir)
+    return env
 
 
 @contextmanager
-def embedded_gateway(log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S) -> Iterator[str]:
-    """Yield the root URL of a freshly started default gateway; stop it on exit."""
+def embedded_gateway(
+    log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S, data_dir: Path | None = None
+) -> Iterator[str]:
+    """Yield the root URL of a freshly started default gateway; stop it on exit.
+    `data_dir`: its Redis store there (ATLAS_DATA_DIR), not the user's default one."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1"]
     log_path.parent.mkdir(parents=True, exist_ok=True)
@@ -53,7 +59,7 @@ def embedded_gateway(log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S) -
         process = subprocess.Popen(
             [*argv, "--port", str(port)],
             cwd=ROOT,
-            env=gateway_env(),
+            env=gateway_env(data_dir),
             stdin=subprocess.DEVNULL,
             stdout=log,
             stderr=subprocess.STDOUT,

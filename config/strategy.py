@@ -137,8 +137,15 @@ class PatternCacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
     min_retention: float = 0.05  # entries below it are evicted
     # Tenants (API key owners) whose entries form one shared scope, set by an admin.
     shared_tenants: tuple[str, ...] = ()
-    # Strategy hints in the system prompt: not implemented (docs/routing.md).
+    # Strategy hints: verified answers to similar problems of the same scope, added to
+    # the system message of a routed search's candidates (docs/routing.md). A request
+    # overrides it with "atlas": {"hints": true|false}.
     hints: bool = False
+    hint_budget_tokens: int = 300  # the hints' text, estimated at 4 characters a token
+    # Near matches below this similarity (cosine of embeddings, else the word-set
+    # sketch's Jaccard estimate) are no hints.
+    hint_min_similarity: float = 0.5
+    max_hints: int = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.capacity <= 100_000:
@@ -149,8 +156,12 @@ class PatternCacheSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unk
             raise ValueError("reuse_growth must be at least 1")
         if not 0 <= self.min_retention < 1:
             raise ValueError("min_retention must be in [0, 1)")
-        if self.hints:
-            raise ValueError("hints are not implemented yet")
+        if not 1 <= self.max_hints <= 10:
+            raise ValueError("max_hints must be between 1 and 10")
+        if not 50 <= self.hint_budget_tokens <= 8192:
+            raise ValueError("hint_budget_tokens must be between 50 and 8192")
+        if not 0 <= self.hint_min_similarity <= 1:
+            raise ValueError("hint_min_similarity must be in [0, 1]")
 
 
 class RouterSettings(

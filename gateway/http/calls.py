@@ -161,7 +161,12 @@ def _controls(chat: ChatCompletionRequest, headers: Mapping[str, str]) -> Contro
             code="invalid_value",
         )
     return Controls(
-        k=k, debug=atlas.debug is True, tests=atlas.tests, repair=plain_int(atlas.repair)
+        k=k,
+        debug=atlas.debug is True,
+        tests=atlas.tests,
+        repair=plain_int(atlas.repair),
+        hints=atlas.hints,
+        cache=atlas.cache is not False,
     )
 
 

@@ -34,7 +34,7 @@ EXPOSE_HEADERS = (
     b"x-ratelimit-remaining-requests, x-ratelimit-remaining-tokens, "
     b"x-ratelimit-reset-requests, x-ratelimit-reset-tokens, x-atlas-route, x-atlas-k, "
     b"x-atlas-difficulty, x-atlas-escalated, x-atlas-verified, x-atlas-candidates, "
-    b"x-atlas-tests, x-atlas-selection, "
+    b"x-atlas-tests, x-atlas-selection, x-atlas-hints, "
     b"x-atlas-repaired, x-atlas-repair-rounds, x-atlas-winner-round, "
     b"x-atlas-total-prompt-tokens, x-atlas-total-completion-tokens, x-atlas-total-tokens"
 )

@@ -40,6 +40,8 @@ class AtlasOptions(msgspec.Struct, kw_only=True):
     debug: bool | None = None
     tests: list[Any] | None = None
     repair: Integer | None = None  # repair rounds; None: the model's setting
+    hints: bool | None = None  # strategy hints (router); None: the model's setting
+    cache: bool | None = None  # false: no pattern-cache hit and nothing stored
 
 
 class ChatCompletionRequest(msgspec.Struct, kw_only=True):

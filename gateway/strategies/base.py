@@ -41,6 +41,8 @@ class Controls(msgspec.Struct, frozen=True, kw_only=True):
     debug: bool = False
     tests: list[Any] | None = None
     repair: int | None = None  # repair rounds asked for; None: the model's setting
+    hints: bool | None = None  # strategy hints on a routed search; None: the model's setting
+    cache: bool = True  # False: the pattern cache is neither read for a hit nor stored into
 
 
 class Call(msgspec.Struct, frozen=True, kw_only=True):

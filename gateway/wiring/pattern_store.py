@@ -16,7 +16,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from typing import cast
 
 import msgspec
@@ -28,7 +28,7 @@ from gateway.strategies.router.patterns import (
     CacheEntry,
     Features,
     Lookup,
-    best_cosine,
+    cosines,
     retention,
     similarity,
 )
@@ -61,17 +61,21 @@ class RedisPatternStore:
     def _config(self, model: str) -> PatternCacheSettings:
         return self._settings.get(model, DEFAULT_CACHE)
 
-    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup:
+    async def lookup(
+        self, model: str, scope: str, key: str, features: Features, *, exact: bool = True
+    ) -> Lookup:
         near = vector_key if features.vector else sketch_key
         try:
             async with self._redis.pipeline(transaction=False) as pipe:
-                pipe.get(entry_key(self._prefix, model, scope, key))
-                pipe.hget(meta_key(self._prefix, model, scope), key)
+                if exact:
+                    pipe.get(entry_key(self._prefix, model, scope, key))
+                    pipe.hget(meta_key(self._prefix, model, scope), key)
                 pipe.hgetall(near(self._prefix, model, scope))
-                raw, meta, stored = await pipe.execute()
+                replies = await pipe.execute()
         except RedisError as exc:
             logger.warning("pattern cache: lookup failed: %s", exc)
             return Lookup(entry=None, similarity=0.0)
+        raw, meta, stored = replies if exact else (None, None, replies[0])
         if raw is not None and meta is not None:
             strength, last = _META.decode(meta)
             kept = retention(self._clock() - last, strength)
@@ -79,8 +83,30 @@ class RedisPatternStore:
             if kept >= self._config(model).min_retention:
                 return Lookup(entry=_ENTRY.decode(raw), similarity=1.0, retention=kept)
             await self.evict(model, scope, key, "decay")
-        others = [s for k, s in stored.items() if k.decode() != key]
-        return Lookup(entry=None, similarity=await _best_similarity(features, others))
+        others = {k.decode(): s for k, s in stored.items() if k.decode() != key}
+        return await _near_matches(features, others, self._config(model))
+
+    async def entries(self, model: str, scope: str, keys: Sequence[str]) -> list[CacheEntry]:
+        if not keys:
+            return []
+        try:
+            async with self._redis.pipeline(transaction=False) as pipe:
+                for key in keys:
+                    pipe.get(entry_key(self._prefix, model, scope, key))
+                pipe.hmget(meta_key(self._prefix, model, scope), list(keys))
+                *raws, metas = await pipe.execute()
+        except RedisError as exc:
+            logger.warning("pattern cache: hint entries not read: %s", exc)
+            return []
+        now, floor = self._clock(), self._config(model).min_retention
+        found: list[CacheEntry] = []
+        for raw, meta in zip(raws, metas, strict=True):
+            if raw is None or meta is None:
+                continue  # evicted since the lookup
+            strength, last = _META.decode(meta)
+            if retention(now - last, strength) >= floor:
+                found.append(_ENTRY.decode(raw))
+        return found
 
     async def store(
         self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
@@ -164,15 +190,29 @@ def _sweep(
     return doomed
 
 
-def _similarity(features: Features, others: list[bytes]) -> float:
+def _similarities(features: Features, others: list[bytes]) -> list[float]:
     if features.vector:
-        return best_cosine(features.vector, others)
-    return max(similarity(features.sketch, o) for o in others)
+        return cosines(features.vector, others)
+    return [similarity(features.sketch, o) for o in others]
 
 
-async def _best_similarity(features: Features, others: list[bytes]) -> float:
-    if not others:
-        return 0.0
+def _ranked(
+    features: Features, others: dict[str, bytes], config: PatternCacheSettings
+) -> Lookup:
+    """The best similarity over `others` and the most similar keys past the hint floor."""
+    keys = list(others)
+    values = _similarities(features, list(others.values()))
+    best = max(values, default=0.0)
+    order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
+    near = tuple(
+        keys[i] for i in order[: config.max_hints] if values[i] >= config.hint_min_similarity
+    )
+    return Lookup(entry=None, similarity=best, near=near)
+
+
+async def _near_matches(
+    features: Features, others: dict[str, bytes], config: PatternCacheSettings
+) -> Lookup:
     if len(others) <= OFF_LOOP_SKETCHES:
-        return _similarity(features, others)
-    return await asyncio.to_thread(_similarity, features, others)
+        return _ranked(features, others, config)
+    return await asyncio.to_thread(_ranked, features, others, config)

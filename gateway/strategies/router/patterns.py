@@ -35,25 +35,31 @@ KEYED_FIELDS = (
     "reasoning_effort",
 )
 SKETCH_SIZE = 64
+PROBLEM_CHARS = 300  # of the problem text kept with an entry, for strategy hints
 SKETCH_CHARS = 64 * 1024  # a sketch reads at most this much of the text
 _WORD = re.compile(r"\w+")
 _TRAILING = re.compile(r"[ \t]+$", re.MULTILINE)
 
 
 class CacheEntry(msgspec.Struct, frozen=True, kw_only=True):
-    """A verified answer: its completion JSON (winner's data), and its checked code."""
+    """A verified answer: its completion JSON (winner's data), its checked code and the
+    start of the problem it solved (for strategy hints; "" in entries stored before)."""
 
     completion: dict[str, Any]
     code: str
     language: str
     prompt_tokens: int = 0
     completion_tokens: int = 0
+    problem: str = ""
 
 
 class Lookup(msgspec.Struct, frozen=True, kw_only=True):
     entry: CacheEntry | None  # the exact key's entry, still retained
     similarity: float  # best over the scope: 1.0 with an entry, else the best near match
     retention: float = 0.0  # the entry's retention when it was looked up
+    # The most similar other entries of the scope (at least the model's
+    # hint_min_similarity, most similar first, at most max_hints): strategy hints.
+    near: tuple[str, ...] = ()
 
 
 class Embedder(Protocol):
@@ -75,7 +81,16 @@ class PatternCache(Protocol):
     Near-match similarity is the best cosine of the embeddings when both sides have
     one, else the best sketch similarity."""
 
-    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup: ...
+    async def lookup(
+        self, model: str, scope: str, key: str, features: Features, *, exact: bool = True
+    ) -> Lookup:
+        """`exact=False` ("atlas": {"cache": false}): the key's own entry is not read;
+        the similarity is the best near match."""
+        ...
+
+    async def entries(self, model: str, scope: str, keys: Sequence[str]) -> list[CacheEntry]:
+        """The entries of `keys` still stored and retained, in that order."""
+        ...
 
     async def store(
         self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
@@ -147,12 +162,22 @@ def unit_vector(values: Sequence[float]) -> bytes:
 
 def best_cosine(vector: bytes, others: Sequence[bytes]) -> float:
     """The best cosine of `vector` with `others` of the same width, clipped to [0, 1]."""
+    return max(cosines(vector, others), default=0.0)
+
+
+def cosines(vector: bytes, others: Sequence[bytes]) -> list[float]:
+    """The cosine of `vector` with each of `others`, clipped to [0, 1]; 0 for one of
+    another width."""
     query = np.frombuffer(vector, dtype=np.float32)
-    same = [o for o in others if len(o) == len(vector)]
+    same = [i for i, o in enumerate(others) if len(o) == len(vector)]
+    values = [0.0] * len(others)
     if not len(query) or not same:
-        return 0.0
-    matrix = np.frombuffer(b"".join(same), dtype=np.float32).reshape(len(same), len(query))
-    return float(np.clip(matrix @ query, 0.0, 1.0).max())
+        return values
+    rows = b"".join(others[i] for i in same)
+    matrix = np.frombuffer(rows, dtype=np.float32).reshape(len(same), len(query))
+    for i, value in zip(same, np.clip(matrix @ query, 0.0, 1.0).tolist(), strict=True):
+        values[i] = float(value)
+    return values
 
 
 def retention(elapsed_s: float, strength_s: float) -> float:

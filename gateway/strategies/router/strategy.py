@@ -13,7 +13,7 @@ import logging
 import random
 import time
 from collections.abc import AsyncGenerator, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import msgspec
@@ -48,7 +48,9 @@ from gateway.strategies.router.difficulty import (
     difficulty_bin,
     verifiability,
 )
+from gateway.strategies.router.hints import NO_HINTS, Hints, format_hints, hinted_call
 from gateway.strategies.router.patterns import (
+    PROBLEM_CHARS,
     SKETCH_CHARS,
     CacheEntry,
     Embedder,
@@ -93,9 +95,13 @@ class Plan:
     bin: int = 0
     hit: CacheEntry | None = None
     arms: dict[Route, int] = field(default_factory=dict)  # route -> k under the caps
+    hints: Hints | None = None  # None: hints are off for this request
 
     def headers(self) -> dict[str, str]:
-        return {"x-atlas-route": self.route, "x-atlas-difficulty": f"{self.difficulty:.3f}"}
+        headers = {"x-atlas-route": self.route, "x-atlas-difficulty": f"{self.difficulty:.3f}"}
+        if self.hints is not None:
+            headers["x-atlas-hints"] = str(self.hints.count)
+        return headers
 
 
 class RouterStrategy:
@@ -122,12 +128,25 @@ class RouterStrategy:
             self._tools.metrics.cache_lookups.labels(call.model.name, "poisoned").inc()
             await self._tools.cache.evict(call.model.name, scope, reading.key or "", "poisoned")
             lookup = MISS
-        elif reading.key is not None and self._settings.cache.enabled:
+        elif self._caching(reading) and call.controls.cache:
             self._tools.metrics.cache_lookups.labels(call.model.name, "miss").inc()
-        return await self._route(call, reading, scope, features, lookup)
+        plan = await self._route(call, reading, scope, features, lookup)
+        if not self._hinting(call):
+            return plan
+        return replace(plan, hints=await self._hints(call, scope, lookup))
 
     def _caching(self, reading: Reading) -> bool:
         return reading.key is not None and self._settings.cache.enabled
+
+    def _hinting(self, call: Call) -> bool:
+        asked = call.controls.hints
+        return self._settings.cache.hints if asked is None else asked
+
+    async def _hints(self, call: Call, scope: str, lookup: Lookup) -> Hints:
+        if not lookup.near:
+            return NO_HINTS
+        entries = await self._tools.cache.entries(call.model.name, scope, lookup.near)
+        return format_hints(entries, self._settings.cache.hint_budget_tokens)
 
     async def _features(self, call: Call, reading: Reading) -> Features:
         embedder = self._tools.embedder_for(call.model) if self._caching(reading) else None
@@ -143,7 +162,9 @@ class RouterStrategy:
     async def _lookup(self, call: Call, reading: Reading, scope: str, features: Features) -> Lookup:
         if reading.key is None or not self._caching(reading):
             return MISS
-        return await self._tools.cache.lookup(call.model.name, scope, reading.key, features)
+        return await self._tools.cache.lookup(
+            call.model.name, scope, reading.key, features, exact=call.controls.cache
+        )
 
     async def _still_passes(self, entry: CacheEntry, reading: Reading) -> bool:
         tests = reading.trusted.tests
@@ -197,10 +218,11 @@ class RouterStrategy:
         return await self._search(call, plan)
 
     async def _search(self, call: Call, plan: Plan) -> Answer:
+        hints = plan.hints or NO_HINTS
         routed = await routed_search(
             self._tools.best_of_k,
             self._settings.best_of_k,
-            call,
+            hinted_call(call, hints),  # only the candidates see them
             plan.arms,
             plan.route,
             escalate=self._settings.escalate,
@@ -208,9 +230,10 @@ class RouterStrategy:
         first = routed.first
         await self._learn(call, plan, first.served, first.usage)
         answer = routed.answer
-        if answer.served.verified:
+        if answer.served.verified and call.controls.cache:
             await self._remember(call, plan, _completion(answer.body))
-        headers = {**answer.headers, "x-atlas-difficulty": f"{plan.difficulty:.3f}"}
+        # The difficulty and hints count of the plan; the route that made the answer.
+        headers = {**plan.headers(), **answer.headers}
         return msgspec.structs.replace(answer, headers=headers)
 
     async def stream(self, call: Call) -> EventStream:
@@ -272,6 +295,7 @@ class RouterStrategy:
             language=code.language,
             prompt_tokens=int(usage.get("prompt_tokens") or 0),
             completion_tokens=int(usage.get("completion_tokens") or 0),
+            problem=message_text(call.messages)[:PROBLEM_CHARS],
         )
         await self._tools.cache.store(
             call.model.name, plan.scope, reading.key, plan.features, entry

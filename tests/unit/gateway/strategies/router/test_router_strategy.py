@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import random
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -59,9 +60,15 @@ class FakeCache:
         self.log = log
         self.entry = entry
 
-    async def lookup(self, model: str, scope: str, key: str, features: Features) -> Lookup:
+    async def lookup(
+        self, model: str, scope: str, key: str, features: Features, *, exact: bool = True
+    ) -> Lookup:
         self.log.calls.append(f"lookup {scope}")
         return Lookup(entry=self.entry, similarity=1.0 if self.entry else 0.0)
+
+    async def entries(self, model: str, scope: str, keys: Sequence[str]) -> list[CacheEntry]:
+        self.log.calls.append("entries")
+        return []
 
     async def store(
         self, model: str, scope: str, key: str, features: Features, entry: CacheEntry
