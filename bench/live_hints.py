@@ -188,9 +188,11 @@ async def measure(args: argparse.Namespace, url: str, path: Path) -> list[Line]:
 
 
 def summary_table(lines: Sequence[Line]) -> str:
-    rows = ["| setting | problems | pass@1 | candidates / problem | wall mean (s) | got hints "
-            "| hints / request | cache hits | errors | hint text in answer |",
-            "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|"]
+    rows = [
+        "| setting | problems | pass@1 | candidates / problem | wall mean (s) | got hints "
+        "| hints / request | cache hits | errors | hint text in answer |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
+    ]
     for phase, hints, label in (
         ("fill", False, "fill pass (hints off, cache on)"),
         ("measure", False, "hints off (cache off)"),

@@ -196,9 +196,7 @@ def _similarities(features: Features, others: list[bytes]) -> list[float]:
     return [similarity(features.sketch, o) for o in others]
 
 
-def _ranked(
-    features: Features, others: dict[str, bytes], config: PatternCacheSettings
-) -> Lookup:
+def _ranked(features: Features, others: dict[str, bytes], config: PatternCacheSettings) -> Lookup:
     """The best similarity over `others` and the most similar keys past the hint floor."""
     keys = list(others)
     values = _similarities(features, list(others.values()))

@@ -12,7 +12,7 @@ import redis.asyncio as aioredis
 from config import PatternCacheSettings
 from gateway.strategies.router.patterns import CacheEntry, Features, sketch, unit_vector
 from gateway.telemetry.metrics import Metrics
-from gateway.wiring.pattern_store import RedisPatternStore
+from gateway.wiring.pattern_store import OFF_LOOP_SKETCHES, RedisPatternStore
 
 DAY = 24 * 3600.0
 NONE = Features(b"")
@@ -135,3 +135,35 @@ async def test_a_store_that_is_down_costs_a_miss_not_a_request() -> None:
         await stats.record("m", 0, "fast", passed=True, tokens=10)
     finally:
         await dead.aclose()
+
+
+async def test_a_lookup_names_the_nearest_other_entries_for_hints(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, max_hints=2, hint_min_similarity=0.3)
+    text = "write a function that adds two numbers and returns the sum of them"
+    await store.store("m", "t:a", "same", Features(sketch(text)), ENTRY)
+    await store.store("m", "t:a", "close", Features(sketch(text + " quickly")), ENTRY)
+    await store.store("m", "t:a", "closer", Features(sketch(text + " now")), ENTRY)
+    await store.store("m", "t:a", "far", Features(sketch("parse csv files into rows")), ENTRY)
+    await store.store("m", "t:b", "elsewhere", Features(sketch(text)), ENTRY)
+    found = await store.lookup("m", "t:a", "same", Features(sketch(text)), exact=False)
+    assert found.entry is None  # not read: "atlas": {"cache": false}
+    assert set(found.near) == {"close", "closer"}  # never its own key, nor another scope's
+    assert 0.8 < found.similarity < 1.0
+    assert await store.entries("m", "t:a", found.near) == [ENTRY, ENTRY]
+    # An evicted or decayed entry is no hint.
+    await store.evict("m", "t:a", "close", "poisoned")
+    assert await store.entries("m", "t:a", ["close", "closer"]) == [ENTRY]
+    clock.now += 365 * DAY
+    assert await store.entries("m", "t:a", ["closer"]) == []
+
+
+async def test_near_matches_past_the_thread_threshold_rank_the_same(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, max_hints=3, hint_min_similarity=0.0)
+    for i in range(OFF_LOOP_SKETCHES + 5):
+        vector = unit_vector([1.0, i / 10])
+        await store.store("m", "t:a", f"k{i:02d}", Features(sketch("x"), vector), ENTRY)
+    found = await store.lookup("m", "t:a", "new", Features(sketch("x"), unit_vector([1.0, 0.0])))
+    assert found.near == ("k00", "k01", "k02")
+    assert math.isclose(found.similarity, 1.0, rel_tol=1e-6)

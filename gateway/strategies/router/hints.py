@@ -42,7 +42,9 @@ def format_hints(entries: Sequence[CacheEntry], budget_tokens: int) -> Hints:
     budget = budget_tokens * CHARS_PER_TOKEN - len(HINTS_INTRO)
     parts: list[str] = []
     for number, entry in enumerate(entries, 1):
-        head = f"\n\n{number}. Problem: {_one_line(entry.problem)}\nSolution:\n```{entry.language}\n"
+        head = (
+            f"\n\n{number}. Problem: {_one_line(entry.problem)}\nSolution:\n```{entry.language}\n"
+        )
         tail = "\n```"
         room = budget - len(head) - len(tail)
         if room < MIN_CODE_CHARS:
@@ -77,7 +79,10 @@ def with_system_text(messages: list[Any], text: str) -> list[Any]:
     if isinstance(first, dict) and first.get("role") in ("system", "developer"):
         content = first.get("content")
         if isinstance(content, str):
-            return [{**first, "content": f"{content}\n\n{text}" if content else text}, *messages[1:]]
+            return [
+                {**first, "content": f"{content}\n\n{text}" if content else text},
+                *messages[1:],
+            ]
         if isinstance(content, list):
             part = {"type": "text", "text": text}
             return [{**first, "content": [*content, part]}, *messages[1:]]

@@ -3,7 +3,13 @@ from __future__ import annotations
 import msgspec
 import pytest
 
-from config import BestOfKSettings, PassThroughSettings, StrategySettings, best_of_k_settings
+from config import (
+    BestOfKSettings,
+    PassThroughSettings,
+    PatternCacheSettings,
+    StrategySettings,
+    best_of_k_settings,
+)
 
 
 def test_a_forced_k_on_pass_through_runs_best_of_k_defaults_under_its_cap() -> None:
@@ -47,3 +53,16 @@ def test_the_tag_chooses_the_variant_and_round_trips() -> None:
         data = msgspec.to_builtins(strategy)
         assert msgspec.convert(data, StrategySettings) == strategy
     assert msgspec.to_builtins(PassThroughSettings()) == {"type": "pass_through", "max_k": 20}
+
+
+def test_hints_are_off_by_default_and_their_settings_are_checked() -> None:
+    cache = PatternCacheSettings()
+    assert cache.hints is False and cache.max_hints == 2 and cache.hint_budget_tokens == 300
+    assert PatternCacheSettings(hints=True).hints is True
+    for fields, message in (
+        ({"max_hints": 0}, "max_hints"),
+        ({"hint_budget_tokens": 10}, "hint_budget_tokens"),
+        ({"hint_min_similarity": 1.5}, "hint_min_similarity"),
+    ):
+        with pytest.raises(ValueError, match=message):
+            PatternCacheSettings(**fields)
