@@ -1,7 +1,9 @@
 """The router strategy: a code request with trusted tests is served from the pattern
 cache when a verified answer re-passes its tests, else sent to the route (fast,
 standard, hard: best-of-k with that k) a Thompson draw picks for its difficulty bin;
-what the route produced teaches the bandit and, when verified, fills the cache.
+what the route produced teaches the bandit and, when verified, fills the cache. With
+strategy hints on, the route's candidates also see verified answers to similar problems
+of the scope in their system message (`hints.py`); nothing else of the request changes.
 
 Requests without trusted tests pass through without a Redis round trip.
 """
@@ -37,7 +39,11 @@ from gateway.strategies.best_of_k.strategy import (
     cancel_and_wait,
     progress_until_done,
 )
-from gateway.strategies.best_of_k.verification import Code, extract_code_off_loop
+from gateway.strategies.best_of_k.verification import (
+    OFF_LOOP_CHARS,
+    Code,
+    extract_code_off_loop,
+)
 from gateway.strategies.best_of_k.winner import completion_chunks
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.router.bandit import ARMS, Route, RouteStats, choose_route
@@ -222,7 +228,7 @@ class RouterStrategy:
         routed = await routed_search(
             self._tools.best_of_k,
             self._settings.best_of_k,
-            hinted_call(call, hints),  # only the candidates see them
+            await _hinted_off_loop(call, hints),  # only the candidates see them
             plan.arms,
             plan.route,
             escalate=self._settings.escalate,
@@ -300,6 +306,13 @@ class RouterStrategy:
         await self._tools.cache.store(
             call.model.name, plan.scope, reading.key, plan.features, entry
         )
+
+
+async def _hinted_off_loop(call: Call, hints: Hints) -> Call:
+    """`hinted_call` (a decode and encode of the body), in a thread for a long body."""
+    if not hints.count or len(call.body) <= 4 * OFF_LOOP_CHARS:
+        return hinted_call(call, hints)
+    return await asyncio.to_thread(hinted_call, call, hints)
 
 
 _CACHE_HEADERS = {"x-atlas-route": "cache", "x-atlas-k": "0", "x-atlas-verified": "1"}
