@@ -48,12 +48,18 @@ def gateway_env(data_dir: Path | None = None) -> dict[str, str]:
 
 @contextmanager
 def embedded_gateway(
-    log_path: Path, ready_timeout_s: float = READY_TIMEOUT_S, data_dir: Path | None = None
+    log_path: Path,
+    ready_timeout_s: float = READY_TIMEOUT_S,
+    data_dir: Path | None = None,
+    config: Path | None = None,
 ) -> Iterator[str]:
     """Yield the root URL of a freshly started default gateway; stop it on exit.
-    `data_dir`: its Redis store there (ATLAS_DATA_DIR), not the user's default one."""
+    `data_dir`: its Redis store there (ATLAS_DATA_DIR), not the user's default one;
+    `config`: a config file instead of the default stack."""
     port = free_port()
     argv = [sys.executable, "-m", "gateway.cli", "serve", "--host", "127.0.0.1"]
+    if config is not None:
+        argv += ["--config", str(config)]
     log_path.parent.mkdir(parents=True, exist_ok=True)
     with log_path.open("ab") as log:
         process = subprocess.Popen(

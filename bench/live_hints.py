@@ -75,6 +75,7 @@ def add_bench_hints_command(bench_subparsers: Any) -> None:
     bench.add_argument("--limit", type=int, default=25, help="problems measured")
     bench.add_argument("--max-tokens", type=int, default=768)
     bench.add_argument("--out", type=Path, default=OUT_DIR)
+    bench.add_argument("--config", type=Path, help="gateway config (default: the default stack)")
     bench.set_defaults(func=run_hints_bench)
 
 
@@ -226,7 +227,9 @@ def run_hints_bench(args: argparse.Namespace) -> int:
     path = args.out / f"hints-{args.start}-{args.limit}.jsonl"
     store = args.out / f"hints-store-{int(time.time())}"
     try:
-        with embedded_gateway(args.out / "hints-gateway.log", data_dir=store) as url:
+        with embedded_gateway(
+            args.out / "hints-gateway.log", data_dir=store, config=args.config
+        ) as url:
             lines = asyncio.run(measure(args, url, path))
     except (GatewayStartError, GradeError, RuntimeError, OSError) as exc:
         print(f"atlas bench hints: {exc}", file=sys.stderr)
