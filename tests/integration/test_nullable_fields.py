@@ -79,7 +79,7 @@ def test_the_sdk_sends_explicit_nulls(gateway: RunningGateway) -> None:
 
 
 def test_atlas_fields_may_be_null(gateway: RunningGateway, upstream: ScriptedUpstream) -> None:
-    atlas = {"k": None, "debug": None, "tests": None, "repair": None}
+    atlas = {"k": None, "debug": None, "tests": None, "repair": None, "hints": None, "cache": None}
     reply = post(
         gateway, "/chat/completions", {"model": "coder", "messages": MESSAGES, "atlas": atlas}
     )
