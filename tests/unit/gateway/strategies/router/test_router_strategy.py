@@ -13,7 +13,7 @@ import msgspec
 from config import ModelSettings, PatternCacheSettings, RouterSettings
 from engines import Dispatcher, UpstreamClient, UpstreamPool
 from engines.client import ClientLimits
-from gateway.strategies.base import Answer, Call, EventStream
+from gateway.strategies.base import Answer, Call, Controls, EventStream
 from gateway.strategies.best_of_k.strategy import BestOfKTools
 from gateway.strategies.best_of_k.verification import Code, GeneratedResult, TrustedResult
 from gateway.strategies.model import ModelGroup
@@ -63,8 +63,10 @@ class FakeCache:
     async def lookup(
         self, model: str, scope: str, key: str, features: Features, *, exact: bool = True
     ) -> Lookup:
-        self.log.calls.append(f"lookup {scope}")
-        return Lookup(entry=self.entry, similarity=1.0 if self.entry else 0.0)
+        self.log.calls.append(f"lookup {scope}" + ("" if exact else " (near only)"))
+        if not exact:
+            return Lookup(entry=None, similarity=0.5, near=("other",))
+        return Lookup(entry=self.entry, similarity=1.0 if self.entry else 0.0, near=("other",))
 
     async def entries(self, model: str, scope: str, keys: Sequence[str]) -> list[CacheEntry]:
         self.log.calls.append("entries")
@@ -185,3 +187,37 @@ async def test_hostile_prompts_are_read_in_bounded_time() -> None:
         reading = await read_call_off_loop(call(text))
         assert reading.key is None or len(reading.key) == 64
     assert time.perf_counter() - started < 10
+
+
+async def test_hints_are_read_only_for_a_routed_search_that_asks_for_them() -> None:
+    log = Recorder()
+    hinting = RouterSettings(cache=PatternCacheSettings(hints=True))
+    strategy = RouterStrategy(router(log)._tools, hinting, k_cap=20)
+    plan = await strategy._plan(call(DOCTEST))
+    assert plan is not None and plan.hints is not None and plan.hints.count == 0
+    assert log.calls == ["lookup t:u1", "posteriors", "entries"]
+    assert plan.headers()["x-atlas-hints"] == "0"
+
+    log.calls.clear()
+    off = call(DOCTEST)
+    off = msgspec.structs.replace(off, controls=Controls(hints=False))
+    plan = await strategy._plan(off)
+    assert plan is not None and plan.hints is None and "x-atlas-hints" not in plan.headers()
+    assert log.calls == ["lookup t:u1", "posteriors"]
+
+
+async def test_a_hit_gets_no_hints_and_cache_false_never_reads_the_entry() -> None:
+    log = Recorder()
+    completion: dict[str, Any] = {"choices": [{"message": {"content": f"```python\n{GOOD}```"}}]}
+    entry = CacheEntry(completion=completion, code=GOOD, language="python")
+    hinting = RouterSettings(cache=PatternCacheSettings(hints=True))
+    strategy = RouterStrategy(router(log, entry)._tools, hinting, k_cap=20)
+    hit = await strategy._plan(call(DOCTEST))
+    assert hit is not None and hit.route == "cache" and hit.hints is None
+    assert log.calls == ["lookup t:u1", "reinforce"]
+
+    log.calls.clear()
+    fresh = msgspec.structs.replace(call(DOCTEST), controls=Controls(cache=False))
+    plan = await strategy._plan(fresh)
+    assert plan is not None and plan.route != "cache"
+    assert log.calls == ["lookup t:u1 (near only)", "posteriors", "entries"]
