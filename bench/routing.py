@@ -28,6 +28,7 @@ import openai
 from tqdm import tqdm
 
 from bench.passmatrix import HiddenTests, VerdictCache, answer_code
+from bench.routing_plot import plot
 from bench.selection import OUT_DIR, REQUEST_TIMEOUT_S, _ks, load_records, resolve_dataset
 from engines.replay import ReplayRecord
 from sandbox import Sandbox, SandboxConfig
@@ -35,6 +36,7 @@ from sandbox import Sandbox, SandboxConfig
 logger = logging.getLogger(__name__)
 # The router as a new install has it, but for the replay: no repair (a replay cannot
 # answer a repair request), no cache (see above), best-of-k's k ceiling for the bench.
+PLOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "routing.png"
 ROUTER = {
     "type": "router",
     "cache": {"enabled": False},
@@ -58,6 +60,7 @@ def add_bench_routing_command(bench_subparsers: Any) -> None:
     bench.add_argument("--concurrency", type=int, default=8)
     bench.add_argument("--sandbox-concurrency", type=int, default=os.cpu_count() or 1)
     bench.add_argument("--out", type=Path, default=OUT_DIR / "routing.json")
+    bench.add_argument("--plot", type=Path, default=PLOT, help="PNG of pass@1 against candidates")
     bench.set_defaults(func=run_routing_bench)
 
 
@@ -154,6 +157,8 @@ def run_routing_bench(args: argparse.Namespace) -> int:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    title = f"routing on {result['dataset']}, {result['date']} (replay, hidden tests)"
+    plot(result["rows"], args.plot, title)
     print("| row | pass@1 | candidates / problem | routes | wall |")
     print("|---|---:|---:|---|---:|")
     for row in result["rows"]:
