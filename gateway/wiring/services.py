@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -46,6 +46,7 @@ from gateway.strategies.choose import Strategies
 from gateway.strategies.errors import UnknownModelError
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
+from gateway.strategies.router.patterns import Embedder
 from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
@@ -208,9 +209,8 @@ def _assemble(
             store.redis, store.prefix, _cache_settings(settings), metrics.router
         ),
         metrics=metrics.router,
-        embedder_for=lambda g: (
-            UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
-        ),
+        embedder_for=lens.router_embedder if lens is not None else _router_embedder(dispatcher),
+        predictor_for=lens.predictor if lens is not None else lambda _: None,
     )
     traces = TraceRing()
     strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
@@ -230,6 +230,11 @@ def _assemble(
         traces=traces,
         route_stats=route_stats,
     )
+
+
+def _router_embedder(dispatcher: Dispatcher) -> Callable[[ModelGroup], Embedder | None]:
+    """Without the Lens: the model's embedding upstream, uncached (no Lens cache to ask)."""
+    return lambda g: UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
 
 
 def _cache_settings(settings: Settings) -> dict[str, PatternCacheSettings]:
