@@ -30,6 +30,8 @@ from lens import (
     Example,
     ExampleStore,
     LensService,
+    PublishedCheckpoints,
+    TrainingLease,
     feature_text,
     make_example,
 )
@@ -74,6 +76,11 @@ class LensBridge:
             settings,
             checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
             store=self._examples,
+            # Replicas share the store: one trains at a time, the others load its checkpoint.
+            lease=TrainingLease(
+                self._redis, prefix=settings.redis_prefix, ttl_s=settings.lease_ttl_s
+            ),
+            published=PublishedCheckpoints(self._redis, prefix=settings.redis_prefix),
         )
         self._prior = ProblemPrior(self.service)
         self._background: set[asyncio.Task[None]] = set()
