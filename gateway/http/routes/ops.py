@@ -79,27 +79,50 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
 
 def readiness(services: Services) -> dict[str, Any]:
     """Ready when every model can answer: a healthy generation upstream, or for a model
-    that only embeds, a healthy embedding upstream."""
-    models = {
-        name: {
+    that only embeds, a healthy embedding upstream. A model with DNS sources lists them
+    (`discovered`: what each resolved to, why its last lookup failed)."""
+    discovered: dict[str, list[dict[str, Any]]] = {}
+    for source in services.discovery.status():
+        discovered.setdefault(source.pop("model"), []).append(source)
+    models: dict[str, dict[str, Any]] = {}
+    for name, group in services.models.items():
+        models[name] = {
             "healthy_upstreams": group.generation.healthy_count(),
             "upstreams": len(group.generation.upstreams),
             "healthy_embedding_upstreams": group.embedding.healthy_count(),
             "embedding_upstreams": len(group.embedding.upstreams),
         }
-        for name, group in services.models.items()
-    }
-    ok = bool(models) and all(
-        m["healthy_upstreams"] > 0 if m["upstreams"] else m["healthy_embedding_upstreams"] > 0
-        for m in models.values()
-    )
+        if name in discovered:
+            models[name]["discovered"] = discovered[name]
+    down = [name for name, m in models.items() if not _can_answer(m)]
     return {
-        "ready": ok,
-        "reason": None if models else "no upstream configured",
+        "ready": bool(models) and not down,
+        "reason": _not_ready_reason(models, down, discovered),
         "models": models,
         "engines": services.engines.status(),
         "sandbox": services.verifier.availability(),
     }
+
+
+def _can_answer(model: dict[str, Any]) -> bool:
+    if model["upstreams"]:
+        return bool(model["healthy_upstreams"])
+    return bool(model["healthy_embedding_upstreams"])
+
+
+def _not_ready_reason(
+    models: dict[str, Any], down: list[str], discovered: dict[str, list[dict[str, Any]]]
+) -> str | None:
+    """Why not ready, where a DNS source tells: its lookup failed or found nothing."""
+    if not models:
+        return "no upstream configured"
+    failed = [
+        f"model {name!r}: {source['source']} {source['error']}"
+        for name in down
+        for source in discovered.get(name, ())
+        if source["error"] and not source["upstreams"]
+    ]
+    return "; ".join(failed) or None
 
 
 async def _refresh_usage(services: Services) -> None:
@@ -121,6 +144,9 @@ async def _refresh_posteriors(services: Services) -> None:
 
 
 def _refresh_upstream_gauges(services: Services) -> None:
+    # Set whole at each scrape: an upstream that left (DNS) leaves no stale series.
+    services.metrics.upstream_healthy.clear()
+    services.metrics.upstream_in_flight.clear()
     for name, group in services.models.items():
         for pool in (group.generation, group.embedding):
             for upstream in pool.upstreams:
