@@ -2,8 +2,8 @@
 
 / and /health answer anyone (`HEAD /` too: Claude Code checks it, without a key, before
 each run), and say only that the process serves. /ready answers anyone
-with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
-engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
+with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams and
+what DNS sources resolved to, engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
 external, and whether it answers) need the master key. The store does not decide
 readiness yet: nothing on the request path needs it. /metrics needs the
 master key or server.metrics_token. With neither configured (a loopback gateway, or
