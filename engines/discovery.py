@@ -134,6 +134,8 @@ class Discovery:
     ) -> None:
         self._resolver = resolver
         self.sources = tuple(sources)
+        for source in self.sources:
+            source.pool.discovered = True
         self._admit = admit
         self._interval_s = interval_s
         self._timeout_s = timeout_s
@@ -156,7 +158,7 @@ class Discovery:
             self._failed(source, "resolved to no address")
             return
         if source.error is not None:
-            logger.info("DNS source %s of %s resolves again", source.url, source.pool.model)
+            logger.info("DNS source %s of %s resolves again", source.url, _owner(source))
         source.error = None
         source.resolved = True
         await self._apply(source, addresses)
@@ -179,7 +181,7 @@ class Discovery:
             logger.warning(
                 "DNS source %s of %s: %s; keeping its %d last known upstreams",
                 source.url,
-                source.pool.model,
+                _owner(source),
                 reason,
                 len(source.addresses),
             )
@@ -196,7 +198,7 @@ class Discovery:
             logger.info(
                 "DNS source %s of %s: %d upstreams (joined: %s; left: %s)",
                 source.url,
-                source.pool.model,
+                _owner(source),
                 len(addresses),
                 ", ".join(joined) or "none",
                 ", ".join(left) or "none",
@@ -250,6 +252,10 @@ class Discovery:
         while True:
             await asyncio.sleep(self._interval_s)
             await self.refresh()
+
+
+def _owner(source: DnsSource) -> str:
+    return f"{source.pool.model} ({source.pool.role})"
 
 
 def _retrieve(lookup: asyncio.Future[Sequence[str]]) -> None:

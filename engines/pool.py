@@ -71,6 +71,9 @@ class UpstreamPool:
         self.model = model
         self.role = role
         self.upstreams = tuple(upstreams)
+        # Members come and go with a DNS source (engines/discovery.py): none now is not
+        # none configured.
+        self.discovered = False
         self._queue_timeout_s = queue_timeout_s
         self._internal_queue_timeout_s = max(queue_timeout_s, internal_queue_timeout_s)
         self._max_queue = max_queue

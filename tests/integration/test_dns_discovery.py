@@ -61,12 +61,13 @@ def pods() -> Iterator[tuple[ScriptedUpstream, ScriptedUpstream]]:
 
 
 def start(
-    gateway_factory: Callable[..., RunningGateway], port: int, names: Names
+    gateway_factory: Callable[..., RunningGateway], port: int, names: Names, **fields: Any
 ) -> RunningGateway:
     model = {
         "name": "coder",
         "upstreams": [{"url": f"dns+http://llama.test:{port}", "max_in_flight": 4}],
         "strategy": {"type": "pass_through"},
+        **fields,
     }
     settings = make_settings(
         [model], upstream={"discovery_interval_s": 0.05, "health_interval_s": 0.2}
@@ -184,16 +185,23 @@ def test_a_name_that_does_not_resolve_at_start_up_leaves_the_model_not_ready(
     a, _ = pods
     names = Names()
     names.answer(error=NXDOMAIN)
-    gateway = start(gateway_factory, a.port, names)  # starts: no crash
+    source = f"dns+http://llama.test:{a.port}"
+    gateway = start(gateway_factory, a.port, names, embedding_upstreams=[source])  # no crash
     status, body = ready(gateway)
     assert status == 503 and body["models"]["coder"]["upstreams"] == 0
-    assert body["reason"] == (
-        f"model 'coder': dns+http://llama.test:{a.port} did not resolve: Name or service not known"
+    error = f"{source} did not resolve: Name or service not known"
+    assert (
+        body["reason"] == f"model 'coder' (generation): {error}; model 'coder' (embedding): {error}"
     )
     refused = chat(gateway)
     assert refused.status_code == 503, refused.text
     assert "has no generation upstream now" in refused.json()["error"]["message"]
+    # Embeddings too: none now is not none configured (a 503, not a 400).
+    embed = {"model": "coder", "input": "x"}
+    refused = httpx.post(gateway.url + "/v1/embeddings", json=embed, timeout=10)
+    assert refused.status_code == 503, refused.text
 
     names.answer("127.0.0.1")
     assert wait_for(lambda: ready(gateway)[0] == 200)
     assert chat(gateway).status_code == 200 and len(a.received) == 1
+    assert httpx.post(gateway.url + "/v1/embeddings", json=embed, timeout=10).status_code == 200

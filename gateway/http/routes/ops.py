@@ -3,10 +3,10 @@
 / and /health answer anyone (`HEAD /` too: Claude Code checks it, without a key, before
 each run), and say only that the process serves. /ready answers anyone
 with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams and
-what DNS sources resolved to, engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
-external, and whether it answers) need the master key. The store does not decide
-readiness yet: nothing on the request path needs it. /metrics needs the
-master key or server.metrics_token. With neither configured (a loopback gateway, or
+what DNS sources resolved to, engines with their URLs and logs, the sandbox, the Redis
+store: embedded, guest or external, and whether it answers) need the master key. The
+store does not decide readiness yet: nothing on the request path needs it. /metrics
+needs the master key or server.metrics_token. With neither configured (a loopback gateway, or
 allow_unauthenticated), everything is open, like the API itself."""
 
 from __future__ import annotations
@@ -117,7 +117,7 @@ def _not_ready_reason(
     if not models:
         return "no upstream configured"
     failed = [
-        f"model {name!r}: {source['source']} {source['error']}"
+        f"model {name!r} ({source['role']}): {source['source']} {source['error']}"
         for name in down
         for source in discovered.get(name, ())
         if source["error"] and not source["upstreams"]

@@ -158,7 +158,7 @@ async def test_a_failed_lookup_keeps_the_last_set_and_warns_once(
             await found.refresh()
     assert urls(pool) == ["http://10.0.0.5:8080"]
     assert [r.getMessage() for r in caplog.records] == [
-        f"DNS source {SOURCE} of m: did not resolve: Name or service not known; "
+        f"DNS source {SOURCE} of m (generation): did not resolve: Name or service not known; "
         "keeping its 1 last known upstreams"
     ]
     assert found.status()[0]["error"] == "did not resolve: Name or service not known"
