@@ -23,15 +23,19 @@ from config import (
 )
 from engines import (
     ClientLimits,
+    Discovery,
     Dispatcher,
     HealthChecker,
     ManagedEngines,
     NoUpstreamConfiguredError,
     ReplayDataset,
     ReplayServer,
+    Resolver,
+    SystemResolver,
     Upstream,
     UpstreamClient,
     UpstreamPool,
+    dns_sources,
     installed_stack,
 )
 from gateway.accounts.limits import Limiter
@@ -84,6 +88,8 @@ class Services:
     models: dict[str, ModelGroup]
     # llama-server processes this gateway owns ([[engines]]); empty when none.
     engines: ManagedEngines
+    # Upstreams found in DNS (dns+http://host:port entries), kept in step with it.
+    discovery: Discovery
     replays: dict[str, ReplayServer]
     # The Redis store ([redis]): the process's one client, for accounts and the Lens.
     store: Store
@@ -124,7 +130,10 @@ class Services:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, metrics: Metrics, *, resolver: Resolver | None = None
+) -> AsyncIterator[Services]:
+    """`resolver` looks up DNS sources of upstreams (default: the system's)."""
     async with AsyncExitStack() as stack:
         http = _http_client(settings)
         stack.push_async_callback(http.aclose)
@@ -161,15 +170,21 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         lens = await _open_lens(stack, settings, dispatcher, store)
         await engines.start()
         health = _health_checker(settings, http, models)
+        discovery = _discovery(settings, models, replays, health, resolver or SystemResolver())
+        # The first lookups, and checks of what they found: a failure leaves that source's
+        # upstreams out (/ready says why) until a later lookup answers.
+        await discovery.refresh()
         health.start()
         stack.push_async_callback(health.stop)
+        discovery.start()
+        stack.push_async_callback(discovery.stop)
         await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
         yield _assemble(
             settings,
             metrics,
             dispatcher,
             models,
-            engines,
+            (engines, discovery),
             store,
             AccountServices(accounts, limiter, usage, usage_totals),
             verifier,
@@ -183,13 +198,14 @@ def _assemble(
     metrics: Metrics,
     dispatcher: Dispatcher,
     models: dict[str, ModelGroup],
-    engines: ManagedEngines,
+    upstream_sources: tuple[ManagedEngines, Discovery],
     store: Store,
     accounts: AccountServices,
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
 ) -> Services:
+    engines, discovery = upstream_sources
     tokens = TokenCounter()
     keepalive_s = settings.server.keepalive_interval_s
     pass_through = PassThrough(dispatcher, tokens, keepalive_s=keepalive_s)
@@ -220,6 +236,7 @@ def _assemble(
         dispatcher=dispatcher,
         models=models,
         engines=engines,
+        discovery=discovery,
         replays=replays,
         store=store,
         accounts=accounts,
@@ -323,6 +340,28 @@ def _health_checker(
     )
 
 
+def _discovery(
+    settings: Settings,
+    models: dict[str, ModelGroup],
+    replays: dict[str, ReplayServer],
+    health: HealthChecker,
+    resolver: Resolver,
+) -> Discovery:
+    pools: list[tuple[UpstreamPool, tuple[UpstreamSettings, ...]]] = []
+    for group in models.values():
+        if group.name not in replays:
+            pools.append((group.generation, group.settings.generation_upstreams()))
+        pools.append((group.embedding, group.settings.embedding_upstream_settings()))
+    up = settings.upstream
+    return Discovery(
+        resolver,
+        dns_sources(pools),
+        admit=health.admit,
+        interval_s=up.discovery_interval_s,
+        timeout_s=up.discovery_timeout_s,
+    )
+
+
 def _group(
     model: ModelSettings,
     settings: Settings,
@@ -334,7 +373,8 @@ def _group(
     ) -> UpstreamPool:
         return engines.build_pool(
             model.name,
-            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
+            # DNS sources add theirs later (_discovery).
+            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries if not e.discovered],
             engine_names,
             role=role,
             queue_timeout_s=settings.upstream.queue_timeout_s,

@@ -80,11 +80,12 @@ def upstream(upstream_factory: Callable[..., ScriptedUpstream]) -> ScriptedUpstr
 
 
 @pytest.fixture
-def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
+def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
     running: list[RunningGateway] = []
 
-    def start(settings: Settings) -> RunningGateway:
-        app = create_app(settings)
+    def start(settings: Settings, **app_options: Any) -> RunningGateway:
+        """`app_options` go to create_app (a test's DNS `resolver`)."""
+        app = create_app(settings, **app_options)
         background = serve_in_thread(app, lifespan="on", **server_options(settings.server))
         # Built by the lifespan, so known once the server is up.
         gateway = RunningGateway(settings, app.state.services, background)
@@ -98,7 +99,7 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
 @pytest.fixture
 def gateway(
-    gateway_factory: Callable[[Settings], RunningGateway], upstream: ScriptedUpstream
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
 ) -> RunningGateway:
     return gateway_factory(
         make_settings(
