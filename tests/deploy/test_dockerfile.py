@@ -98,7 +98,9 @@ def drift(text: str) -> list[str]:
     wanted = {p.rstrip("*") for p in pyproject["tool"]["setuptools"]["packages"]["find"]["include"]}
     missing = wanted - set(NOT_IN_IMAGE) - image.copied
     if missing:
-        problems.append(f"packages pyproject installs but the image does not copy: {sorted(missing)}")
+        problems.append(
+            f"packages pyproject installs but the image does not copy: {sorted(missing)}"
+        )
     if "pyproject.toml" not in image.copied:
         problems.append("pyproject.toml is not copied")
     pinned = ".".join((ROOT / ".python-version").read_text().strip().split(".")[:2])

@@ -17,6 +17,9 @@ KUBERNETES = DEPLOY / "kubernetes"
 # the schemas of 1.25 to 1.37); 1.30 is the oldest release with appArmorProfile fields.
 KUBERNETES_VERSION = "1.30.0"
 VALIDATOR_TIMEOUT_S = 120
+# What nsjail needs in a container (test_sandbox_capabilities.py shows each is needed and
+# that these are enough); the compose file and the gateway Deployment grant exactly these.
+NSJAIL_CAPABILITIES = frozenset({"SETUID", "SETGID", "CHOWN", "DAC_OVERRIDE"})
 
 
 def tool(name: str) -> str:
