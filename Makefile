@@ -46,6 +46,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check gateway engines lens sandbox config prereqs admin_ui tests bench
 	$(BIN)/ruff format --check gateway engines lens sandbox config prereqs admin_ui tests bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/yamllint --strict deploy
 
 # Every admin page under 100 ms with 10,000 usage events and 1,000 traces stored.
 bench-admin-pages: $(STAMP)
