@@ -20,7 +20,8 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
 
     figure, axes = plt.subplots(figsize=(6, 4), dpi=100)
     fixed = [r for r in rows if r["row"].startswith("k=")]
-    routed = [r for r in rows if not r["row"].startswith("k=")]
+    routed = [r for r in rows if r["row"].startswith("router")]
+    oracles = [r for r in rows if r["row"].startswith("oracle")]
     if fixed:
         xs = [r["candidates_per_problem"] for r in fixed]
         ys = [100 * r["pass_at_1"] for r in fixed]
@@ -33,6 +34,9 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
         axes.fill_between(
             [0, TARGET_SHARE * 20], floor, 100, color="tab:green", alpha=0.12, label="target"
         )
+    for row in oracles:
+        x, y = row["candidates_per_problem"], 100 * row["pass_at_1"]
+        axes.plot([x], [y], "D", mfc="none", color="tab:red", label="oracle router (bound)")
     for row in routed:
         x, y = row["candidates_per_problem"], 100 * row["pass_at_1"]
         axes.plot([x], [y], "o", color="tab:blue")

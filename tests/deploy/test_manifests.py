@@ -17,7 +17,6 @@ from typing import Any
 import pytest
 import yaml
 
-import config.settings
 from config.loader import ENV_OVERRIDES, load_settings
 from config.settings import Settings
 from engines.llama_flags import FEATURES
@@ -132,10 +131,6 @@ def configmap_toml() -> str:
 
 
 def load(toml: str, env: Mapping[str, str], tmp_path: Path) -> Settings:
-    if not hasattr(config.settings, "DNS_SCHEMES"):
-        # DNS discovery (dns+http://) is another branch of issue 16; until it lands the
-        # rest of the file is still checked, with the Service names as plain URLs.
-        toml = toml.replace("dns+http://", "http://")
     path = tmp_path / "atlas.toml"
     path.write_text(toml)
     return load_settings(path, env=env)
