@@ -95,12 +95,17 @@ def readiness(services: Services) -> dict[str, Any]:
         if name in discovered:
             models[name]["discovered"] = discovered[name]
     down = [name for name, m in models.items() if not _can_answer(m)]
+    sandbox = services.verifier.availability()
+    unverified = services.settings.sandbox.required and not sandbox["available"]
+    reason = _not_ready_reason(models, down, discovered)
+    if unverified:
+        reason = "; ".join(filter(None, [reason, f"sandbox unavailable: {sandbox['reason']}"]))
     return {
-        "ready": bool(models) and not down,
-        "reason": _not_ready_reason(models, down, discovered),
+        "ready": bool(models) and not down and not unverified,
+        "reason": reason,
         "models": models,
         "engines": services.engines.status(),
-        "sandbox": services.verifier.availability(),
+        "sandbox": sandbox,
     }
 
 
