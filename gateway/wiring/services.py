@@ -49,13 +49,13 @@ from gateway.strategies.passthrough import PassThrough
 from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
-from gateway.telemetry.traces import TraceRing
 from gateway.wiring.embeddings import UpstreamEmbedder
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.pattern_store import RedisPatternStore
 from gateway.wiring.redis_store import Store, open_store
 from gateway.wiring.route_stats import RedisRouteStats
+from gateway.wiring.trace_store import TraceStore
 from sandbox import Sandbox
 
 if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
@@ -93,8 +93,9 @@ class Services:
     lens: LensBridge | None
     strategies: Strategies
     feedback: GatewayFeedback
-    # The last answers of this process (memory only), for the admin UI's traces page.
-    traces: TraceRing
+    # The last answers of every replica (Redis, written off the request path), for the
+    # admin UI's traces page.
+    traces: TraceStore
     # The router's bandit counts (Redis), for the admin API and /metrics.
     route_stats: RedisRouteStats
 
@@ -151,6 +152,9 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         usage = await stack.enter_async_context(
             UsageRecorder(store.redis, prefix=store.prefix, settings=settings.accounts.usage)
         )
+        traces = await stack.enter_async_context(
+            TraceStore(store.redis, store.prefix, on_drop=metrics.traces_dropped.inc)
+        )
         usage_totals = UsageCollector(UsageReader(store.redis, prefix=store.prefix))
         metrics.registry.register(usage_totals)
         stack.callback(metrics.registry.unregister, usage_totals)
@@ -174,6 +178,7 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
             verifier,
             lens,
             replays,
+            traces,
         )
 
 
@@ -188,6 +193,7 @@ def _assemble(
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
+    traces: TraceStore,
 ) -> Services:
     tokens = TokenCounter()
     keepalive_s = settings.server.keepalive_interval_s
@@ -212,7 +218,6 @@ def _assemble(
             UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
         ),
     )
-    traces = TraceRing()
     strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
     return Services(
         settings=settings,
