@@ -28,7 +28,7 @@ import sys
 import tempfile
 import time
 from contextlib import ExitStack
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
 import httpx
@@ -201,34 +201,50 @@ def _percentile(sorted_ns: list[int], q: float) -> float:
     return sorted_ns[index] / 1e6
 
 
+@dataclass
+class Pooled:
+    """One target's requests over every round of one concurrency."""
+
+    latencies_ns: list[int] = field(default_factory=list)
+    seconds: float = 0.0
+    errors: int = 0
+
+    def result(self, target: str, concurrency: int) -> Result:
+        self.latencies_ns.sort()
+        return Result(
+            target=target,
+            concurrency=concurrency,
+            requests=len(self.latencies_ns),
+            rps=len(self.latencies_ns) / self.seconds,
+            p50_ms=_percentile(self.latencies_ns, 0.5),
+            p99_ms=_percentile(self.latencies_ns, 0.99),
+            errors=self.errors,
+        )
+
+
+async def _rounds(
+    all_targets: list[Target], requests: int, rounds: int, concurrency: int
+) -> dict[str, Pooled]:
+    for target in all_targets:
+        await load(target, WARM_UP, concurrency)
+    pooled = {t.name: Pooled() for t in all_targets}
+    for r in range(rounds):
+        shift = r % len(all_targets)
+        for target in all_targets[shift:] + all_targets[:shift]:
+            latencies, seconds, errors = await load(target, requests // rounds, concurrency)
+            got = pooled[target.name]
+            got.latencies_ns.extend(latencies)
+            got.seconds += seconds
+            got.errors += errors
+    return pooled
+
+
 async def measure(all_targets: list[Target], requests: int, rounds: int) -> list[Result]:
     results = []
     for concurrency in CONCURRENCY:
+        pooled = await _rounds(all_targets, requests, rounds, concurrency)
         for target in all_targets:
-            await load(target, WARM_UP, concurrency)
-        pooled: dict[str, tuple[list[int], list[float], list[int]]] = {
-            t.name: ([], [], []) for t in all_targets
-        }
-        for r in range(rounds):
-            shift = r % len(all_targets)
-            for target in all_targets[shift:] + all_targets[:shift]:
-                latencies, seconds, errors = await load(target, requests // rounds, concurrency)
-                got = pooled[target.name]
-                got[0].extend(latencies)
-                got[1].append(seconds)
-                got[2].append(errors)
-        for target in all_targets:
-            latencies, seconds, errors = pooled[target.name]
-            latencies.sort()
-            result = Result(
-                target=target.name,
-                concurrency=concurrency,
-                requests=len(latencies),
-                rps=len(latencies) / sum(seconds),
-                p50_ms=_percentile(latencies, 0.5),
-                p99_ms=_percentile(latencies, 0.99),
-                errors=sum(errors),
-            )
+            result = pooled[target.name].result(target.name, concurrency)
             results.append(result)
             print(
                 f"c={concurrency:<2d} {target.name:24s} rps={result.rps:8.1f} "
