@@ -187,7 +187,8 @@ class TraceStore:
         if self._flusher is None:
             self._stop.clear()
             with contextlib.suppress(*FLUSH_ERRORS):
-                self.capture_text = await self.capturing()
+                async with asyncio.timeout(FLUSH_TIMEOUT_S):
+                    self.capture_text = await self.capturing()
             self._flusher = asyncio.create_task(self._flush_forever(), name="traces-flush")
         return self
 
