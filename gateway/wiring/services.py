@@ -54,13 +54,13 @@ from gateway.strategies.router.patterns import Embedder
 from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
-from gateway.telemetry.traces import TraceRing
 from gateway.wiring.embeddings import UpstreamEmbedder
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.pattern_store import RedisPatternStore
 from gateway.wiring.redis_store import Store, open_store
 from gateway.wiring.route_stats import RedisRouteStats
+from gateway.wiring.trace_store import TraceStore
 from sandbox import Sandbox
 
 if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
@@ -100,8 +100,9 @@ class Services:
     lens: LensBridge | None
     strategies: Strategies
     feedback: GatewayFeedback
-    # The last answers of this process (memory only), for the admin UI's traces page.
-    traces: TraceRing
+    # The last answers of every replica (Redis, written off the request path), for the
+    # admin UI's traces page.
+    traces: TraceStore
     # The router's bandit counts (Redis), for the admin API and /metrics.
     route_stats: RedisRouteStats
 
@@ -161,6 +162,9 @@ async def open_services(
         usage = await stack.enter_async_context(
             UsageRecorder(store.redis, prefix=store.prefix, settings=settings.accounts.usage)
         )
+        traces = await stack.enter_async_context(
+            TraceStore(store.redis, store.prefix, on_drop=metrics.traces_dropped.inc)
+        )
         usage_totals = UsageCollector(UsageReader(store.redis, prefix=store.prefix))
         metrics.registry.register(usage_totals)
         stack.callback(metrics.registry.unregister, usage_totals)
@@ -190,6 +194,7 @@ async def open_services(
             verifier,
             lens,
             replays,
+            traces,
         )
 
 
@@ -204,6 +209,7 @@ def _assemble(
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
+    traces: TraceStore,
 ) -> Services:
     engines, discovery = upstream_sources
     tokens = TokenCounter()
@@ -228,7 +234,6 @@ def _assemble(
         embedder_for=lens.router_embedder if lens is not None else _router_embedder(dispatcher),
         predictor_for=lens.predictor if lens is not None else lambda _: None,
     )
-    traces = TraceRing()
     strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
     return Services(
         settings=settings,
