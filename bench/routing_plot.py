@@ -37,10 +37,12 @@ def plot(rows: Sequence[dict[str, Any]], path: Path, title: str) -> None:
     for row in oracles:
         x, y = row["candidates_per_problem"], 100 * row["pass_at_1"]
         axes.plot([x], [y], "D", mfc="none", color="tab:red", label="oracle router (bound)")
-    for row in routed:
+    for index, row in enumerate(routed):
         x, y = row["candidates_per_problem"], 100 * row["pass_at_1"]
-        axes.plot([x], [y], "o", color="tab:blue")
-        axes.annotate(row["row"], (x, y), textcoords="offset points", xytext=(-80, 6))
+        axes.plot([x], [y], "o", color="tab:blue", label="router" if index == 0 else None)
+        below = index % 2 == 0  # alternate, so the passes' labels do not overlap
+        label = row["row"].removeprefix("router ")
+        axes.annotate(label, (x, y), textcoords="offset points", xytext=(-20, -14 if below else 7))
     axes.set_xlabel("candidates per problem")
     axes.set_ylabel("pass@1 (%), hidden tests")
     top = max((100 * r["pass_at_1"] for r in rows), default=50.0)
