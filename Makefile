@@ -8,7 +8,7 @@ ARGS ?=
 # command is printed and make stops (prereqs/, standard library only: runs before .venv).
 PREREQS := $(PYTHON) -m prereqs
 
-.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages bench-fairness clean
+.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-replicas bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages bench-fairness clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -46,6 +46,8 @@ lint: $(STAMP)
 	$(BIN)/ruff check gateway engines lens sandbox config prereqs admin_ui tests bench
 	$(BIN)/ruff format --check gateway engines lens sandbox config prereqs admin_ui tests bench
 	$(BIN)/mypy
+	$(BIN)/hadolint Dockerfile
+	$(BIN)/yamllint --strict deploy
 
 # Every admin page under 100 ms with 10,000 usage events and 1,000 traces stored.
 bench-admin-pages: $(STAMP)
@@ -53,6 +55,10 @@ bench-admin-pages: $(STAMP)
 
 bench-overhead: $(STAMP)
 	$(BIN)/python -m bench.overhead $(ARGS)
+
+# Two gateway replicas on one Redis behind a loopback balancer, against one; ARGS="--no-doc".
+bench-replicas: $(STAMP)
+	$(BIN)/python -m bench.replicas $(ARGS)
 
 # ARGS="--baseline REV": this tree's pass-through overhead against REV, paired in one run.
 bench-overhead-ab: $(STAMP)

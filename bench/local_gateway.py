@@ -62,6 +62,10 @@ def replay_settings(
                         "test_requests": test_requests,
                         # A replay has no answer to a repair request: no repair rounds.
                         "repair_rounds": 0,
+                        # A replay answers at once, so the budget (a multiple of the
+                        # first answer's time, at least 1 s) would measure the load on
+                        # the machine's sandbox, not the search: none.
+                        "time_budget": 0,
                     },
                 }
             ],

@@ -28,17 +28,21 @@ import openai
 from tqdm import tqdm
 
 from bench.passmatrix import HiddenTests, VerdictCache, answer_code
+from bench.routing_plot import plot
 from bench.selection import OUT_DIR, REQUEST_TIMEOUT_S, _ks, load_records, resolve_dataset
 from engines.replay import ReplayRecord
 from sandbox import Sandbox, SandboxConfig
 
 logger = logging.getLogger(__name__)
 # The router as a new install has it, but for the replay: no repair (a replay cannot
-# answer a repair request), no cache (see above), best-of-k's k ceiling for the bench.
+# answer a repair request), no cache (see above), best-of-k's k ceiling for the bench,
+# and no time budget (a replay answers at once: the budget would cut searches by how
+# loaded the machine's sandbox is).
+PLOT = Path(__file__).resolve().parent.parent / "docs" / "img" / "routing.png"
 ROUTER = {
     "type": "router",
     "cache": {"enabled": False},
-    "best_of_k": {"max_k": 128, "repair_rounds": 0},
+    "best_of_k": {"max_k": 128, "repair_rounds": 0, "time_budget": 0},
 }
 
 
@@ -58,6 +62,7 @@ def add_bench_routing_command(bench_subparsers: Any) -> None:
     bench.add_argument("--concurrency", type=int, default=8)
     bench.add_argument("--sandbox-concurrency", type=int, default=os.cpu_count() or 1)
     bench.add_argument("--out", type=Path, default=OUT_DIR / "routing.json")
+    bench.add_argument("--plot", type=Path, default=PLOT, help="PNG of pass@1 against candidates")
     bench.set_defaults(func=run_routing_bench)
 
 
@@ -110,6 +115,23 @@ async def _row(
         "candidates_per_problem": sum(r["candidates"] for r in results) / n,
         "routes": dict(Counter(r["route"] for r in results)),
         "wall_s": round(time.perf_counter() - started, 1),
+        "per_problem": sorted(results, key=lambda r: str(r["problem"])),
+    }
+
+
+def oracle_bound(row: dict[str, Any]) -> dict[str, Any]:
+    """What a router that knew in advance which problems this row's search solves
+    would spend to match its pass@1: that search's candidates where it passed, one
+    candidate where it did not (a lower bound for any router over these routes)."""
+    per = row["per_problem"]
+    spent = sum(r["candidates"] if r["passed"] else 1 for r in per)
+    return {
+        "row": f"oracle router ({row['row']}'s solved set)",
+        "problems": len(per),
+        "pass_at_1": row["pass_at_1"],
+        "candidates_per_problem": spent / len(per),
+        "routes": {},
+        "wall_s": 0.0,
     }
 
 
@@ -129,6 +151,7 @@ async def bench(args: argparse.Namespace) -> dict[str, Any]:
             with local_gateway(dataset, "replay") as url:
                 for k in args.k:
                     rows.append(await _row(url, judge, records, k, args, f"k={k}"))
+            rows += [oracle_bound(r) for r in rows if r["row"] == f"k={max(args.k)}"]
         router = dict(ROUTER)
         if args.cost_weight is not None:
             router["cost_weight"] = args.cost_weight
@@ -154,6 +177,8 @@ def run_routing_bench(args: argparse.Namespace) -> int:
         return 1
     args.out.parent.mkdir(parents=True, exist_ok=True)
     args.out.write_bytes(msgspec.json.format(msgspec.json.encode(result)))
+    title = f"routing on {result['dataset']}, {result['date']} (replay, hidden tests)"
+    plot(result["rows"], args.plot, title)
     print("| row | pass@1 | candidates / problem | routes | wall |")
     print("|---|---:|---:|---|---:|")
     for row in result["rows"]:

@@ -45,6 +45,9 @@ class LensSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
     val_fraction: float = 0.2
     replay_size: int = 5_000
     seed: int = 0
+    # Replicas: one trains at a time under a Redis lease; the others follow (lens/lease.py)
+    lease_ttl_s: float = 30.0  # a killed trainer's lease frees itself after this long
+    poll_interval_s: float = 5.0  # how often a replica looks for a newly published checkpoint
     # Threads
     torch_threads: int = 1
     score_workers: int = 2
@@ -71,6 +74,10 @@ class LensSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fie
         ):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1")
+        if not 0.1 <= self.lease_ttl_s <= 3600:
+            raise ValueError("lease_ttl_s must be between 0.1 and 3600")
+        if not 0.05 <= self.poll_interval_s <= 600:
+            raise ValueError("poll_interval_s must be between 0.05 and 600")
         for name in ("request_weight", "prompt_weight", "generated_weight"):
             if not 0 <= getattr(self, name) <= 1:
                 raise ValueError(f"{name} must be between 0 and 1")

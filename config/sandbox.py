@@ -68,6 +68,9 @@ class SandboxSettings(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_
     cgroup_root: str = "/sys/fs/cgroup"
     workdir: str | None = None  # host directory for per-run files; None: the system temp dir
     self_check_timeout_s: float = 15.0
+    # A replica that cannot verify is no replica of a verifying gateway: with this on,
+    # /ready answers 503 while the sandbox is unavailable (deployments set it).
+    required: bool = False
 
     def __post_init__(self) -> None:
         if self.max_concurrency < 0:

@@ -34,18 +34,52 @@ DEFAULT_STREAM_IDLE_TIMEOUT_S = 300.0
 MIN_KEY_CHARS = 32
 
 UpstreamKind = Literal["llama-server", "openai"]
+# An upstream URL whose scheme is one of these names a DNS source: every address its
+# host resolves to (a Kubernetes headless Service: every ready pod) is one upstream,
+# `<http|https>://<address>:<port>`, re-resolved every `discovery_interval_s`.
+DNS_SCHEMES = {"dns+http": "http", "dns+https": "https"}
+DEFAULT_DISCOVERY_INTERVAL_S = 10.0
+DEFAULT_DISCOVERY_TIMEOUT_S = 5.0
 
 
 def validate_http_url(url: str) -> str:
     """Return the URL without a trailing slash, or raise naming what is wrong."""
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise ValueError(f"invalid upstream URL {url!r}: expected http(s)://host[:port]")
+        raise ValueError(
+            f"invalid upstream URL {url!r}: expected http(s)://host[:port] "
+            "(or dns+http(s)://host:port for every address of host)"
+        )
     try:
         _ = parts.port
     except ValueError as exc:
         raise ValueError(f"invalid upstream URL {url!r}: {exc}") from None
     return url.rstrip("/")
+
+
+def validate_dns_url(url: str) -> str:
+    """A DNS source, `dns+http(s)://host:port`: a host name and a port, nothing else
+    (DNS gives addresses, not ports or paths). Returned without a trailing slash."""
+    parts = urlsplit(url)
+    expected = "expected dns+http://host:port or dns+https://host:port"
+    if parts.scheme not in DNS_SCHEMES or not parts.hostname:
+        raise ValueError(f"invalid DNS upstream {url!r}: {expected}")
+    try:
+        port = parts.port
+    except ValueError as exc:
+        raise ValueError(f"invalid DNS upstream {url!r}: {exc}") from None
+    if port is None:
+        raise ValueError(f"invalid DNS upstream {url!r}: a port is required ({expected})")
+    if parts.path.strip("/") or parts.query or parts.fragment or parts.username is not None:
+        raise ValueError(f"invalid DNS upstream {url!r}: no path, query or user ({expected})")
+    return url.rstrip("/")
+
+
+def validate_upstream_url(url: str) -> str:
+    """An upstream's URL (http(s)://) or a DNS source (dns+http(s)://), validated."""
+    if urlsplit(url).scheme in DNS_SCHEMES:
+        return validate_dns_url(url)
+    return validate_http_url(url)
 
 
 class _Frozen(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
@@ -156,6 +190,10 @@ class UpstreamClientSettings(_Frozen, frozen=True):
     # Of those, at most this many for one API key (a 429 with Retry-After beyond), so one
     # key's burst leaves room in the queue for the others.
     max_queue_per_key: int = 64
+    # DNS sources (dns+http://host:port upstreams) are resolved again this often; one
+    # resolution may take discovery_timeout_s before it counts as failed.
+    discovery_interval_s: float = DEFAULT_DISCOVERY_INTERVAL_S
+    discovery_timeout_s: float = DEFAULT_DISCOVERY_TIMEOUT_S
 
     def __post_init__(self) -> None:
         for name in (
@@ -167,6 +205,8 @@ class UpstreamClientSettings(_Frozen, frozen=True):
             "stream_idle_timeout_s",
             "health_interval_s",
             "health_timeout_s",
+            "discovery_interval_s",
+            "discovery_timeout_s",
         ):
             if getattr(self, name) <= 0:
                 raise ValueError(f"{name} must be positive")
@@ -182,17 +222,24 @@ class UpstreamClientSettings(_Frozen, frozen=True):
 
 
 class UpstreamSettings(_Frozen, frozen=True):
+    # http(s)://host[:port], or dns+http(s)://host:port for every address of `host`
+    # (each of them gets this entry's weight and max_in_flight).
     url: str
     weight: float = 1.0
     # Requests sent at once to this upstream; llama-server's --parallel slots.
     max_in_flight: int = 64
 
     def __post_init__(self) -> None:
-        validate_http_url(self.url)
+        validate_upstream_url(self.url)
         if self.weight <= 0:
             raise ValueError("weight must be positive")
         if self.max_in_flight < 1:
             raise ValueError("max_in_flight must be at least 1")
+
+    @property
+    def discovered(self) -> bool:
+        """True for a DNS source, whose upstreams are the addresses its host resolves to."""
+        return urlsplit(self.url).scheme in DNS_SCHEMES
 
 
 class ModelSettings(_Frozen, frozen=True):
@@ -221,7 +268,7 @@ class ModelSettings(_Frozen, frozen=True):
             raise ValueError("model name must not be empty")
         for entry in (*self.upstreams, *self.embedding_upstreams):
             if isinstance(entry, str):
-                validate_http_url(entry)
+                validate_upstream_url(entry)
         if self.engine == "replay":
             if not self.dataset:
                 raise ValueError(f"model {self.name!r} uses engine = 'replay' but has no dataset")
@@ -239,9 +286,9 @@ class ModelSettings(_Frozen, frozen=True):
 
 def _normalise(entries: tuple[str | UpstreamSettings, ...]) -> tuple[UpstreamSettings, ...]:
     return tuple(
-        UpstreamSettings(url=validate_http_url(e))
+        UpstreamSettings(url=validate_upstream_url(e))
         if isinstance(e, str)
-        else msgspec.structs.replace(e, url=validate_http_url(e.url))
+        else msgspec.structs.replace(e, url=validate_upstream_url(e.url))
         for e in entries
     )
 

@@ -6,6 +6,8 @@ The public face of the package; other packages import from here:
   implementation (`UpstreamClient`, `ClientLimits`);
 - upstream groups (`Upstream`, `UpstreamPool`), the failover `Dispatcher`, SSE reading
   (`sse_events`) and background `HealthChecker`;
+- upstreams found in DNS (`Discovery` over `DnsSource`s, through a `Resolver`: the
+  system's, `SystemResolver`, or a test's);
 - the domain errors, which know nothing of HTTP status;
 - managed llama-server processes (`ManagedEngines`, `ManagedEngine`), installing
   llama-server (`installed_stack`, `add_engines_commands`) and the replay upstream;
@@ -26,6 +28,7 @@ from typing import TYPE_CHECKING
 
 if TYPE_CHECKING:
     from engines.client import ClientLimits, UpstreamClient
+    from engines.discovery import Discovery, DnsSource, Resolver, SystemResolver, dns_sources
     from engines.dispatch import Dispatcher, UpstreamReply
     from engines.errors import (
         CapacityExceededError,
@@ -60,6 +63,11 @@ if TYPE_CHECKING:
 _HOMES: dict[str, str] = {
     "ClientLimits": "engines.client",
     "UpstreamClient": "engines.client",
+    "Discovery": "engines.discovery",
+    "DnsSource": "engines.discovery",
+    "Resolver": "engines.discovery",
+    "SystemResolver": "engines.discovery",
+    "dns_sources": "engines.discovery",
     "Dispatcher": "engines.dispatch",
     "UpstreamReply": "engines.dispatch",
     "CapacityExceededError": "engines.errors",
@@ -118,7 +126,9 @@ __all__ = [
     "Asker",
     "CapacityExceededError",
     "ClientLimits",
+    "Discovery",
     "Dispatcher",
+    "DnsSource",
     "EmbeddedRedis",
     "EngineError",
     "HealthChecker",
@@ -136,6 +146,8 @@ __all__ = [
     "ReplayDataset",
     "ReplayRecord",
     "ReplayServer",
+    "Resolver",
+    "SystemResolver",
     "Upstream",
     "UpstreamClient",
     "UpstreamPool",
@@ -147,6 +159,7 @@ __all__ = [
     "UpstreamTransport",
     "UpstreamUnavailableError",
     "add_engines_commands",
+    "dns_sources",
     "installed_stack",
     "last_user_text",
     "ping_redis",

@@ -43,6 +43,16 @@ class HealthChecker:
             )
         )
 
+    async def admit(self, pool: UpstreamPool, upstreams: Sequence[Upstream]) -> None:
+        """Check new members of `pool` now (discovered ones join marked down, so they take
+        no traffic before this says they are up); without a health path they are up."""
+        path = next((p for known, p in self._pools if known is pool), "")
+        if not path:
+            for upstream in upstreams:
+                self._set(pool, upstream, True, None)
+            return
+        await asyncio.gather(*(self._check(pool, upstream, path) for upstream in upstreams))
+
     @staticmethod
     def _readmit(pool: UpstreamPool) -> None:
         """Without a health path nothing would ever clear a failure the dispatcher saw

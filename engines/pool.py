@@ -71,6 +71,9 @@ class UpstreamPool:
         self.model = model
         self.role = role
         self.upstreams = tuple(upstreams)
+        # Members come and go with a DNS source (engines/discovery.py): none now is not
+        # none configured.
+        self.discovered = False
         self._queue_timeout_s = queue_timeout_s
         self._internal_queue_timeout_s = max(queue_timeout_s, internal_queue_timeout_s)
         self._max_queue = max_queue
@@ -199,6 +202,19 @@ class UpstreamPool:
                 return
             self._given(waiter.key)
 
+    def add(self, upstreams: Sequence[Upstream]) -> None:
+        """New members (discovered ones); waiters get their slots if they are usable."""
+        known = set(map(id, self.upstreams))
+        self.upstreams = (*self.upstreams, *(u for u in upstreams if id(u) not in known))
+        self._hand_out()
+
+    def retire(self, upstreams: Sequence[Upstream]) -> None:
+        """Members that leave: they get no new request, and the requests they run go on
+        (their holders release them as ever); waiters left with nothing fail now."""
+        gone = set(map(id, upstreams))
+        self.upstreams = tuple(u for u in self.upstreams if id(u) not in gone)
+        self._fail_stranded()
+
     def mark(self, upstream: Upstream, healthy: bool, error: str | None = None) -> None:
         if upstream.healthy != healthy:
             upstream.changed_at = time.monotonic()
@@ -219,5 +235,7 @@ class UpstreamPool:
                 waiter.future.set_exception(UpstreamUnavailableError(self._unavailable_reason()))
 
     def _unavailable_reason(self) -> str:
+        if not self.upstreams:
+            return f"model {self.model!r} has no {self.role} upstream now"
         details = "; ".join(f"{u.url}: {u.last_error or 'unhealthy'}" for u in self.upstreams)
         return f"no healthy upstream for model {self.model!r} ({details})"

@@ -11,7 +11,7 @@ from litestar import Litestar, Response, Router
 from litestar.exceptions import HTTPException
 
 from config import Settings
-from engines import EngineError
+from engines import EngineError, Resolver
 from gateway.admin.pages import pages_router, static_router
 from gateway.admin.pages.render import template_config
 from gateway.admin.router import admin_router
@@ -38,17 +38,22 @@ logger = logging.getLogger(__name__)
 
 
 def create_app(
-    settings: Settings, *, metrics: Metrics | None = None, drain: Drain | None = None
+    settings: Settings,
+    *,
+    metrics: Metrics | None = None,
+    drain: Drain | None = None,
+    resolver: Resolver | None = None,
 ) -> Litestar:
     """The app; its services are built when the lifespan starts and closed when it ends
     (`app.state.services` while it runs). Its answers are cut when `drain` expires (the
-    server that runs it begins the drain on SIGTERM: `gateway.serving.DrainingServer`)."""
+    server that runs it begins the drain on SIGTERM: `gateway.serving.DrainingServer`).
+    `resolver` looks up the DNS sources of upstreams (default: the system's)."""
     metrics = metrics or Metrics()
     ref = ServicesRef(drain or Drain(settings.server.shutdown_grace_s))
 
     @asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
-        async with open_services(settings, metrics) as services:
+        async with open_services(settings, metrics, resolver=resolver) as services:
             if not services.models:
                 logger.warning("no upstream configured: /v1 calls will answer 503 until one is set")
             ref.set(services)

@@ -8,6 +8,8 @@ The only package of ATLAS that imports torch. It gets embeddings from its caller
 from lens.cache import CachedEmbedder, Embedder, EmbeddingCache
 from lens.checkpoint import CheckpointStore
 from lens.features import content_hash, feature_text
+from lens.lease import TrainingLease
+from lens.published import PublishedCheckpoints
 from lens.records import Example, LensScore, TrainMetrics, TrainOutcome, make_example
 from lens.scoring import rank_by_energy
 from lens.service import LensService
@@ -24,9 +26,11 @@ __all__ = [
     "LensScore",
     "LensService",
     "LensSettings",
+    "PublishedCheckpoints",
     "TestSource",
     "TrainMetrics",
     "TrainOutcome",
+    "TrainingLease",
     "content_hash",
     "feature_text",
     "make_example",

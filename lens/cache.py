@@ -1,4 +1,7 @@
-"""Embeddings by content hash: the Embedder protocol and a Redis cache in front of it."""
+"""Embeddings by content hash: the Embedder protocol and a Redis cache in front of it.
+
+The cache only saves work: when Redis fails, every text is a miss and nothing is kept,
+so an embedding is never lost to the cache."""
 
 from __future__ import annotations
 
@@ -9,6 +12,7 @@ from collections.abc import Sequence
 from typing import Protocol
 
 import redis.asyncio as aioredis
+from redis.exceptions import RedisError
 
 from lens.features import content_hash
 
@@ -78,7 +82,7 @@ class CachedEmbedder:
         return self._inner.model_id
 
     async def embed(self, texts: Sequence[str]) -> list[list[float]]:
-        found = await self._cache.get_many(self.model_id, texts)
+        found = await self._cached(texts)
         missing = list(dict.fromkeys(t for t, v in zip(texts, found, strict=True) if v is None))
         fresh: dict[str, list[float]] = {}
         for start in range(0, len(missing), self._batch):
@@ -88,6 +92,21 @@ class CachedEmbedder:
                 raise ValueError(f"embedder returned {len(vectors)} vectors for {len(chunk)} texts")
             fresh.update(zip(chunk, vectors, strict=True))
         if fresh:
-            await self._cache.put_many(self.model_id, list(fresh), list(fresh.values()))
+            await self._keep(fresh)
         logger.debug("lens: %d embeddings, %d from cache", len(texts), len(texts) - len(missing))
         return [v if v is not None else fresh[t] for t, v in zip(texts, found, strict=True)]
+
+    async def _cached(self, texts: Sequence[str]) -> list[list[float] | None]:
+        try:
+            return await self._cache.get_many(self.model_id, texts)
+        except RedisError as exc:
+            logger.warning(
+                "lens: embedding cache unreadable (%s): all %d are misses", exc, len(texts)
+            )
+            return [None] * len(texts)
+
+    async def _keep(self, fresh: dict[str, list[float]]) -> None:
+        try:
+            await self._cache.put_many(self.model_id, list(fresh), list(fresh.values()))
+        except RedisError as exc:
+            logger.warning("lens: %d embeddings not cached (%s)", len(fresh), exc)

@@ -1,10 +1,13 @@
 """Versioned checkpoints on disk: atomic writes and a `latest` pointer.
 
 Layout: DIR/lens-v000001.pt, DIR/lens-v000002.pt, ..., DIR/latest (the file name).
+`encode` and `decode` are the same payload as bytes, for a checkpoint published through
+Redis to the other replicas (lens/published.py).
 """
 
 from __future__ import annotations
 
+import io
 import logging
 import os
 import re
@@ -46,6 +49,33 @@ def _atomic_write(path: Path, write: Any) -> None:
         raise
 
 
+def encode(model: LensModel, meta: dict[str, Any], version: int | None = None) -> bytes:
+    """The checkpoint file's bytes; `version` None for a published one (Redis numbers it)."""
+    payload = {
+        "format": FORMAT,
+        "version": version,
+        "created_at": time.time(),
+        "config": model_config(model),
+        "meta": msgspec.to_builtins(meta),
+        "state_dict": model.state_dict(),
+    }
+    buf = io.BytesIO()
+    torch.save(payload, buf)
+    return buf.getvalue()
+
+
+def decode(data: bytes | Path, version: int) -> Loaded:
+    """A checkpoint from its bytes or its file, numbered `version`."""
+    source = io.BytesIO(data) if isinstance(data, bytes) else data
+    payload = torch.load(source, map_location="cpu", weights_only=True)
+    if payload.get("format") != FORMAT:
+        raise ValueError(f"checkpoint v{version} has unknown format {payload.get('format')}")
+    model = model_from_config(payload["config"])
+    model.load_state_dict(payload["state_dict"])
+    model.eval()
+    return Loaded(version=version, model=model, meta=dict(payload["meta"]))
+
+
 class CheckpointStore:
     def __init__(self, directory: Path | str, keep: int = 5) -> None:
         # LensSettings.checkpoint_dir defaults to a path under `~`.
@@ -61,19 +91,13 @@ class CheckpointStore:
     def path(self, version: int) -> Path:
         return self.directory / f"lens-v{version:06d}.pt"
 
-    def save(self, model: LensModel, meta: dict[str, Any]) -> int:
-        """Write the next version and point `latest` at it; returns the version."""
+    def save(self, model: LensModel, meta: dict[str, Any], version: int | None = None) -> int:
+        """Write `version` (default: the next one) and point `latest` at it; returns it."""
         self.directory.mkdir(parents=True, exist_ok=True)
-        version = max(self.versions(), default=0) + 1
-        payload = {
-            "format": FORMAT,
-            "version": version,
-            "created_at": time.time(),
-            "config": model_config(model),
-            "meta": msgspec.to_builtins(meta),
-            "state_dict": model.state_dict(),
-        }
-        _atomic_write(self.path(version), lambda fh: torch.save(payload, fh))
+        if version is None:
+            version = max(self.versions(), default=0) + 1
+        data = encode(model, meta, version)
+        _atomic_write(self.path(version), lambda fh: fh.write(data))
         _atomic_write(
             self.directory / "latest", lambda fh: fh.write(self.path(version).name.encode())
         )
@@ -97,13 +121,7 @@ class CheckpointStore:
         return versions[-1] if versions else None
 
     def load(self, version: int) -> Loaded:
-        payload = torch.load(self.path(version), map_location="cpu", weights_only=True)
-        if payload.get("format") != FORMAT:
-            raise ValueError(f"checkpoint v{version} has unknown format {payload.get('format')}")
-        model = model_from_config(payload["config"])
-        model.load_state_dict(payload["state_dict"])
-        model.eval()
-        return Loaded(version=version, model=model, meta=dict(payload["meta"]))
+        return decode(self.path(version), version)
 
     def load_latest(self) -> Loaded | None:
         version = self.latest_version()

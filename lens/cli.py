@@ -24,6 +24,8 @@ import redis.asyncio as aioredis
 from config import ConfigError, load_settings
 from lens.ablation import load_pool, run_ablation, write_pool
 from lens.checkpoint import CheckpointStore
+from lens.lease import TrainingLease
+from lens.published import PublishedCheckpoints
 from lens.report import write_report
 from lens.service import LensService
 from lens.settings import LensSettings
@@ -114,6 +116,9 @@ async def _run_service(
         store=ExampleStore(
             client, prefix=settings.redis_prefix, max_examples=settings.store_max_examples
         ),
+        # As a gateway replica: train under the lease, publish to the replicas.
+        lease=TrainingLease(client, prefix=settings.redis_prefix, ttl_s=settings.lease_ttl_s),
+        published=PublishedCheckpoints(client, prefix=settings.redis_prefix),
     )
     try:
         await service.start()

@@ -3,6 +3,11 @@
 Scoring runs in a small thread pool, training in one background thread; the
 serving model is replaced by one reference assignment, so a score call sees
 either the old model or the new one, never a half-trained one.
+
+With several replicas (a `TrainingLease` and `PublishedCheckpoints` given), a cycle
+trains only while it holds the lease, and its checkpoint is published through Redis,
+fenced by the lease's token; the other replicas poll for it and swap it in the same
+way. Without them, one process trains and saves on its own, as before.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ from typing import Any
 import msgspec
 import torch
 
-from lens.checkpoint import CheckpointStore
+from lens.checkpoint import CheckpointStore, Loaded, decode, encode
+from lens.lease import Keeper, TrainingLease
 from lens.model import LensModel
+from lens.published import PublishedCheckpoints
 from lens.records import Example, LensScore, TrainOutcome
 from lens.retrain import Candidate, scoring_alpha, should_swap, train_candidate
 from lens.scoring import Vector, neutral_scores, rank_by_energy, score_batch, to_matrix
@@ -39,11 +46,19 @@ class LensService:
         checkpoints: CheckpointStore,
         store: ExampleStore | None = None,
         train_fn: TrainFn = train_candidate,
+        lease: TrainingLease | None = None,
+        published: PublishedCheckpoints | None = None,
     ) -> None:
+        if (lease is None) != (published is None):
+            raise ValueError("a training lease and published checkpoints go together")
         self.settings = settings
         self._checkpoints = checkpoints
         self._store = store
         self._train_fn = train_fn
+        self._lease = lease
+        self._published = published
+        self._follower: asyncio.Task[None] | None = None
+        self._adopting = asyncio.Lock()
         self._model: LensModel | None = None
         self._version: int | None = None
         self._trained_through: str | None = None
@@ -70,9 +85,15 @@ class LensService:
             seen = [s.example for s in stored if not _is_after(s.id, self._trained_through)]
             self._replay.extend(seen)
             self._pending = len(stored) - len(seen)
+        if self._published is not None:
+            await self._adopt_published()
+            self._follower = asyncio.create_task(self._follow(), name="lens-follow")
 
     async def close(self) -> None:
         self._stop.set()
+        if self._follower is not None:
+            self._follower.cancel()
+            await asyncio.gather(self._follower, return_exceptions=True)
         if self._task is not None:
             await asyncio.gather(self._task, return_exceptions=True)
         self._score_pool.shutdown(wait=False)
@@ -123,13 +144,22 @@ class LensService:
     async def _cycle(self) -> TrainOutcome:
         if self._store is None:
             return self._finish(TrainOutcome(swapped=False, reason="no example store"))
-        fresh = await self._store.read(after=self._trained_through)
+        if self._lease is None:
+            return self._finish(await self._train(self._store, None))
+        async with self._lease.hold() as keeper:
+            if keeper is None:
+                reason = "another replica holds the training lease"
+                return self._finish(TrainOutcome(swapped=False, reason=reason))
+            async with self._adopting:  # train on top of the newest published model
+                await self._adopt_newest()
+            return self._finish(await self._train(self._store, keeper))
+
+    async def _train(self, store: ExampleStore, keeper: Keeper | None) -> TrainOutcome:
+        fresh = await store.read(after=self._trained_through)
         if len(fresh) < self.settings.min_train_examples:
-            return self._finish(
-                TrainOutcome(
-                    swapped=False,
-                    reason=f"{len(fresh)} new examples, need {self.settings.min_train_examples}",
-                )
+            return TrainOutcome(
+                swapped=False,
+                reason=f"{len(fresh)} new examples, need {self.settings.min_train_examples}",
             )
         examples = [s.example for s in fresh] + self._replay.items()
         loop = asyncio.get_running_loop()
@@ -140,19 +170,28 @@ class LensService:
                 self._model,
                 examples,
                 self.settings,
-                self._stop.is_set,
+                self._stop_flag(keeper),
             )
         except NotEnoughDataError as exc:
-            return self._finish(TrainOutcome(swapped=False, reason=str(exc)))
+            return TrainOutcome(swapped=False, reason=str(exc))
+        if keeper is not None and keeper.lost.is_set():
+            return TrainOutcome(swapped=False, reason="training lease lost; candidate dropped")
         self._consume(fresh)
-        return self._finish(await self._maybe_swap(cand))
+        return await self._maybe_swap(cand, keeper)
+
+    def _stop_flag(self, keeper: Keeper | None) -> StopFlag:
+        """Training stops at close and, under a lease, as soon as the lease is lost."""
+        if keeper is None:
+            return self._stop.is_set
+        lost = keeper.lost
+        return lambda: self._stop.is_set() or lost.is_set()
 
     def _consume(self, fresh: list[StoredExample]) -> None:
         self._replay.extend([s.example for s in fresh])
         self._trained_through = fresh[-1].id
         self._pending = max(0, self._pending - len(fresh))
 
-    async def _maybe_swap(self, cand: Candidate) -> TrainOutcome:
+    async def _maybe_swap(self, cand: Candidate, keeper: Keeper | None) -> TrainOutcome:
         common: dict[str, Any] = {
             "current_val_auc": cand.current_auc,
             "candidate_val_auc": cand.candidate_auc,
@@ -175,15 +214,84 @@ class LensService:
             "val_auc": cand.candidate_auc,
             "metrics": msgspec.to_builtins(cand.metrics),
         }
-        loop = asyncio.get_running_loop()
-        version = await loop.run_in_executor(
-            self._train_pool, self._checkpoints.save, cand.model, meta
-        )
+        version = await self._save(cand.model, meta, keeper)
+        if version is None:
+            return TrainOutcome(
+                swapped=False,
+                reason="fenced off: the training lease moved to another replica",
+                version=self._version,
+                **common,
+            )
         self._model, self._version = cand.model, version
         logger.info("lens: serving v%d, val AUC %.4f", version, cand.candidate_auc)
         return TrainOutcome(
             swapped=True, reason="not worse on validation", version=version, **common
         )
+
+    async def _save(
+        self, model: LensModel, meta: dict[str, Any], keeper: Keeper | None
+    ) -> int | None:
+        """Save the checkpoint; under a lease, publish it first: None if fenced off."""
+        loop = asyncio.get_running_loop()
+        if keeper is not None and self._published is not None:
+            if keeper.lost.is_set():
+                return None
+            data = await loop.run_in_executor(self._train_pool, encode, model, meta)
+            published = await self._published.publish(
+                keeper.held.token, data, floor=self._version or 0
+            )
+            if published is None:
+                return None
+            return await loop.run_in_executor(
+                self._train_pool, self._checkpoints.save, model, meta, published
+            )
+        return await loop.run_in_executor(self._train_pool, self._checkpoints.save, model, meta)
+
+    async def _follow(self) -> None:
+        """Poll for a checkpoint another replica published, every poll_interval_s."""
+        while True:
+            await asyncio.sleep(self.settings.poll_interval_s)
+            try:
+                async with self._adopting:
+                    if not self.training:  # a cycle adopts at its start and publishes
+                        await self._adopt_newest()
+            except Exception as exc:  # the poll must outlive a Redis outage or a bad blob
+                logger.warning("lens: could not load the published checkpoint: %s", exc)
+
+    async def _adopt_published(self) -> None:
+        async with self._adopting:
+            await self._adopt_newest()
+
+    async def _adopt_newest(self) -> None:
+        """Serve the published checkpoint if it is not the one served (hold `_adopting`)."""
+        assert self._published is not None
+        if await self._published.version() in (None, self._version):
+            return
+        fetched = await self._published.fetch()
+        if fetched is None:
+            return
+        loop = asyncio.get_running_loop()
+        loaded = await loop.run_in_executor(self._train_pool, self._install, *fetched)
+        await self._catch_up(loaded)
+        logger.info("lens: serving published checkpoint v%d", loaded.version)
+
+    def _install(self, version: int, data: bytes) -> Loaded:
+        """Decode a published checkpoint and keep a copy in checkpoint_dir (a thread)."""
+        loaded = decode(data, version)
+        self._checkpoints.save(loaded.model, loaded.meta, version)
+        return loaded
+
+    async def _catch_up(self, loaded: Loaded) -> None:
+        """Swap in `loaded`: what it was trained on joins the replay buffer, the rest
+        is pending; one step with no await, so a score call sees old or new."""
+        through = loaded.meta.get("trained_through")
+        mark = through if isinstance(through, str) else None
+        ours = self._trained_through
+        newer = [] if self._store is None else await self._store.read(after=_earlier(ours, mark))
+        seen = [s.example for s in newer if _is_after(s.id, ours) and not _is_after(s.id, mark)]
+        self._replay.extend(seen)
+        self._model, self._version, self._trained_through = loaded.model, loaded.version, mark
+        self._pending = sum(1 for s in newer if _is_after(s.id, mark))
 
     def _finish(self, outcome: TrainOutcome) -> TrainOutcome:
         self._last = outcome
@@ -201,6 +309,7 @@ class LensService:
             "training": self.training,
             "replay_size": len(self._replay),
             "checkpoint_dir": str(self._checkpoints.directory),
+            "shared": self._published is not None,
             "last_training": None if self._last is None else msgspec.to_builtins(self._last),
         }
 
@@ -217,6 +326,13 @@ def _is_after(entry_id: str, mark: str | None) -> bool:
         return True
     a, b = (tuple(int(p) for p in s.split("-")) for s in (entry_id, mark))
     return a > b
+
+
+def _earlier(a: str | None, b: str | None) -> str | None:
+    """The earlier of two stream ids; None (the stream's start) if either is."""
+    if a is None or b is None:
+        return None
+    return b if _is_after(a, b) else a
 
 
 def _log_failure(task: asyncio.Task[TrainOutcome]) -> None:

@@ -173,6 +173,9 @@ def schema_key(prefix: str) -> str:
 #   {prefix}usage:rows:<YYYY-MM-DD>        set of <row> that have counters that day
 #   {prefix}usage:total:<row>              hash of all-time counters (never expires)
 #   {prefix}usage:rows:total               set of <row> with all-time counters
+#   {prefix}usage:flushed:<writer>         the last batch number one recorder wrote
+#                                          (in the same MULTI), so a retry after a lost
+#                                          reply is not counted twice; expires in a day
 # Counter fields, all integers added with HINCRBY (replicas add up):
 #   requests, prompt_tokens, completion_tokens (of the answer returned),
 #   generated_tokens (every candidate's, test-writing's and repair's),
@@ -208,3 +211,7 @@ def usage_total_key(prefix: str, row: str) -> str:
 
 def usage_total_rows_key(prefix: str) -> str:
     return f"{prefix}usage:rows:total"
+
+
+def usage_flushed_key(prefix: str, writer: str) -> str:
+    return f"{prefix}usage:flushed:{writer}"

@@ -3,14 +3,16 @@ up in Redis off the hot path.
 
 `record(event)` only adds to counters in memory (no await, no I/O). A background task
 flushes them every `flush_interval_s` as one MULTI of HINCRBYs, so the counts of many
-replicas add up; `aclose()` flushes what is left. A flush that fails keeps its counters
-for the next one. While Redis is away memory grows with the distinct (day, key, user,
-model) rows seen, not with requests; past `max_pending_rows` an event for a new row is
-dropped and counted (`dropped`), and rows already held keep adding up.
+replicas add up; `aclose()` flushes what is left (on SIGTERM, after the drain). A batch
+that fails to flush is kept as it is, with its number, and tried again first. While
+Redis is away memory grows with the distinct (day, key, user, model) rows seen, not
+with requests; past `max_pending_rows` an event for a new row is dropped and counted
+(`dropped`), and rows already held keep adding up.
 
-A flush is at-least-once: if the connection drops after Redis ran the EXEC but before
-its reply arrived, the retry adds that batch a second time. Rare, and it errs on the
-side of counting.
+Exactly once: the MULTI also sets this recorder's last written batch number
+(`usage:flushed:<writer>`), so when a reply was lost after Redis ran the EXEC (a
+timeout, a dropped connection), the retry reads the number and does not add the batch
+a second time.
 
 Key layout and counter fields: `schema.py` (limits and usage section). Reading:
 `usage_read.py`.
@@ -22,8 +24,11 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Callable
+import uuid
+from collections import deque
+from collections.abc import Awaitable, Callable
 from datetime import UTC, datetime
+from typing import cast
 
 import msgspec
 import redis.asyncio as aioredis
@@ -35,6 +40,7 @@ from gateway.accounts.schema import (
     ROUTE_FIELD,
     usage_day_key,
     usage_day_rows_key,
+    usage_flushed_key,
     usage_row,
     usage_total_key,
     usage_total_rows_key,
@@ -47,6 +53,7 @@ logger = logging.getLogger(__name__)
 FLUSH_ERRORS = (redis.exceptions.RedisError, OSError)
 CLOSE_ATTEMPTS = 3  # flushes tried by aclose() before it gives up
 CLOSE_PAUSE_S = 0.5
+FLUSHED_TTL_S = 86400  # a batch retried later than this after a lost reply may count twice
 
 Batch = dict[tuple[str, str], dict[str, int]]  # (day, row) -> counter field -> amount
 
@@ -100,6 +107,12 @@ class UsageRecorder:
         self._settings = settings or UsageSettings()
         self._clock = clock
         self._batch: Batch = {}
+        # Batches whose flush failed, oldest first, with their numbers: retried as they are.
+        self._unsent: deque[tuple[int, Batch]] = deque()
+        self._unsent_rows = 0
+        self._writer = uuid.uuid4().hex  # this recorder's batches, in `usage:flushed:`
+        self._numbered = 0  # the last batch number given
+        self._tried = 0  # the last batch number sent to Redis at least once
         self._dropped = 0
         self._warned_full = False
         self._lock = asyncio.Lock()  # one flush at a time: the loop's or aclose()'s
@@ -108,7 +121,7 @@ class UsageRecorder:
 
     @property
     def pending_rows(self) -> int:
-        return len(self._batch)
+        return len(self._batch) + self._unsent_rows
 
     @property
     def dropped(self) -> int:
@@ -120,7 +133,7 @@ class UsageRecorder:
         slot = (day, usage_row(event.key_id, event.user_id, event.model))
         counters = self._batch.get(slot)
         if counters is None:
-            if len(self._batch) >= self._settings.max_pending_rows:
+            if self.pending_rows >= self._settings.max_pending_rows and not self._held(slot):
                 self._dropped += 1
                 if not self._warned_full:
                     self._warned_full = True
@@ -129,32 +142,43 @@ class UsageRecorder:
             counters = self._batch[slot] = {}
         _add(counters, _counters(event))
 
+    def _held(self, slot: tuple[str, str]) -> bool:
+        return any(slot in batch for _, batch in self._unsent)
+
     async def flush(self) -> bool:
-        """Write the batch; True when it was written (or empty), False when Redis
-        failed and the batch is kept for the next flush."""
+        """Write the batches; True when all were written (or none was pending), False
+        when Redis failed and they are kept for the next flush."""
         async with self._lock:
-            if not self._batch:
-                return True
-            batch, self._batch = self._batch, {}
-            try:
-                async with asyncio.timeout(self._settings.flush_timeout_s):
-                    await self._write(batch)
-            except FLUSH_ERRORS as exc:
-                self._restore(batch)
-                logger.warning("usage flush failed, %d rows kept: %s", len(self._batch), exc)
-                return False
-            except BaseException:
-                self._restore(batch)
-                raise
+            if self._batch:
+                self._numbered += 1
+                self._unsent.append((self._numbered, self._batch))
+                self._unsent_rows += len(self._batch)
+                self._batch = {}
+            while self._unsent:
+                number, batch = self._unsent[0]
+                try:
+                    async with asyncio.timeout(self._settings.flush_timeout_s):
+                        await self._send(number, batch)
+                except FLUSH_ERRORS as exc:
+                    logger.warning("usage flush failed, %d rows kept: %s", self.pending_rows, exc)
+                    return False
+                self._unsent.popleft()
+                self._unsent_rows -= len(batch)
             self._warned_full = False
             return True
 
-    def _restore(self, batch: Batch) -> None:
-        # Rows recorded meanwhile are added to; the bound applies to new events only.
-        for slot, counters in batch.items():
-            _add(self._batch.setdefault(slot, {}), counters)
+    async def _send(self, number: int, batch: Batch) -> None:
+        if number <= self._tried and await self._written(number):
+            return  # the earlier try reached Redis; only its reply was lost
+        self._tried = max(self._tried, number)
+        await self._write(number, batch)
 
-    async def _write(self, batch: Batch) -> None:
+    async def _written(self, number: int) -> bool:
+        key = usage_flushed_key(self._prefix, self._writer)
+        last = await cast("Awaitable[bytes | None]", self._redis.get(key))
+        return last is not None and int(last) >= number
+
+    async def _write(self, number: int, batch: Batch) -> None:
         retention_s = self._settings.retention_days * 86400
         total_rows = usage_total_rows_key(self._prefix)
         async with self._redis.pipeline(transaction=True) as pipe:
@@ -169,6 +193,7 @@ class UsageRecorder:
                 pipe.sadd(day_rows, row)
                 pipe.expire(day_rows, retention_s)
                 pipe.sadd(total_rows, row)
+            pipe.set(usage_flushed_key(self._prefix, self._writer), number, ex=FLUSHED_TTL_S)
             await pipe.execute()
 
     async def __aenter__(self) -> UsageRecorder:
@@ -202,4 +227,4 @@ class UsageRecorder:
                 return
             if attempt + 1 < CLOSE_ATTEMPTS:
                 await asyncio.sleep(CLOSE_PAUSE_S)
-        logger.error("usage not written at shutdown: %d rows lost", len(self._batch))
+        logger.error("usage not written at shutdown: %d rows lost", self.pending_rows)

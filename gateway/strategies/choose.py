@@ -64,6 +64,13 @@ _CODE_ASK = re.compile(
     r"|(?P<weak>(?:python|javascript|typescript|java|rust|golang|sql|function|code|returns?"
     r"|implement|algorithm|regex|class)(?!\w)|c\+\+)"
 )
+# Every match of _CODE_ASK contains one of these: a prose request that holds none (most
+# plain chat) is told apart by a few substring searches, 6x faster than the regex.
+_CODE_ASK_LITERALS = (
+    "```", "def ", "class", "write", "implement", "create", "build", "give me", "fix ",
+    "refactor", "python", "java", "typescript", "rust", "golang", "sql", "function", "code",
+    "return", "algorithm", "regex", "c++",
+)  # fmt: skip
 # Requests clients send on their own (CLIENTS.md): session titles (opencode), Open
 # WebUI's "### Task:" prompts (title, tags, follow-ups, queries, autocomplete), commit
 # messages (aider), conversation summaries and compaction. Read in the instructions
@@ -91,12 +98,22 @@ def looks_like_code_call(messages: Sequence[Message]) -> bool:
     if looks_like_background_task(messages):
         return False
     text = "\n".join(_text(m.content) for m in messages if m.role not in ("system", "developer"))
+    lowered = _ends(text).lower()
+    if not _any_literal(lowered):
+        return False
     weak: set[str] = set()
-    for match in _CODE_ASK.finditer(_ends(text).lower()):
+    for match in _CODE_ASK.finditer(lowered):
         if match.lastgroup == "strong":
             return True
         weak.add(match.group().removesuffix("s"))
         if len(weak) > 1:
+            return True
+    return False
+
+
+def _any_literal(text: str) -> bool:
+    for literal in _CODE_ASK_LITERALS:
+        if literal in text:
             return True
     return False
 

@@ -72,6 +72,11 @@ class Metrics:
             ["model", "kind"],
             registry=self.registry,
         )
+        self.traces_dropped = Counter(
+            "atlas_traces_dropped",
+            "Request traces dropped unwritten: the buffer was full while Redis was away",
+            registry=self.registry,
+        )
 
         self.router = RouterMetrics(self.registry)
 

@@ -15,7 +15,8 @@ from gateway.strategies.model import ModelGroup
 from gateway.strategies.views import Usage
 from gateway.telemetry.metrics import Metrics
 from gateway.telemetry.request_ids import request_id_var
-from gateway.telemetry.traces import Trace, TraceCandidate, TraceRing, cut_text
+from gateway.telemetry.traces import Trace, TraceCandidate, cut_text
+from gateway.wiring.trace_store import TraceStore
 
 if TYPE_CHECKING:  # the Lens brings torch: imported only when enabled
     from gateway.wiring.lens_bridge import LensBridge
@@ -27,7 +28,7 @@ class GatewayFeedback:
         metrics: Metrics,
         lens: LensBridge | None,
         usage: UsageRecorder | None = None,
-        traces: TraceRing | None = None,
+        traces: TraceStore | None = None,
     ) -> None:
         self._metrics = metrics
         self._lens = lens
@@ -49,9 +50,10 @@ class GatewayFeedback:
     ) -> None:
         """Synchronous and cheap: anything slow is handed to a background task (usage
         is added up in memory and flushed by the recorder's own task; a trace is one
-        append to a bounded ring). `usage` counts every token generated for the answer;
-        `key_id` is whom the ledger bills; `started` (time.monotonic()) gives the
-        trace its latency; `body`, a JSON answer, its text when capture is on."""
+        append to a bounded buffer, written to Redis by the store's task). `usage`
+        counts every token generated for the answer; `key_id` is whom the ledger bills;
+        `started` (time.monotonic()) gives the trace its latency; `body`, a JSON
+        answer, its text when capture is on."""
         self._metrics.tokens.labels(model.name, "prompt").inc(usage.prompt_tokens)
         self._metrics.tokens.labels(model.name, "completion").inc(usage.completion_tokens)
         if key_id is not None and self._usage is not None:

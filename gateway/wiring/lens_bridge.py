@@ -1,5 +1,6 @@
 """The Geometric Lens in the request path: embeddings from the model's embedding
-upstream, energies as the best-of-k ranker, and verified candidates as training data.
+upstream, energies as the best-of-k ranker, its prior failure of a problem as the
+router's L, and verified candidates as training data.
 
 Imported only when `[lens] enabled = true`: it brings torch, which a gateway that
 does not use the Lens should not pay for at start-up.
@@ -10,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import redis.asyncio as aioredis
@@ -19,6 +21,7 @@ from engines import Dispatcher
 from gateway.strategies.base import Lessons
 from gateway.strategies.best_of_k.ports import Ranker
 from gateway.strategies.model import ModelGroup
+from gateway.strategies.router.prior import FailurePredictor
 from gateway.wiring.embeddings import UpstreamEmbedder
 from lens import (
     CachedEmbedder,
@@ -27,6 +30,8 @@ from lens import (
     Example,
     ExampleStore,
     LensService,
+    PublishedCheckpoints,
+    TrainingLease,
     feature_text,
     make_example,
 )
@@ -36,6 +41,21 @@ logger = logging.getLogger(__name__)
 
 def problem_id(prompt: str) -> str:
     return hashlib.sha256(prompt.encode()).hexdigest()[:16]
+
+
+class ProblemPrior:
+    """FailurePredictor over the serving Lens: the problem with an empty candidate, the
+    Lens' prior for it (it was trained on problems with candidates)."""
+
+    def __init__(self, service: LensService) -> None:
+        self._service = service
+
+    def text(self, problem: str) -> str:
+        return feature_text(problem, "")
+
+    async def failure(self, vector: Sequence[float]) -> float:
+        (score,) = await self._service.score([vector])  # off the loop, in the Lens' pool
+        return 1.0 - score.p_correct
 
 
 class LensBridge:
@@ -56,7 +76,13 @@ class LensBridge:
             settings,
             checkpoints=CheckpointStore(Path(settings.checkpoint_dir), settings.keep_checkpoints),
             store=self._examples,
+            # Replicas share the store: one trains at a time, the others load its checkpoint.
+            lease=TrainingLease(
+                self._redis, prefix=settings.redis_prefix, ttl_s=settings.lease_ttl_s
+            ),
+            published=PublishedCheckpoints(self._redis, prefix=settings.redis_prefix),
         )
+        self._prior = ProblemPrior(self.service)
         self._background: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
@@ -86,6 +112,19 @@ class LensBridge:
             return {index: score.energy for (index, _), score in zip(codes, scores, strict=True)}
 
         return rank
+
+    def router_embedder(self, group: ModelGroup) -> CachedEmbedder | None:
+        """The router's embeddings (near matches and the Lens' problem text, one request)
+        through the Lens' cache: a repeated prompt costs a Redis read, not an embedding."""
+        if not group.embedding.upstreams:
+            return None
+        return CachedEmbedder(UpstreamEmbedder(self._dispatcher, group, "router"), self._cache)
+
+    def predictor(self, group: ModelGroup) -> FailurePredictor | None:
+        """The router's L; None (neutral, nothing embedded) until a model is trained."""
+        if not group.embedding.upstreams or not self.service.ready:
+            return None
+        return self._prior
 
     def record_later(self, group: ModelGroup, lessons: Lessons) -> None:
         """Turn the verdicts into training examples in the background: never on the hot path."""

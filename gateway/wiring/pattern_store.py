@@ -6,8 +6,9 @@ retention is R = exp(-(now - last) / S). A successful reuse multiplies S by
 `min_retention` are evicted, then the least retained past `capacity`. A lookup of an
 entry below the threshold evicts it and misses. Keys: routing_schema.py.
 
-The sweep is read-then-write, not atomic: two replicas storing into one scope at once
-may leave it one or two entries over capacity until the next store, never wrong data.
+A store is one script (pattern_lua.py): the sweep and the write run atomically in
+Redis, so any number of replicas storing into one scope at once leave it at most at
+`capacity`, every entry with its meta and sketch. The time is ours (`clock`), passed in.
 A Redis failure is logged and is a miss (lookup) or a lost entry (store).
 """
 
@@ -33,7 +34,14 @@ from gateway.strategies.router.patterns import (
     similarity,
 )
 from gateway.telemetry.metrics import RouterMetrics
-from gateway.wiring.routing_schema import entry_key, meta_key, sketch_key, vector_key
+from gateway.wiring.pattern_lua import SWEEP_AND_STORE
+from gateway.wiring.routing_schema import (
+    entry_key,
+    entry_prefix,
+    meta_key,
+    sketch_key,
+    vector_key,
+)
 
 logger = logging.getLogger(__name__)
 # Past this many sketches in a scope, near-match similarity is computed in a thread.
@@ -57,6 +65,9 @@ class RedisPatternStore:
         self._settings = settings
         self._metrics = metrics
         self._clock = clock
+        # redis-py sends EVALSHA and, on NOSCRIPT (a restarted or flushed Redis),
+        # loads the script and retries once.
+        self._sweep_and_store = redis.register_script(SWEEP_AND_STORE)
 
     def _config(self, model: str) -> PatternCacheSettings:
         return self._settings.get(model, DEFAULT_CACHE)
@@ -113,25 +124,30 @@ class RedisPatternStore:
     ) -> None:
         config = self._config(model)
         now = self._clock()
+        keys = (
+            meta_key(self._prefix, model, scope),
+            sketch_key(self._prefix, model, scope),
+            vector_key(self._prefix, model, scope),
+            entry_key(self._prefix, model, scope, key),
+        )
+        args = (
+            repr(now),  # repr: every digit, so Lua reads the same float
+            repr(config.min_retention),
+            config.capacity,
+            entry_prefix(self._prefix, model, scope),
+            key,
+            msgspec.json.encode(entry),
+            msgspec.json.encode((config.initial_strength_s, now)),
+            features.sketch,
+            features.vector,
+        )
         try:
-            metas = await _hgetall(self._redis, meta_key(self._prefix, model, scope))
-            doomed = _sweep(metas, key, now, config)
-            async with self._redis.pipeline(transaction=True) as pipe:
-                for gone, _ in doomed:
-                    self._delete(pipe, model, scope, gone)
-                pipe.set(entry_key(self._prefix, model, scope, key), msgspec.json.encode(entry))
-                meta = msgspec.json.encode((config.initial_strength_s, now))
-                pipe.hset(meta_key(self._prefix, model, scope), mapping={key: meta})
-                pipe.hset(sketch_key(self._prefix, model, scope), mapping={key: features.sketch})
-                if features.vector:
-                    vectors = vector_key(self._prefix, model, scope)
-                    pipe.hset(vectors, mapping={key: features.vector})
-                await pipe.execute()
+            reply = await self._sweep_and_store(keys=keys, args=args)
         except RedisError as exc:
             logger.warning("pattern cache: store failed: %s", exc)
             return
-        for _, reason in doomed:
-            self._metrics.cache_evictions.labels(model, reason).inc()
+        for reason in reply[1::2]:  # key, reason, key, reason, ...
+            self._metrics.cache_evictions.labels(model, reason.decode()).inc()
 
     async def reinforce(self, model: str, scope: str, key: str) -> None:
         hash_key = meta_key(self._prefix, model, scope)
@@ -162,32 +178,6 @@ class RedisPatternStore:
         pipe.hdel(meta_key(self._prefix, model, scope), key)
         pipe.hdel(sketch_key(self._prefix, model, scope), key)
         pipe.hdel(vector_key(self._prefix, model, scope), key)
-
-
-async def _hgetall(redis: aioredis.Redis, key: str) -> dict[bytes, bytes]:
-    return await cast("Awaitable[dict[bytes, bytes]]", redis.hgetall(key))
-
-
-def _sweep(
-    metas: dict[bytes, bytes], incoming: str, now: float, config: PatternCacheSettings
-) -> list[tuple[str, str]]:
-    """(key, reason) of the entries to evict before `incoming` is stored."""
-    kept: list[tuple[float, str]] = []
-    doomed: list[tuple[str, str]] = []
-    for raw_key, raw in metas.items():
-        key = raw_key.decode()
-        if key == incoming:
-            continue
-        strength, last = _META.decode(raw)
-        value = retention(now - last, strength)
-        if value < config.min_retention:
-            doomed.append((key, "decay"))
-        else:
-            kept.append((value, key))
-    kept.sort()
-    over = len(kept) + 1 - config.capacity
-    doomed += [(key, "capacity") for _, key in kept[: max(0, over)]]
-    return doomed
 
 
 def _similarities(features: Features, others: list[bytes]) -> list[float]:

@@ -24,7 +24,12 @@ def router_key(prefix: str, model: str, bin_: int) -> str:
 
 
 def entry_key(prefix: str, model: str, scope: str, key: str) -> str:
-    return f"{prefix}cache:{model}:{scope}:e:{key}"
+    return entry_prefix(prefix, model, scope) + key
+
+
+def entry_prefix(prefix: str, model: str, scope: str) -> str:
+    """What an entry's key is once `{key}` is appended (the store's Lua script does)."""
+    return f"{prefix}cache:{model}:{scope}:e:"
 
 
 def meta_key(prefix: str, model: str, scope: str) -> str:

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import AsyncIterator, Collection
+from collections.abc import AsyncIterator, Callable, Collection
 from contextlib import AsyncExitStack, asynccontextmanager
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
@@ -23,15 +23,19 @@ from config import (
 )
 from engines import (
     ClientLimits,
+    Discovery,
     Dispatcher,
     HealthChecker,
     ManagedEngines,
     NoUpstreamConfiguredError,
     ReplayDataset,
     ReplayServer,
+    Resolver,
+    SystemResolver,
     Upstream,
     UpstreamClient,
     UpstreamPool,
+    dns_sources,
     installed_stack,
 )
 from gateway.accounts.limits import Limiter
@@ -46,16 +50,17 @@ from gateway.strategies.choose import Strategies
 from gateway.strategies.errors import UnknownModelError
 from gateway.strategies.model import ModelGroup
 from gateway.strategies.passthrough import PassThrough
+from gateway.strategies.router.patterns import Embedder
 from gateway.strategies.router.strategy import RouterTools
 from gateway.strategies.tokens import TokenCounter
 from gateway.telemetry.metrics import Metrics, upstream_label
-from gateway.telemetry.traces import TraceRing
 from gateway.wiring.embeddings import UpstreamEmbedder
 from gateway.wiring.feedback import GatewayFeedback
 from gateway.wiring.first_admin import create_configured_admin
 from gateway.wiring.pattern_store import RedisPatternStore
 from gateway.wiring.redis_store import Store, open_store
 from gateway.wiring.route_stats import RedisRouteStats
+from gateway.wiring.trace_store import TraceStore
 from sandbox import Sandbox
 
 if TYPE_CHECKING:  # the Lens brings torch, which a gateway without it need not load
@@ -83,6 +88,8 @@ class Services:
     models: dict[str, ModelGroup]
     # llama-server processes this gateway owns ([[engines]]); empty when none.
     engines: ManagedEngines
+    # Upstreams found in DNS (dns+http://host:port entries), kept in step with it.
+    discovery: Discovery
     replays: dict[str, ReplayServer]
     # The Redis store ([redis]): the process's one client, for accounts and the Lens.
     store: Store
@@ -93,8 +100,9 @@ class Services:
     lens: LensBridge | None
     strategies: Strategies
     feedback: GatewayFeedback
-    # The last answers of this process (memory only), for the admin UI's traces page.
-    traces: TraceRing
+    # The last answers of every replica (Redis, written off the request path), for the
+    # admin UI's traces page.
+    traces: TraceStore
     # The router's bandit counts (Redis), for the admin API and /metrics.
     route_stats: RedisRouteStats
 
@@ -123,7 +131,10 @@ class Services:
 
 
 @asynccontextmanager
-async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[Services]:
+async def open_services(
+    settings: Settings, metrics: Metrics, *, resolver: Resolver | None = None
+) -> AsyncIterator[Services]:
+    """`resolver` looks up DNS sources of upstreams (default: the system's)."""
     async with AsyncExitStack() as stack:
         http = _http_client(settings)
         stack.push_async_callback(http.aclose)
@@ -151,6 +162,9 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         usage = await stack.enter_async_context(
             UsageRecorder(store.redis, prefix=store.prefix, settings=settings.accounts.usage)
         )
+        traces = await stack.enter_async_context(
+            TraceStore(store.redis, store.prefix, on_drop=metrics.traces_dropped.inc)
+        )
         usage_totals = UsageCollector(UsageReader(store.redis, prefix=store.prefix))
         metrics.registry.register(usage_totals)
         stack.callback(metrics.registry.unregister, usage_totals)
@@ -160,20 +174,27 @@ async def open_services(settings: Settings, metrics: Metrics) -> AsyncIterator[S
         lens = await _open_lens(stack, settings, dispatcher, store)
         await engines.start()
         health = _health_checker(settings, http, models)
+        discovery = _discovery(settings, models, replays, health, resolver or SystemResolver())
+        # The first lookups, and checks of what they found: a failure leaves that source's
+        # upstreams out (/ready says why) until a later lookup answers.
+        await discovery.refresh()
         health.start()
         stack.push_async_callback(health.stop)
+        discovery.start()
+        stack.push_async_callback(discovery.stop)
         await stack.enter_async_context(heap_trimming(settings.server.heap_trim_interval_s))
         yield _assemble(
             settings,
             metrics,
             dispatcher,
             models,
-            engines,
+            (engines, discovery),
             store,
             AccountServices(accounts, limiter, usage, usage_totals),
             verifier,
             lens,
             replays,
+            traces,
         )
 
 
@@ -182,13 +203,15 @@ def _assemble(
     metrics: Metrics,
     dispatcher: Dispatcher,
     models: dict[str, ModelGroup],
-    engines: ManagedEngines,
+    upstream_sources: tuple[ManagedEngines, Discovery],
     store: Store,
     accounts: AccountServices,
     verifier: SandboxVerifier,
     lens: LensBridge | None,
     replays: dict[str, ReplayServer],
+    traces: TraceStore,
 ) -> Services:
+    engines, discovery = upstream_sources
     tokens = TokenCounter()
     keepalive_s = settings.server.keepalive_interval_s
     pass_through = PassThrough(dispatcher, tokens, keepalive_s=keepalive_s)
@@ -208,11 +231,9 @@ def _assemble(
             store.redis, store.prefix, _cache_settings(settings), metrics.router
         ),
         metrics=metrics.router,
-        embedder_for=lambda g: (
-            UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
-        ),
+        embedder_for=lens.router_embedder if lens is not None else _router_embedder(dispatcher),
+        predictor_for=lens.predictor if lens is not None else lambda _: None,
     )
-    traces = TraceRing()
     strategies = Strategies(pass_through=pass_through, best_of_k=best_of_k, router=router)
     return Services(
         settings=settings,
@@ -220,6 +241,7 @@ def _assemble(
         dispatcher=dispatcher,
         models=models,
         engines=engines,
+        discovery=discovery,
         replays=replays,
         store=store,
         accounts=accounts,
@@ -230,6 +252,11 @@ def _assemble(
         traces=traces,
         route_stats=route_stats,
     )
+
+
+def _router_embedder(dispatcher: Dispatcher) -> Callable[[ModelGroup], Embedder | None]:
+    """Without the Lens: the model's embedding upstream, uncached (no Lens cache to ask)."""
+    return lambda g: UpstreamEmbedder(dispatcher, g, "router") if g.embedding.upstreams else None
 
 
 def _cache_settings(settings: Settings) -> dict[str, PatternCacheSettings]:
@@ -318,6 +345,28 @@ def _health_checker(
     )
 
 
+def _discovery(
+    settings: Settings,
+    models: dict[str, ModelGroup],
+    replays: dict[str, ReplayServer],
+    health: HealthChecker,
+    resolver: Resolver,
+) -> Discovery:
+    pools: list[tuple[UpstreamPool, tuple[UpstreamSettings, ...]]] = []
+    for group in models.values():
+        if group.name not in replays:
+            pools.append((group.generation, group.settings.generation_upstreams()))
+        pools.append((group.embedding, group.settings.embedding_upstream_settings()))
+    up = settings.upstream
+    return Discovery(
+        resolver,
+        dns_sources(pools),
+        admit=health.admit,
+        interval_s=up.discovery_interval_s,
+        timeout_s=up.discovery_timeout_s,
+    )
+
+
 def _group(
     model: ModelSettings,
     settings: Settings,
@@ -329,7 +378,8 @@ def _group(
     ) -> UpstreamPool:
         return engines.build_pool(
             model.name,
-            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries],
+            # DNS sources add theirs later (_discovery).
+            [Upstream(e.url, e.weight, e.max_in_flight) for e in entries if not e.discovered],
             engine_names,
             role=role,
             queue_timeout_s=settings.upstream.queue_timeout_s,

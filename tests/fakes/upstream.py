@@ -63,11 +63,12 @@ class ScriptedUpstream:
         self.most_in_flight = 0
         self._server: uvicorn.Server | None = None
         self._thread: threading.Thread | None = None
+        self.host = "127.0.0.1"
         self.port = 0
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"http://{self.host}:{self.port}"
 
     def requests_to(self, path: str) -> list[Received]:
         return [r for r in self.received if r.path == path]
@@ -324,9 +325,12 @@ class ScriptedUpstream:
         self.completed += 1
 
     # --- lifecycle ------------------------------------------------------
-    def start(self, port: int = 0) -> ScriptedUpstream:
+    def start(self, port: int = 0, host: str = "127.0.0.1") -> ScriptedUpstream:
+        """Listen on `host` (any loopback address: 127.0.0.2 beside 127.0.0.1 on the same
+        port is a second "pod" of one DNS name) and `port` (0: a free one)."""
+        self.host = host
         config = uvicorn.Config(
-            self, host="127.0.0.1", port=port, log_level="critical", lifespan="on", access_log=False
+            self, host=host, port=port, log_level="critical", lifespan="on", access_log=False
         )
         self._server = uvicorn.Server(config)
         self._thread = threading.Thread(target=self._server.run, daemon=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -10,12 +11,15 @@ from typing import Any
 
 import msgspec
 import pytest
+import redis.asyncio as aioredis
 
 from config import Settings
 from gateway.app import create_app
 from gateway.serving import server_options
+from gateway.telemetry.traces import Trace
 from gateway.testing import BackgroundServer, serve_in_thread
 from gateway.wiring.services import Services
+from gateway.wiring.trace_store import TraceStore
 from tests.fakes.upstream import Script, ScriptedUpstream
 
 
@@ -80,11 +84,12 @@ def upstream(upstream_factory: Callable[..., ScriptedUpstream]) -> ScriptedUpstr
 
 
 @pytest.fixture
-def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
+def gateway_factory() -> Iterator[Callable[..., RunningGateway]]:
     running: list[RunningGateway] = []
 
-    def start(settings: Settings) -> RunningGateway:
-        app = create_app(settings)
+    def start(settings: Settings, **app_options: Any) -> RunningGateway:
+        """`app_options` go to create_app (a test's DNS `resolver`)."""
+        app = create_app(settings, **app_options)
         background = serve_in_thread(app, lifespan="on", **server_options(settings.server))
         # Built by the lifespan, so known once the server is up.
         gateway = RunningGateway(settings, app.state.services, background)
@@ -98,7 +103,7 @@ def gateway_factory() -> Iterator[Callable[[Settings], RunningGateway]]:
 
 @pytest.fixture
 def gateway(
-    gateway_factory: Callable[[Settings], RunningGateway], upstream: ScriptedUpstream
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
 ) -> RunningGateway:
     return gateway_factory(
         make_settings(
@@ -114,3 +119,44 @@ def wait_for(predicate: Callable[[], bool], timeout: float = 5.0) -> bool:
             return True
         time.sleep(0.02)
     return predicate()
+
+
+def stored_traces(
+    gateway: RunningGateway,
+    count: int,
+    keep: Callable[[Trace], bool] | None = None,
+    timeout: float = 10.0,
+) -> list[Trace]:
+    """The newest traces in the gateway's store (Redis), newest first, once `count` that
+    `keep` accepts are there: the store writes its buffer off the request path."""
+
+    async def read() -> list[Trace]:
+        client = aioredis.Redis.from_url(str(gateway.settings.redis.url))
+        try:
+            return await TraceStore(client, gateway.services.store.prefix).recent(100, keep)
+        finally:
+            await client.aclose()
+
+    found: list[Trace] = []
+
+    def enough() -> bool:
+        found[:] = asyncio.run(read())
+        return len(found) >= count
+
+    assert wait_for(enough, timeout), f"{len(found)} traces stored, {count} expected"
+    return found
+
+
+def set_capture(gateway: RunningGateway, on: bool) -> None:
+    """Turn text capture on or off in the store, as the traces page does from any
+    replica, and wait until this gateway has read it."""
+
+    async def write() -> None:
+        client = aioredis.Redis.from_url(str(gateway.settings.redis.url))
+        try:
+            await TraceStore(client, gateway.services.store.prefix).set_capture(on)
+        finally:
+            await client.aclose()
+
+    asyncio.run(write())
+    assert wait_for(lambda: gateway.services.traces.capture_text is on)

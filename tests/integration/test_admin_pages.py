@@ -13,7 +13,7 @@ import pytest
 from config import Settings
 from tests.fakes.upstream import ScriptedUpstream
 from tests.integration.admin_support import BEARER, MASTER_KEY, PASSWORD, SESSION_SECRET
-from tests.integration.conftest import RunningGateway, make_settings
+from tests.integration.conftest import RunningGateway, make_settings, stored_traces
 
 pytestmark = [pytest.mark.redis, pytest.mark.timeout(60)]
 
@@ -202,7 +202,7 @@ def test_a_member_sees_only_their_own_traces_and_sign_out_ends_the_session(
         assert reply.status_code == 200, reply.text
     mine = alice.http.get("/admin/traces").text
     assert "req-of-alice" in mine and "req-of-bob" not in mine
-    bobs = ui.services.traces.recent(1, lambda t: t.request_id == "req-of-bob")[0]
+    bobs = stored_traces(ui, 1, lambda t: t.request_id == "req-of-bob")[0]
     assert alice.http.get(f"/admin/traces/{bobs.id}").status_code == 404
     assert bob.http.get(f"/admin/traces/{bobs.id}").status_code == 200
     root = Browser(ui)

@@ -126,3 +126,23 @@ def test_one_server_in_two_roles_is_counted_per_role(
         labels = f'model="coder",outcome="ok",role="{role}",upstream="{name}"'
         line = f"atlas_upstream_requests_total{{{labels}}} 1.0"
         assert line in metrics, metrics
+
+
+def test_a_required_sandbox_that_cannot_start_makes_the_gateway_unready(
+    gateway_factory: Callable[..., RunningGateway], upstream: ScriptedUpstream
+) -> None:
+    # What a container without nsjail's privileges looks like: the jail's self-check fails.
+    broken = {"backend": "nsjail", "nsjail_path": "/nonexistent/nsjail"}
+    models = [{"name": "coder", "upstreams": [upstream.url]}]
+    tolerant = gateway_factory(make_settings(models, sandbox=broken))
+    assert wait_for(lambda: httpx.get(tolerant.url + "/ready").status_code == 200)
+    assert httpx.get(tolerant.url + "/ready").json()["sandbox"]["available"] is False
+
+    strict = gateway_factory(make_settings(models, sandbox={**broken, "required": True}))
+    assert wait_for(
+        lambda: httpx.get(strict.url + "/ready").json()["models"]["coder"]["healthy_upstreams"] == 1
+    )
+    reply = httpx.get(strict.url + "/ready")
+    assert reply.status_code == 503
+    assert reply.json()["reason"].startswith("sandbox unavailable: ")
+    assert httpx.post(strict.url + "/v1/chat/completions", json=CHAT).status_code == 200

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import math
 import uuid
 from collections.abc import AsyncIterator
@@ -35,10 +36,10 @@ async def client(redis_url: str) -> AsyncIterator[aioredis.Redis]:
 
 
 def store_with(
-    client: aioredis.Redis, clock: Clock, metrics: Metrics, **cache: float
+    client: aioredis.Redis, clock: Clock, metrics: Metrics, prefix: str = "", **cache: float
 ) -> RedisPatternStore:
     settings = PatternCacheSettings(initial_strength_s=DAY, **cache)  # type: ignore[arg-type]
-    prefix = f"test-{uuid.uuid4().hex}:"
+    prefix = prefix or f"test-{uuid.uuid4().hex}:"
     return RedisPatternStore(client, prefix, {"m": settings}, metrics.router, clock)
 
 
@@ -91,6 +92,82 @@ async def test_a_sweep_evicts_what_has_decayed(client: aioredis.Redis) -> None:
     await store.store("m", "t:a", "k2", Features(sketch("y")), ENTRY)
     assert evictions(metrics, "decay") == 1
     assert (await store.lookup("m", "t:a", "k2", NONE)).entry == ENTRY
+
+
+async def test_one_sweep_counts_each_eviction_under_its_reason(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    roomy = store_with(client, clock, metrics, capacity=2, min_retention=0.5)
+    await roomy.store("m", "t:a", "old", Features(sketch("o")), ENTRY)
+    await roomy.store("m", "t:a", "kept", Features(sketch("k")), ENTRY)
+    await roomy.reinforce("m", "t:a", "kept")  # S: one day -> two
+    clock.now += 0.9 * DAY  # old: e^-0.9 = 0.41 < 0.5; kept: e^-0.45 = 0.64
+    # The same scope after its capacity was lowered to one: old decayed, kept is extra.
+    tight = store_with(client, clock, metrics, roomy._prefix, capacity=1, min_retention=0.5)
+    await tight.store("m", "t:a", "new", Features(sketch("n")), ENTRY)
+    assert evictions(metrics, "decay") == 1 and evictions(metrics, "capacity") == 1
+    assert (await tight.lookup("m", "t:a", "kept", NONE)).entry is None
+    assert (await tight.lookup("m", "t:a", "new", NONE)).entry == ENTRY
+
+
+async def test_storing_a_key_again_in_a_full_scope_evicts_nothing(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, capacity=2)
+    await store.store("m", "t:a", "a", Features(sketch("a")), ENTRY)
+    await store.store("m", "t:a", "b", Features(sketch("b")), ENTRY)
+    clock.now += 60
+    await store.store("m", "t:a", "a", Features(sketch("a")), ENTRY)
+    assert evictions(metrics, "capacity") == 0
+    assert (await store.lookup("m", "t:a", "b", NONE)).entry == ENTRY
+
+
+async def test_a_redis_that_forgot_the_script_still_stores(client: aioredis.Redis) -> None:
+    clock, metrics = Clock(), Metrics()
+    store = store_with(client, clock, metrics, capacity=1)
+    await store.store("m", "t:a", "a", Features(sketch("a")), ENTRY)
+    await client.script_flush()  # as after a restart: EVALSHA gets NOSCRIPT
+    await store.store("m", "t:a", "b", Features(sketch("b")), ENTRY)
+    assert (await store.lookup("m", "t:a", "b", NONE)).entry == ENTRY
+    assert evictions(metrics, "capacity") == 1
+
+
+class Ticking(Clock):
+    """Each store reads a later time, as stores from many requests would."""
+
+    def __call__(self) -> float:
+        self.now += 1
+        return self.now
+
+
+async def test_two_replicas_storing_at_once_keep_the_scope_at_capacity(redis_url: str) -> None:
+    clock, prefix = Ticking(), f"test-{uuid.uuid4().hex}:"
+    clients = [aioredis.Redis.from_url(redis_url) for _ in range(2)]
+    metrics = [Metrics(), Metrics()]
+    replicas = [
+        store_with(c, clock, m, prefix, capacity=10) for c, m in zip(clients, metrics, strict=True)
+    ]
+    try:
+        await asyncio.gather(
+            *(
+                store.store("m", "t:a", f"{r}-{i}", Features(sketch(f"{r} {i}"), vector), ENTRY)
+                for r, store in enumerate(replicas)
+                for i in range(40)
+                for vector in [unit_vector([1.0, float(i)]) if i % 2 else b""]
+            )
+        )
+        scope, redis = f"{prefix}cache:m:t:a", clients[0]
+        meta = {k.decode() for k in await redis.hkeys(f"{scope}:meta")}
+        sketches = {k.decode() for k in await redis.hkeys(f"{scope}:sk")}
+        vectors = {k.decode() for k in await redis.hkeys(f"{scope}:vec")}
+        entries = {
+            k.decode().removeprefix(f"{scope}:e:") async for k in redis.scan_iter(f"{scope}:e:*")
+        }
+        assert len(meta) == 10
+        assert entries == meta and sketches == meta and vectors <= meta
+        assert sum(evictions(m, "capacity") for m in metrics) == 2 * 40 - 10
+        assert sum(evictions(m, "decay") for m in metrics) == 0
+    finally:
+        for c in clients:
+            await c.aclose()
 
 
 async def test_near_matches_give_familiarity(client: aioredis.Redis) -> None:

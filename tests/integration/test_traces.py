@@ -1,6 +1,6 @@
 """Request traces from a real gateway: best-of-k's tests, per-candidate verdicts and
-selection reach the ring; text is kept only while capture is on; streams and
-pass-through leave traces too."""
+selection reach the store (Redis, read back as any replica reads it); text is kept only
+while capture is on; streams and pass-through leave traces too."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import openai
 import pytest
 
 from tests.fakes.upstream import Script, ScriptedUpstream
-from tests.integration.conftest import RunningGateway, make_settings
+from tests.integration.conftest import RunningGateway, make_settings, set_capture, stored_traces
 from tests.integration.test_best_of_k import BROKEN, GOOD, PROMPT, TESTS, ask, by_seed
 
 pytestmark = [pytest.mark.timeout(60)]
@@ -40,7 +40,7 @@ def test_a_best_of_k_trace_has_every_candidates_verdict(
         extra_body={"atlas": {"k": 4, "tests": TESTS}},
         extra_headers={"x-request-id": "trace-me"},
     )
-    (trace,) = gw.services.traces.recent(10)
+    (trace,) = stored_traces(gw, 1)
     assert trace.request_id == "trace-me" and trace.route == "best-of-k" and trace.k == 4
     assert trace.selection == "tests" and trace.verified
     assert (trace.tests_source, trace.tests_count) == ("request", 2)
@@ -58,11 +58,11 @@ def test_text_is_kept_only_while_capture_is_on(
     gw = _gateway(gateway_factory, upstream)
     client = _sdk(gw)
     client.chat.completions.create(model="coder", messages=ask())
-    gw.services.traces.capture_text = True
+    set_capture(gw, True)
     client.chat.completions.create(model="coder", messages=ask())
     stream = client.chat.completions.create(model="coder", messages=ask(), stream=True)
     assert list(stream)
-    streamed, captured, plain = gw.services.traces.recent(10)
+    streamed, captured, plain = stored_traces(gw, 3)
     assert plain.prompt_text is None and plain.answer_text is None
     assert captured.prompt_text is not None and PROMPT in captured.prompt_text
     assert captured.answer_text == "Hello from the scripted upstream."

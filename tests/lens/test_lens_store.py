@@ -9,6 +9,7 @@ import redis.asyncio as aioredis
 from lens.cache import CachedEmbedder, EmbeddingCache
 from lens.records import Example, make_example
 from lens.store import ExampleStore
+from tests.conftest import free_port
 
 pytestmark = pytest.mark.redis
 
@@ -113,3 +114,14 @@ async def test_cache_hashes_large_batches_off_loop(client: aioredis.Redis, prefi
     texts = [str(i) * 40_000 for i in range(10)]  # 400k chars: hashed in a thread
     await cache.put_many("m", texts, [[float(i)] for i in range(10)])
     assert await cache.get_many("m", texts) == [[float(i)] for i in range(10)]
+
+
+async def test_a_cache_that_is_down_embeds_everything() -> None:
+    down = aioredis.Redis(host="127.0.0.1", port=free_port(), socket_connect_timeout=1)
+    inner = CountingEmbedder()
+    embedder = CachedEmbedder(inner, EmbeddingCache(down, prefix="t:"))
+    try:
+        assert await embedder.embed(["a", "bb"]) == [[1.0, 1.0], [2.0, 1.0]]
+    finally:
+        await down.aclose()
+    assert inner.calls == [["a", "bb"]]  # every text a miss, nothing lost to the cache

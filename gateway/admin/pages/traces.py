@@ -1,7 +1,8 @@
-"""Request traces: the last answers of this process (the ring in gateway/telemetry/
-traces.py), with route, k, tests and their source, per-candidate verdicts, the selection
-reason, tokens and latency; one request on its own page. An admin sees every trace and
-turns text capture on or off (off at every start); a member sees their own keys' only."""
+"""Request traces: the last answers of every replica (the Redis stream of gateway/wiring/
+trace_store.py), with route, k, tests and their source, per-candidate verdicts, the
+selection reason, tokens and latency; one request on its own page. An admin sees every
+trace and turns text capture on or off (for every replica); a member sees their own
+keys' only. Each page first writes this replica's buffer, so what it just answered shows."""
 
 from __future__ import annotations
 
@@ -31,9 +32,9 @@ def _visible(viewer: Viewer) -> Any:
 @get("/traces")
 async def traces_page(request: Request[Any, Any, Any]) -> Template:
     viewer = viewer_of(request)
-    ring = services_of(request).traces
+    store = services_of(request).traces
     params = query(request, {"limit", "model", "route"})
-    limit = int_param(params, "limit", DEFAULT_SHOWN, low=1, high=max(ring.capacity, 1))
+    limit = int_param(params, "limit", DEFAULT_SHOWN, low=1, high=max(store.capacity, 1))
     model, route = params.get("model"), params.get("route")
     visible = _visible(viewer)
 
@@ -44,11 +45,12 @@ async def traces_page(request: Request[Any, Any, Any]) -> Template:
             and (route is None or trace.route == route)
         )
 
+    await store.flush()  # a failure leaves them buffered; the reads below then say so
     context = {
-        "traces": ring.recent(limit, keep),
-        "held": len(ring),
-        "capacity": ring.capacity,
-        "capture": ring.capture_text,
+        "traces": await store.recent(limit, keep),
+        "held": await store.held(),
+        "capacity": store.capacity,
+        "capture": await store.capturing(),
         "params": params,
         "limit": limit,
     }
@@ -60,10 +62,10 @@ async def trace_page(request: Request[Any, Any, Any], trace_id: FromPath[str]) -
     viewer = viewer_of(request)
     if not trace_id.isdigit() or len(trace_id) > 18:
         raise bad_request("a trace id is a whole number", param="trace_id")
-    trace = services_of(request).traces.get(int(trace_id))
+    trace = await services_of(request).traces.get(int(trace_id))
     visible = _visible(viewer)
     if trace is None or (visible is not None and not visible(trace)):
-        raise not_found("no such trace: it may have left the ring of recent requests")
+        raise not_found("no such trace: it may have left the store of recent requests")
     return page(request, "trace.html", {"trace": trace}, nav="traces")
 
 
@@ -75,7 +77,7 @@ async def set_capture(request: Request[Any, Any, Any]) -> Redirect:
     require_admin(viewer)
     if form.get("capture") not in ("on", "off"):
         raise bad_request("capture must be on or off", param="capture")
-    services_of(request).traces.capture_text = form["capture"] == "on"
+    await services_of(request).traces.set_capture(form["capture"] == "on")
     return Redirect(f"{PAGES_PATH}/traces", status_code=303)
 
 

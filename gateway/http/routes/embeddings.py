@@ -33,7 +33,7 @@ def embeddings_handler(ref: ServicesRef) -> Any:
         raw = await request.body()
         embedding = decode_request(raw, EmbeddingRequest)
         group = resolve_model(request, services, embedding.model)
-        if not group.embedding.upstreams:
+        if not (group.embedding.upstreams or group.embedding.discovered):
             raise APIError(
                 400,
                 f"model {group.name!r} has no embedding upstream; add "

@@ -2,11 +2,11 @@
 
 / and /health answer anyone (`HEAD /` too: Claude Code checks it, without a key, before
 each run), and say only that the process serves. /ready answers anyone
-with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams,
-engines with their URLs and logs, the sandbox, the Redis store: embedded, guest or
-external, and whether it answers) need the master key. The store does not decide
-readiness yet: nothing on the request path needs it. /metrics needs the
-master key or server.metrics_token. With neither configured (a loopback gateway, or
+with its status (200 or 503) and `{"ready": bool}`; the details (models, upstreams and
+what DNS sources resolved to, engines with their URLs and logs, the sandbox, the Redis
+store: embedded, guest or external, and whether it answers) need the master key. The
+store does not decide readiness yet: nothing on the request path needs it. /metrics
+needs the master key or server.metrics_token. With neither configured (a loopback gateway, or
 allow_unauthenticated), everything is open, like the API itself."""
 
 from __future__ import annotations
@@ -79,27 +79,55 @@ def ops_handlers(ref: ServicesRef, server: ServerSettings) -> list[Any]:
 
 def readiness(services: Services) -> dict[str, Any]:
     """Ready when every model can answer: a healthy generation upstream, or for a model
-    that only embeds, a healthy embedding upstream."""
-    models = {
-        name: {
+    that only embeds, a healthy embedding upstream. A model with DNS sources lists them
+    (`discovered`: what each resolved to, why its last lookup failed)."""
+    discovered: dict[str, list[dict[str, Any]]] = {}
+    for source in services.discovery.status():
+        discovered.setdefault(source.pop("model"), []).append(source)
+    models: dict[str, dict[str, Any]] = {}
+    for name, group in services.models.items():
+        models[name] = {
             "healthy_upstreams": group.generation.healthy_count(),
             "upstreams": len(group.generation.upstreams),
             "healthy_embedding_upstreams": group.embedding.healthy_count(),
             "embedding_upstreams": len(group.embedding.upstreams),
         }
-        for name, group in services.models.items()
-    }
-    ok = bool(models) and all(
-        m["healthy_upstreams"] > 0 if m["upstreams"] else m["healthy_embedding_upstreams"] > 0
-        for m in models.values()
-    )
+        if name in discovered:
+            models[name]["discovered"] = discovered[name]
+    down = [name for name, m in models.items() if not _can_answer(m)]
+    sandbox = services.verifier.availability()
+    unverified = services.settings.sandbox.required and not sandbox["available"]
+    reason = _not_ready_reason(models, down, discovered)
+    if unverified:
+        reason = "; ".join(filter(None, [reason, f"sandbox unavailable: {sandbox['reason']}"]))
     return {
-        "ready": ok,
-        "reason": None if models else "no upstream configured",
+        "ready": bool(models) and not down and not unverified,
+        "reason": reason,
         "models": models,
         "engines": services.engines.status(),
-        "sandbox": services.verifier.availability(),
+        "sandbox": sandbox,
     }
+
+
+def _can_answer(model: dict[str, Any]) -> bool:
+    if model["upstreams"]:
+        return bool(model["healthy_upstreams"])
+    return bool(model["healthy_embedding_upstreams"])
+
+
+def _not_ready_reason(
+    models: dict[str, Any], down: list[str], discovered: dict[str, list[dict[str, Any]]]
+) -> str | None:
+    """Why not ready, where a DNS source tells: its lookup failed or found nothing."""
+    if not models:
+        return "no upstream configured"
+    failed = [
+        f"model {name!r} ({source['role']}): {source['source']} {source['error']}"
+        for name in down
+        for source in discovered.get(name, ())
+        if source["error"] and not source["upstreams"]
+    ]
+    return "; ".join(failed) or None
 
 
 async def _refresh_usage(services: Services) -> None:
@@ -121,6 +149,9 @@ async def _refresh_posteriors(services: Services) -> None:
 
 
 def _refresh_upstream_gauges(services: Services) -> None:
+    # Set whole at each scrape: an upstream that left (DNS) leaves no stale series.
+    services.metrics.upstream_healthy.clear()
+    services.metrics.upstream_in_flight.clear()
     for name, group in services.models.items():
         for pool in (group.generation, group.embedding):
             for upstream in pool.upstreams:

@@ -1,7 +1,8 @@
 """Difficulty D in [0, 1] of a code request, from four signals (docs/routing.md has the
 formulas): familiarity (1 - the best similarity to a verified pattern of its scope),
 verifiability (how little trusted test signal it carries), complexity (length, code,
-constraints) and the Lens' predicted failure, neutral (0.5) before a candidate exists.
+constraints) and the Lens' predicted failure of a first candidate (prior.py: its score
+of the problem with an empty candidate; neutral, 0.5, without a trained Lens).
 
 Everything here is pure and linear in the (capped) prompt: the strategy reads long
 prompts in a worker thread.

@@ -65,9 +65,9 @@ from gateway.strategies.router.patterns import (
     PatternCache,
     message_text,
     scope_of,
-    unit_vector,
 )
 from gateway.strategies.router.plan import Reading, read_call_off_loop
+from gateway.strategies.router.prior import FailurePredictor, embed, predicted_failure
 from gateway.strategies.router.search import routed_search
 from gateway.strategies.views import Usage, first_choice
 from gateway.telemetry.metrics import RouterMetrics
@@ -88,6 +88,8 @@ class RouterTools:
     rng: random.Random = field(default_factory=random.Random)
     # The model's embedding upstream for near matches; None: the word-set sketch.
     embedder_for: Callable[[ModelGroup], Embedder | None] = lambda _: None
+    # The Lens' failure prediction (L); None: L neutral, and nothing embedded for it.
+    predictor_for: Callable[[ModelGroup], FailurePredictor | None] = lambda _: None
 
 
 @dataclass(frozen=True, slots=True)
@@ -124,7 +126,8 @@ class RouterStrategy:
         if not reading.trusted.tests:
             return None
         scope = scope_of(call.tenant, self._settings.cache.shared_tenants)
-        features = await self._features(call, reading)
+        predictor = self._tools.predictor_for(call.model)
+        features, problem = await self._features(call, reading, predictor)
         lookup = await self._lookup(call, reading, scope, features)
         if lookup.entry is not None and await self._still_passes(lookup.entry, reading):
             await self._tools.cache.reinforce(call.model.name, scope, reading.key or "")
@@ -136,7 +139,8 @@ class RouterStrategy:
             lookup = MISS
         elif self._caching(reading) and call.controls.cache:
             self._tools.metrics.cache_lookups.labels(call.model.name, "miss").inc()
-        plan = await self._route(call, reading, scope, features, lookup)
+        lens = await predicted_failure(predictor, problem)  # scored only for a miss
+        plan = await self._route(call, reading, scope, features, lookup, lens)
         if not self._hinting(call):
             return plan
         return replace(plan, hints=await self._hints(call, scope, lookup))
@@ -154,16 +158,20 @@ class RouterStrategy:
         entries = await self._tools.cache.entries(call.model.name, scope, lookup.near)
         return format_hints(entries, self._settings.cache.hint_budget_tokens)
 
-    async def _features(self, call: Call, reading: Reading) -> Features:
-        embedder = self._tools.embedder_for(call.model) if self._caching(reading) else None
-        if embedder is None:
-            return Features(reading.sketch)
-        try:
-            (vector,) = await embedder.embed([message_text(call.messages)[:SKETCH_CHARS]])
-        except (EngineError, ValueError, KeyError, TypeError) as exc:
-            logger.warning("router: no embedding for near matches (%s)", exc)
-            return Features(reading.sketch)
-        return Features(reading.sketch, unit_vector(vector))
+    async def _features(
+        self, call: Call, reading: Reading, predictor: FailurePredictor | None
+    ) -> tuple[Features, list[float] | None]:
+        """The near-match features and the vector the Lens scores, in one embedding
+        request (prior.py); the sketch alone when neither is wanted."""
+        caching = self._caching(reading)
+        if not caching and predictor is None:
+            return Features(reading.sketch), None
+        embedded = await embed(
+            self._tools.embedder_for(call.model),
+            message_text(call.messages)[:SKETCH_CHARS] if caching else None,
+            predictor.text(reading.prompt) if predictor is not None else None,
+        )
+        return Features(reading.sketch, embedded.near), embedded.problem
 
     async def _lookup(self, call: Call, reading: Reading, scope: str, features: Features) -> Lookup:
         if reading.key is None or not self._caching(reading):
@@ -180,16 +188,33 @@ class RouterStrategy:
         return result.passed == len(tests)
 
     async def _route(
-        self, call: Call, reading: Reading, scope: str, features: Features, lookup: Lookup
+        self,
+        call: Call,
+        reading: Reading,
+        scope: str,
+        features: Features,
+        lookup: Lookup,
+        lens: float,
     ) -> Plan:
         familiarity = 1.0 - lookup.similarity if reading.key is not None else NEUTRAL
         signals = Signals(
             familiarity=familiarity,
             verifiability=verifiability(reading.trusted.source, len(reading.trusted.tests)),
             complexity=reading.complexity,
+            lens=lens,
         )
         value = difficulty(signals, self._settings)
         bin_ = difficulty_bin(value, self._settings.bins)
+        logger.debug(
+            "router: %s D=%.3f bin=%d (F=%.3f V=%.3f C=%.3f L=%.3f)",
+            call.model.name,
+            value,
+            bin_,
+            signals.familiarity,
+            signals.verifiability,
+            signals.complexity,
+            signals.lens,
+        )
         ks = self._arms()
         route: Route = next(iter(ks))
         if len(ks) > 1:

@@ -286,6 +286,12 @@ def test_sandbox_and_lens_errors_name_the_key(tmp_path: Path) -> None:
         load_settings(write(tmp_path, '[redis]\nurl = "http://r"\n'), env={})
     with pytest.raises(ConfigError, match=r"^lens: generated_weight"):
         load_settings(write(tmp_path, "[lens]\ngenerated_weight = 2\n"), env={})
+    with pytest.raises(ConfigError, match=r"^lens: lease_ttl_s must be between"):
+        load_settings(write(tmp_path, "[lens]\nlease_ttl_s = 0\n"), env={})
+    with pytest.raises(ConfigError, match=r"^lens: poll_interval_s must be between"):
+        load_settings(write(tmp_path, "[lens]\npoll_interval_s = -1\n"), env={})
+    lens = load_settings(write(tmp_path, "[lens]\nlease_ttl_s = 10\n"), env={}).lens
+    assert (lens.lease_ttl_s, lens.poll_interval_s) == (10.0, 5.0)
 
 
 def test_the_lens_keys_of_old_files_keep_working(tmp_path: Path) -> None:

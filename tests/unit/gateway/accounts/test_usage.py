@@ -1,5 +1,6 @@
 """The usage recorder and reader against a real redis-server: totals add up across
-replicas, nothing is lost at close or across a Redis outage, and the metrics export."""
+replicas, nothing is lost at close or across a Redis outage, nothing counted twice when
+a flush's reply is lost, and the metrics export."""
 
 from __future__ import annotations
 
@@ -164,6 +165,32 @@ async def test_a_failed_flush_keeps_the_batch_for_the_next(own_redis: OwnRedis) 
         await conn.aclose()
 
 
+async def test_a_batch_whose_reply_was_lost_is_not_counted_twice(
+    client: aioredis.Redis, prefix: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    recorder = UsageRecorder(client, prefix=prefix)
+    write = recorder._write
+
+    async def reply_lost(number: int, batch: dict[tuple[str, str], dict[str, int]]) -> None:
+        await write(number, batch)  # Redis ran the EXEC...
+        raise ConnectionError("connection reset")  # ...and its reply never came
+
+    first = [_event(i) for i in range(3)]
+    for event in first:
+        recorder.record(event)
+    monkeypatch.setattr(recorder, "_write", reply_lost)
+    assert not await recorder.flush()
+    assert recorder.pending_rows == 1
+    monkeypatch.undo()
+    second = [_event(i, key_id="k2") for i in range(2)]
+    for event in second:
+        recorder.record(event)
+    assert await recorder.flush() and recorder.pending_rows == 0
+    reader = UsageReader(client, prefix=prefix)
+    assert sum_counts(await reader.totals(key_id="k1")) == _expected(first)
+    assert sum_counts(await reader.totals(key_id="k2")) == _expected(second)
+
+
 async def test_past_the_bound_new_rows_are_dropped_and_counted(
     unreachable: aioredis.Redis,
 ) -> None:
@@ -173,6 +200,9 @@ async def test_past_the_bound_new_rows_are_dropped_and_counted(
         recorder.record(_event(0, key_id=key_id))
     assert not await recorder.flush()
     assert (recorder.pending_rows, recorder.dropped) == (2, 1)
+    recorder.record(_event(0, key_id="k2"))  # a row already held still adds up
+    recorder.record(_event(0, key_id="k4"))
+    assert (recorder.pending_rows, recorder.dropped) == (3, 2)
     started = time.monotonic()
     await recorder.aclose()  # gives up after a few tries, logging what is lost
     assert time.monotonic() - started < 10

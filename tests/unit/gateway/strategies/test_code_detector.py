@@ -8,7 +8,12 @@ import time
 import pytest
 
 from bench.code_detector import Msg, before, load, messages_of, now, score
-from gateway.strategies.choose import CODE_SCAN_CHARS, looks_like_code_call
+from gateway.strategies.choose import (
+    _CODE_ASK,
+    CODE_SCAN_CHARS,
+    _any_literal,
+    looks_like_code_call,
+)
 
 ITEMS = load()
 TUNED = [i for i in ITEMS if i["split"] in ("tune", "holdout")]
@@ -52,3 +57,31 @@ def test_hostile_text_is_read_fast(text: str) -> None:
     looks_like_code_call(messages)
     assert time.perf_counter() - started < 0.2
     assert len(text) > 2 * CODE_SCAN_CHARS  # the caps are what keeps it fast
+
+
+# One text per alternative of _CODE_ASK, strong and weak.
+EVERY_ALTERNATIVE = (
+    "```", "def f(x)", "class A:", "class B(", "write a parser", "implement the method",
+    "create an endpoint", "build me a script", "give me tests", "fix this bug",
+    "fix my function", "refactor", "python", "javascript", "typescript", "java", "rust",
+    "golang", "sql", "function", "code", "returns", "return", "implement", "algorithm",
+    "regex", "class", "c++",
+)  # fmt: skip
+
+
+def test_every_match_of_the_ask_holds_a_literal_the_prefilter_looks_for() -> None:
+    # The prefilter may skip the regex only because of this: a text without any of the
+    # literals has no match, so the prefilter never changes a decision.
+    texts = [*EVERY_ALTERNATIVE, *(m.content for i in ITEMS for m in messages_of(i))]
+    matched = 0
+    for text in texts:
+        for match in _CODE_ASK.finditer(str(text).lower()):
+            matched += 1
+            assert _any_literal(match.group()), match.group()
+    assert matched >= len(EVERY_ALTERNATIVE)
+
+
+def test_prose_without_any_literal_is_no_code_call() -> None:
+    prose = "Which cities should I visit in Portugal in spring, and for how long? " * 10
+    assert not _any_literal(prose.lower())
+    assert not looks_like_code_call([Msg("user", prose)])
