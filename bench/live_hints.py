@@ -20,6 +20,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import statistics
 import sys
 import time
@@ -226,6 +227,8 @@ def run_hints_bench(args: argparse.Namespace) -> int:
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"hints-{args.start}-{args.limit}.jsonl"
     store = args.out / f"hints-store-{int(time.time())}"
+    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the gateway it started stops.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with embedded_gateway(
             args.out / "hints-gateway.log", data_dir=store, config=args.config
@@ -234,7 +237,13 @@ def run_hints_bench(args: argparse.Namespace) -> int:
     except (GatewayStartError, GradeError, RuntimeError, OSError) as exc:
         print(f"atlas bench hints: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     table = summary_table(lines)
     path.with_suffix(".md").write_text(table + "\n")
     print(table)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
