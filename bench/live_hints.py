@@ -11,8 +11,9 @@ off; the router stores its verified answers in the pattern cache. Measure: probl
 start.., each with hints off and on (the order alternating by problem, so neither
 setting always teaches the bandit first), both with `"cache": false`, so neither gets
 a cache hit nor stores (the second would otherwise hit the first's answer). Answers
-are graded against the hidden tests in nsjail, as `atlas bench live` grades them. `--store` reuses an
-earlier run's store (with `--fill 0`: measure more problems against the same entries).
+are graded against the hidden tests in nsjail, as `atlas bench live` grades them.
+`--store` reuses an earlier run's store (with `--fill 0`: more problems measured
+against the same entries).
 MBPP problems 0..199 are held out and refused. Each answer is one JSON line in
 <out>/hints-<start>-<limit>.jsonl; the table is printed and written beside it.
 """
