@@ -1,6 +1,7 @@
 """`atlas bench hints`: strategy hints on against off, on MBPP through the router.
 
     atlas bench hints [--fill-start 200 --fill 40] [--start 240 --limit 25] [--out DIR]
+                      [--config bench/hints_router.toml] [--fill 0 --store DIR]
 
 One embedded default gateway (`atlas serve` on the installed stack) with a Redis store
 of its own in <out>/hints-store, so no earlier run's cache or posteriors take part.
@@ -11,6 +12,8 @@ start.., each with hints off and on (the order alternating by problem, so neithe
 setting always teaches the bandit first), both with `"cache": false`, so neither gets
 a cache hit nor stores (the second would otherwise hit the first's answer). Answers
 are graded against the hidden tests in nsjail, as `atlas bench live` grades them.
+`--store` reuses an earlier run's store (with `--fill 0`: more problems measured
+against the same entries).
 MBPP problems 0..199 are held out and refused. Each answer is one JSON line in
 <out>/hints-<start>-<limit>.jsonl; the table is printed and written beside it.
 """
@@ -20,6 +23,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import logging
+import signal
 import statistics
 import sys
 import time
@@ -76,6 +80,7 @@ def add_bench_hints_command(bench_subparsers: Any) -> None:
     bench.add_argument("--max-tokens", type=int, default=768)
     bench.add_argument("--out", type=Path, default=OUT_DIR)
     bench.add_argument("--config", type=Path, help="gateway config (default: the default stack)")
+    bench.add_argument("--store", type=Path, help="an earlier run's store dir (with --fill 0)")
     bench.set_defaults(func=run_hints_bench)
 
 
@@ -142,7 +147,7 @@ async def one(
 
 
 async def measure(args: argparse.Namespace, url: str, path: Path) -> list[Line]:
-    fill = load_problems("mbpp", args.fill_start, args.fill)
+    fill = load_problems("mbpp", args.fill_start, args.fill) if args.fill else []
     measured = load_problems("mbpp", args.start, args.limit)
     sandbox = await Sandbox.create(SandboxConfig(max_concurrency=1))
     lines: list[Line] = []
@@ -225,7 +230,9 @@ def run_hints_bench(args: argparse.Namespace) -> int:
         return 2
     args.out.mkdir(parents=True, exist_ok=True)
     path = args.out / f"hints-{args.start}-{args.limit}.jsonl"
-    store = args.out / f"hints-store-{int(time.time())}"
+    store = args.store or args.out / f"hints-store-{int(time.time())}"
+    # SIGTERM (kill, a CI timeout) unwinds like Ctrl-C, so the gateway it started stops.
+    previous = signal.signal(signal.SIGTERM, _exit_on_sigterm)
     try:
         with embedded_gateway(
             args.out / "hints-gateway.log", data_dir=store, config=args.config
@@ -234,7 +241,13 @@ def run_hints_bench(args: argparse.Namespace) -> int:
     except (GatewayStartError, GradeError, RuntimeError, OSError) as exc:
         print(f"atlas bench hints: {exc}", file=sys.stderr)
         return 1
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     table = summary_table(lines)
     path.with_suffix(".md").write_text(table + "\n")
     print(table)
     return 0
+
+
+def _exit_on_sigterm(signum: int, frame: object) -> None:
+    raise SystemExit(128 + signum)
