@@ -8,7 +8,7 @@ ARGS ?=
 # command is printed and make stops (prereqs/, standard library only: runs before .venv).
 PREREQS := $(PYTHON) -m prereqs
 
-.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-replicas bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages bench-fairness clean
+.PHONY: run test prereqs-run prereqs-test prereqs-all lint bench-overhead bench-overhead-ab bench-replicas bench-sandbox bench-selection bench-lens bench-live bench-memory bench-soak bench-admin-pages bench-fairness bench-live-slots clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 12))' || \
@@ -88,6 +88,10 @@ bench-soak: $(STAMP)
 # One key's pass-through p99 while another runs k=20 searches on 2 slots; ARGS="--write".
 bench-fairness: $(STAMP)
 	$(BIN)/python -m bench.fairness $(ARGS)
+
+# Three k=20 searches at once on the embedded 2-slot engine: none may lose a request.
+bench-live-slots: $(STAMP)
+	$(BIN)/python -m bench.live_slots $(ARGS)
 
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache
