@@ -21,7 +21,6 @@ Key layout and counter fields: `schema.py` (limits and usage section). Reading:
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 import uuid
@@ -45,6 +44,7 @@ from gateway.accounts.schema import (
     usage_total_key,
     usage_total_rows_key,
 )
+from gateway.flushing import PeriodicFlush
 
 logger = logging.getLogger(__name__)
 
@@ -116,8 +116,13 @@ class UsageRecorder:
         self._dropped = 0
         self._warned_full = False
         self._lock = asyncio.Lock()  # one flush at a time: the loop's or aclose()'s
-        self._stop = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = PeriodicFlush(
+            self.flush,
+            self._settings.flush_interval_s,
+            name="usage-flush",
+            close_attempts=CLOSE_ATTEMPTS,
+            close_pause_s=CLOSE_PAUSE_S,
+        )
 
     @property
     def pending_rows(self) -> int:
@@ -204,27 +209,10 @@ class UsageRecorder:
         await self.aclose()
 
     def start(self) -> None:
-        if self._flusher is None:
-            self._stop.clear()
-            self._flusher = asyncio.create_task(self._flush_forever(), name="usage-flush")
-
-    async def _flush_forever(self) -> None:
-        while not self._stop.is_set():
-            # Wakes early on aclose(); a flush in progress is never cancelled midway.
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._settings.flush_interval_s)
-            if not self._stop.is_set():
-                await self.flush()
+        self._flusher.start()
 
     async def aclose(self) -> None:
         """Stop the flusher and write what is left, retrying a Redis blip briefly."""
-        self._stop.set()
-        if self._flusher is not None:
-            await self._flusher
-            self._flusher = None
-        for attempt in range(CLOSE_ATTEMPTS):
-            if await self.flush():
-                return
-            if attempt + 1 < CLOSE_ATTEMPTS:
-                await asyncio.sleep(CLOSE_PAUSE_S)
+        if await self._flusher.close():
+            return
         logger.error("usage not written at shutdown: %d rows lost", self.pending_rows)

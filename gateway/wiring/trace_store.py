@@ -31,6 +31,7 @@ import msgspec
 import redis.asyncio as aioredis
 import redis.exceptions
 
+from gateway.flushing import PeriodicFlush
 from gateway.telemetry.traces import DEFAULT_CAPACITY, Trace
 
 logger = logging.getLogger(__name__)
@@ -91,13 +92,17 @@ class TraceStore:
         self._stream = traces_key(prefix)
         self._capture = capture_key(prefix)
         self.capacity = capacity
-        self._flush_interval_s = flush_interval_s
         self._on_drop = on_drop
         self._buffer: deque[Trace] = deque(maxlen=capacity)
         self._append = redis.register_script(APPEND)
         self._lock = asyncio.Lock()
-        self._stop = asyncio.Event()
-        self._flusher: asyncio.Task[None] | None = None
+        self._flusher = PeriodicFlush(
+            self.flush,
+            flush_interval_s,
+            name="traces-flush",
+            close_attempts=CLOSE_ATTEMPTS,
+            close_pause_s=CLOSE_PAUSE_S,
+        )
         self._failing = False
         self.capture_text = False  # as last read from Redis
 
@@ -184,35 +189,20 @@ class TraceStore:
         return found
 
     async def __aenter__(self) -> Self:
-        if self._flusher is None:
-            self._stop.clear()
+        if not self._flusher.running:
             with contextlib.suppress(*FLUSH_ERRORS):
                 async with asyncio.timeout(FLUSH_TIMEOUT_S):
                     self.capture_text = await self.capturing()
-            self._flusher = asyncio.create_task(self._flush_forever(), name="traces-flush")
+            self._flusher.start()
         return self
 
     async def __aexit__(self, *_: object) -> None:
         await self.aclose()
 
-    async def _flush_forever(self) -> None:
-        while not self._stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stop.wait(), self._flush_interval_s)
-            if not self._stop.is_set():
-                await self.flush()
-
     async def aclose(self) -> None:
         """Stop the flusher and write what is left, retrying a blip briefly."""
-        self._stop.set()
-        if self._flusher is not None:
-            await self._flusher
-            self._flusher = None
-        for attempt in range(CLOSE_ATTEMPTS):
-            if await self.flush():
-                return
-            if attempt + 1 < CLOSE_ATTEMPTS:
-                await asyncio.sleep(CLOSE_PAUSE_S)
+        if await self._flusher.close():
+            return
         logger.error("traces: %d not written at shutdown", self.pending)
 
 

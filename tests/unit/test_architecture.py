@@ -59,9 +59,11 @@ GATEWAY_LAYERS = {
         "gateway.strategies",
         "gateway.telemetry",
         "gateway.heap_trim",
+        "gateway.flushing",
         "gateway.accounts",
     },
-    "gateway.accounts": set(),  # users, keys, sessions, limits, usage over redis
+    # users, keys, sessions, limits, usage over redis
+    "gateway.accounts": {"gateway.flushing"},
     # Responses and Messages to and from chat completions: pure translation (msgspec).
     "gateway.protocols": {"gateway.strategies"},
     "gateway.strategies": {"gateway.telemetry"},
@@ -70,6 +72,7 @@ GATEWAY_LAYERS = {
     "gateway.serving": {"gateway.drain"},  # uvicorn's protocols with a write timeout
     "gateway.drain": set(),  # the shutdown clock (plain asyncio)
     "gateway.heap_trim": set(),  # hands freed heap back to the OS (ctypes, glibc)
+    "gateway.flushing": set(),  # a periodic flush and a last one at close (plain asyncio)
 }
 ONLY_IN = {
     "litestar": ("gateway/http/", "gateway/admin/", "gateway/app.py", "gateway/testing.py"),
