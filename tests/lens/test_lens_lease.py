@@ -58,11 +58,12 @@ async def test_expiry_lets_another_take_it_and_the_old_holder_cannot_renew_or_re
 
 
 async def test_hold_renews_past_the_ttl_then_releases(client: aioredis.Redis, prefix: str) -> None:
-    a = TrainingLease(client, prefix=prefix, ttl_s=0.3)
-    b = TrainingLease(client, prefix=prefix, ttl_s=0.3)
+    # Renewed every ttl/3 from the loop: 1 s leaves room for a loop a loaded CI stalls.
+    a = TrainingLease(client, prefix=prefix, ttl_s=1.0)
+    b = TrainingLease(client, prefix=prefix, ttl_s=1.0)
     async with a.hold() as keeper:
         assert keeper is not None
-        for _ in range(10):  # 1 s, more than three ttls
+        for _ in range(30):  # 3 s, three ttls
             await asyncio.sleep(0.1)
             assert await b.acquire() is None
         assert not keeper.lost.is_set()
@@ -72,12 +73,12 @@ async def test_hold_renews_past_the_ttl_then_releases(client: aioredis.Redis, pr
 
 
 async def test_a_lease_taken_away_is_reported_lost(client: aioredis.Redis, prefix: str) -> None:
-    a = TrainingLease(client, prefix=prefix, ttl_s=0.3)
+    a = TrainingLease(client, prefix=prefix, ttl_s=1.0)
     async with a.hold() as keeper:
         assert keeper is not None
         await client.delete(a.key)  # as if it had expired while this holder was paused
         await client.set(a.key, b"another replica")
-        for _ in range(20):
+        for _ in range(40):  # the next renewal, ttl/3 later, finds it gone
             if keeper.lost.is_set():
                 break
             await asyncio.sleep(0.05)
