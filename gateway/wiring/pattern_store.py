@@ -15,6 +15,7 @@ A Redis failure is logged and is a miss (lookup) or a lost entry (store).
 from __future__ import annotations
 
 import asyncio
+import heapq
 import logging
 import time
 from collections.abc import Awaitable, Callable, Mapping, Sequence
@@ -191,10 +192,9 @@ def _ranked(features: Features, others: dict[str, bytes], config: PatternCacheSe
     keys = list(others)
     values = _similarities(features, list(others.values()))
     best = max(values, default=0.0)
-    order = sorted(range(len(keys)), key=lambda i: (-values[i], keys[i]))
-    near = tuple(
-        keys[i] for i in order[: config.max_hints] if values[i] >= config.hint_min_similarity
-    )
+    # The best few only: a full sort of the scope for max_hints keys is wasted work.
+    order = heapq.nsmallest(config.max_hints, range(len(keys)), key=lambda i: (-values[i], keys[i]))
+    near = tuple(keys[i] for i in order if values[i] >= config.hint_min_similarity)
     return Lookup(entry=None, similarity=best, near=near)
 
 
