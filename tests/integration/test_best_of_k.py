@@ -309,7 +309,10 @@ def test_a_repair_round_with_the_jails_evidence_produces_the_winner(
     repairs = [r for r in sent if r.headers["x-atlas-purpose"] == "repair"]
     assert len(repairs) == 1
     evidence = repairs[0].body["messages"][-1]["content"]
-    assert "AssertionError" in evidence or "assertion failed" in evidence
+    assert "assertion failed: assert add(1, 2) == 3" in evidence
+    # A bare assert hides the value; a probe run in the jail shows what the code returned.
+    assert "`add(1, 2)` returned `-1`." in evidence and "`add(-1, 1)` returned `-2`." in evidence
+    assert "the whole `add` function" in evidence
 
 
 def test_repair_can_be_turned_off_per_request_and_is_bounded(

@@ -39,7 +39,11 @@ from gateway.strategies.best_of_k.prompt_context import (
     prompt_imports,
     with_message_text,
 )
-from gateway.strategies.best_of_k.repair import repair_conversation
+from gateway.strategies.best_of_k.repair import (
+    MAX_FAILURES_SHOWN,
+    compared_call,
+    repair_conversation,
+)
 from gateway.strategies.best_of_k.selection import Evidence, select
 from gateway.strategies.best_of_k.testgen import (
     entry_point_of,
@@ -379,7 +383,8 @@ class BestOfK:
             if all(other.code != candidate.code for other in chosen):
                 chosen.append(candidate)
         self.progress = f"repair round {round_number}/{self._repair_rounds}"
-        for parent in chosen:
+        returned = await asyncio.gather(*(self._returned_values(parent) for parent in chosen))
+        for parent, values in zip(chosen, returned, strict=True):
             index = len(run.candidates)
             repaired = Candidate(
                 index,
@@ -388,12 +393,29 @@ class BestOfK:
                 parent=parent.index,
                 parent_code=parent.code.source if parent.code else None,
                 conversation=repair_conversation(
-                    parent.conversation or self._messages, parent.content, parent.failures
+                    parent.conversation or self._messages,
+                    parent.content,
+                    parent.failures,
+                    values,
+                    self._entry_point,
                 ),
             )
             run.candidates.append(repaired)
             self._spawn(run, self._generate(repaired), "candidate", repaired)
         return await self._collect(run)
+
+    async def _returned_values(self, candidate: Candidate) -> list[str | None]:
+        """What the calls of the failed bare asserts shown to the model returned, run on
+        the candidate in a probe of their own (None where unknown or it raised)."""
+        shown = candidate.failures[:MAX_FAILURES_SHOWN]
+        calls = [compared_call(failure) for failure in shown]
+        probed = [call for call in calls if call is not None]
+        if not probed or candidate.code is None:
+            return [None] * len(shown)
+        result = await self._verifier.generated(candidate.code, probe_tests(probed), 0)
+        outputs = iter([*result.outputs, *["!"] * len(probed)])  # none when it did not load
+        values = [next(outputs) if call is not None else None for call in calls]
+        return [None if v is None or v.startswith("!") else v for v in values]
 
     async def _usage(self, data: dict[str, Any], content: str) -> Usage:
         try:
