@@ -72,10 +72,19 @@ class BestOfKSettings(
     # first); more waves, each as large as the free slots, only while no candidate
     # passes every trusted test (without trusted tests: while candidates disagree).
     first_wave: int = 2
+    # An early stop needs this many candidates that pass every trusted test and return
+    # the same on inputs derived from the examples (1: the first to pass stops). A few
+    # visible examples are weak evidence: one wrong answer passes them as easily as one
+    # right one, while two independent samples that also agree beyond them rarely are both
+    # wrong. Without a quorum the waves go on to k (or the time budget); then consensus
+    # chooses among those that passed.
+    early_stop_quorum: int = 2
 
     def __post_init__(self) -> None:
         if not 1 <= self.first_wave <= MAX_K:
             raise ValueError(f"first_wave must be between 1 and {MAX_K}")
+        if not 1 <= self.early_stop_quorum <= MAX_K:
+            raise ValueError(f"early_stop_quorum must be between 1 and {MAX_K}")
         if self.time_budget < 0:
             raise ValueError("time_budget must be at least 0")
         if self.time_budget_min_s < 0:

@@ -87,7 +87,10 @@ def test_prompt_examples_are_trusted_tests_and_stop_early(
     upstream = upstream_factory(
         Script(content_for=by_seed({0: GOOD}), delay_for=lambda body: 0 if body["seed"] == 0 else 6)
     )
-    gw = gateway_with(gateway_factory, upstream)
+    # A quorum of one: the first candidate to pass the examples stops the search.
+    first_pass_stops = {"type": "best_of_k", "k": 1, "early_stop_quorum": 1}
+    model = {"name": "coder", "upstreams": [upstream.url], "strategy": first_pass_stops}
+    gw = gateway_factory(make_settings([model]))
     started = time.monotonic()
     raw = sdk(gw).chat.completions.with_raw_response.create(
         model="coder", messages=ask(DOCTEST_PROMPT), extra_body={"atlas": {"k": 5}}
@@ -102,6 +105,34 @@ def test_prompt_examples_are_trusted_tests_and_stop_early(
     purposes = [r.headers["x-atlas-purpose"] for r in upstream.requests_to("/v1/chat/completions")]
     assert sorted(purposes) == ["candidate"] * 2
     assert wait_for(lambda: gw.services.models["coder"].generation.upstreams[0].in_flight == 0)
+
+
+# Passes the prompt's one example, add(2, 3) == 5, and is wrong elsewhere.
+TRICK = "```python\ndef add(a, b):\n    return a + b if a > 1 else a * b\n```"
+
+
+def test_one_pass_of_the_examples_is_no_quorum_and_agreement_beyond_them_decides(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    # The client's own (greedy) answer passes the one visible example but is wrong; a
+    # quorum of two that pass and agree on inputs derived from the example is needed.
+    upstream = upstream_factory(Script(content_for=by_seed({0: TRICK, 2: GOOD, 3: GOOD})))
+    model = {"name": "coder", "upstreams": [{"url": upstream.url, "max_in_flight": 2}]}
+    gw = gateway_factory(make_settings([model]))
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder",
+        messages=ask(DOCTEST_PROMPT),
+        seed=0,  # type: ignore[arg-type]
+        extra_body={"atlas": {"k": 8, "debug": True}},
+    )
+    assert raw.parse().choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-tests"] == "prompt:1"
+    assert raw.headers["x-atlas-selection"] == "tests+mbr-exec"
+    # Waves of two: 0 passes alone (1 fails), then 2 and 3 pass and agree: early stop.
+    report = raw.http_response.json()["atlas"]
+    assert report["early_stop"] is True and raw.headers["x-atlas-candidates"] == "4"
+    assert raw.headers["x-atlas-verified"] == "3" and raw.headers["x-atlas-repair-rounds"] == "0"
 
 
 def test_streaming_replays_the_winner(

@@ -25,8 +25,9 @@ class Candidate:
     trusted_passed: int | None = None
     failures: tuple[FailedTest, ...] = ()
     generated: GeneratedResult | None = None
-    # What it returned on inputs derived from the visible examples (see derived_inputs).
-    derived: tuple[str, ...] = ()
+    # What it returned on inputs derived from the visible examples (see derived_inputs);
+    # None: not run yet.
+    derived: tuple[str, ...] | None = None
     scores: dict[str, float] = field(default_factory=dict)
     # 0: one of the k candidates; r > 0: made in repair round r from candidate `parent`.
     round: int = 0

@@ -185,7 +185,7 @@ class BestOfK:
         """Collect `wave`, then send the next, until one passes every trusted test (True:
         early stop), the candidates settle (`_needs_more`), or k have been tried."""
         while True:
-            if await self._collect(run):
+            if await self._collect(run, self._settings.early_stop_quorum):
                 return True
             if len(run.candidates) >= self._k:
                 return False
@@ -283,10 +283,10 @@ class BestOfK:
         best = max(c.trusted_passed or 0 for c in with_code)
         return [c for c in with_code if (c.trusted_passed or 0) == best]
 
-    async def _collect(self, run: _Run) -> bool:
-        """Wait for candidates and their trusted checks. Once one passes every trusted
-        test, cancel the candidates still being generated (early stop), finish checking
-        those already here, and return True."""
+    async def _collect(self, run: _Run, quorum: int = 1) -> bool:
+        """Wait for candidates and their trusted checks. Once `quorum` of them pass every
+        trusted test and agree (`_agreeing`), cancel the candidates still being generated
+        (early stop), finish checking those already here, and return True."""
         trusted = self.trusted.tests if self._verifier.available else []
         stopped = False
         while True:
@@ -308,9 +308,19 @@ class BestOfK:
                     result = task.result()
                     candidate.trusted_passed, candidate.failures = result.passed, result.failures
                     if candidate.trusted_passed == len(trusted) and not stopped:
-                        stopped = True
-                        _stop_generating(run)
+                        if await self._agreeing(run, len(trusted)) >= quorum:
+                            stopped = True
+                            _stop_generating(run)
             self.progress = f"candidates {run.finished}/{len(run.candidates)}"
+
+    async def _agreeing(self, run: _Run, n_trusted: int) -> int:
+        """The largest group of candidates that pass every trusted test and return the
+        same on the derived inputs (all of them, when there are no derived inputs)."""
+        passing = [c for c in run.candidates if c.trusted_passed == n_trusted]
+        if len(passing) < 2:
+            return len(passing)
+        await self._run_derived_inputs(passing)
+        return max(Counter(c.derived for c in passing).values())
 
     def _arrived(self, run: _Run, candidate: Candidate, task: asyncio.Task[Any]) -> None:
         run.finished += 1
@@ -365,6 +375,8 @@ class BestOfK:
         """Repair needs trusted tests to drive it, and a candidate that failed some."""
         if not self.trusted.tests or not self._verifier.available:
             return False
+        if any(c.trusted_passed == len(self.trusted.tests) for c in run.candidates):
+            return False  # an answer passed (the quorum did not stop the waves): none to fix
         return any(c.code is not None and c.failures for c in run.candidates)
 
     async def _repair(self, run: _Run, round_number: int) -> bool:
@@ -474,7 +486,11 @@ class BestOfK:
             return
         self.progress = f"comparing {len(contenders)} candidates on {len(calls)} derived inputs"
         probes = probe_tests(calls)
-        python = [c for c in contenders if c.code is not None and c.code.language == "python"]
+        python = [
+            c
+            for c in contenders
+            if c.derived is None and c.code is not None and c.code.language == "python"
+        ]
         results = await asyncio.gather(
             *(self._verifier.generated(c.code, probes, 0) for c in python if c.code is not None)
         )
@@ -549,7 +565,7 @@ def _evidence(candidate: Candidate) -> Evidence:
         has_code=candidate.code is not None,
         trusted_passed=candidate.trusted_passed or 0,
         generated_passed=generated.passed if generated else frozenset(),
-        outputs=((generated.outputs if generated else ()) + candidate.derived) or None,
+        outputs=((generated.outputs if generated else ()) + (candidate.derived or ())) or None,
     )
 
 

@@ -34,6 +34,7 @@ def test_temperature_and_test_requests_follow_k() -> None:
         ({"k": 1, "max_k": 129}, "max_k must be at most 128"),
         ({"test_requests": 129}, "test_requests must be between 0 and 128"),
         ({"first_wave": 0}, "first_wave must be between 1 and 128"),
+        ({"early_stop_quorum": 0}, "early_stop_quorum must be between 1 and 128"),
         ({"time_budget_min_s": -1}, "time_budget_min_s must be at least 0"),
     ],
 )

@@ -149,15 +149,23 @@ async def test_the_candidate_passing_the_request_tests_wins() -> None:
     assert outcome.winner.index == 1
     assert outcome.selection.startswith("tests")
     assert (outcome.tests_source, outcome.tests_count, outcome.verified) == ("request", 1, 1)
-    # Usage adds up every completed candidate's reported usage: the first wave of two,
-    # since candidate 1 passed; k is a ceiling, candidate 2 was never asked for.
+    # Usage adds up every completed candidate's reported usage: one pass is no quorum
+    # (early_stop_quorum = 2), so the waves went on to k.
+    assert outcome.total == Usage(prompt_tokens=30, completion_tokens=15, total_tokens=45)
+    assert len(outcome.candidates) == 3 and not outcome.early_stop
+    first_pass_stops = BestOfKSettings(k=1, max_k=20, time_budget=0, early_stop_quorum=1)
+    generator = FakeGenerator({0: BAD, 1: GOOD, 2: BAD})
+    outcome = await search(
+        generator, k=3, tests=["assert add(1, 2) == 3"], settings=first_pass_stops
+    ).execute()
+    # k is a ceiling: with a quorum of 1, candidate 2 is never asked for.
+    assert outcome.winner.index == 1 and len(outcome.candidates) == 2 and outcome.early_stop
     assert outcome.total == Usage(prompt_tokens=20, completion_tokens=10, total_tokens=30)
-    assert len(outcome.candidates) == 2
 
 
 async def test_early_stop_cancels_the_candidates_still_generating() -> None:
     generator = FakeGenerator({0: GOOD, 1: BAD, 2: BAD, 3: BAD}, delays={1: 30, 2: 30, 3: 30})
-    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=3)
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=3, early_stop_quorum=1)
     outcome = await asyncio.wait_for(
         search(generator, k=4, tests=["assert add(1, 2) == 3"], settings=settings).execute(), 5
     )
@@ -165,6 +173,24 @@ async def test_early_stop_cancels_the_candidates_still_generating() -> None:
     assert sorted(generator.cancelled) == [1, 2]  # the first wave's; 3 was never sent
     assert len(outcome.completed()) == 1
     assert [b["seed"] for p, b in generator.bodies if p == "candidate"] == [0, 1, 2]
+
+
+async def test_two_agreeing_passes_stop_early_and_one_alone_does_not() -> None:
+    slow = {2: 30.0, 3: 30.0}
+    agreeing = FakeGenerator({0: GOOD, 1: GOOD, 2: BAD, 3: BAD}, delays=slow)
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=4)
+    outcome = await asyncio.wait_for(
+        search(agreeing, k=4, tests=["assert add(1, 2) == 3"], settings=settings).execute(), 5
+    )
+    assert outcome.early_stop and outcome.winner.index == 0
+    assert sorted(agreeing.cancelled) == [2, 3]
+    # One pass among slow failures: the search waits for them instead of stopping.
+    alone = FakeGenerator({0: GOOD, 1: BAD, 2: BAD}, delays={1: 0.05, 2: 0.05})
+    outcome = await search(
+        alone, k=3, tests=["assert add(1, 2) == 3"], settings=settings, repair=0
+    ).execute()
+    assert not alone.cancelled and len(outcome.completed()) == 3
+    assert outcome.winner.index == 0 and not outcome.early_stop
 
 
 async def test_a_first_wave_that_passes_is_the_only_wave() -> None:
@@ -175,11 +201,11 @@ async def test_a_first_wave_that_passes_is_the_only_wave() -> None:
 
 
 async def test_more_waves_while_no_candidate_passes_each_as_large_as_the_free_slots() -> None:
-    generator = FakeGenerator({0: BAD, 1: BAD, 2: BAD, 3: BAD, 4: BAD, 5: GOOD, 6: GOOD})
-    free = iter([9, 3, 0])  # asked before each wave
+    generator = FakeGenerator({0: BAD, 1: BAD, 2: BAD, 3: BAD, 4: BAD, 5: GOOD, 6: GOOD, 7: GOOD})
+    free = iter([9, 3, 0, 0])  # asked before each wave
     outcome = await search(
         generator,
-        k=7,
+        k=8,
         tests=["assert add(1, 2) == 3"],
         window=4,
         repair=0,
@@ -187,8 +213,8 @@ async def test_more_waves_while_no_candidate_passes_each_as_large_as_the_free_sl
     ).execute()
     waves = [b["seed"] for p, b in generator.bodies if p == "candidate"]
     # first_wave (2 of the 9 free), then the 3 free, then 1 (none free: still one), which
-    # passes; candidate 6 is never asked for.
-    assert waves == [0, 1, 2, 3, 4, 5]
+    # passes alone (no quorum), then 1 more that agrees; candidate 7 is never asked for.
+    assert waves == [0, 1, 2, 3, 4, 5, 6]
     assert outcome.winner.index == 5 and outcome.early_stop
     busy = FakeGenerator({i: BAD for i in range(3)}, delays=dict.fromkeys(range(3), 0.01))
     await search(
