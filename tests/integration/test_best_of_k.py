@@ -115,10 +115,14 @@ def test_one_pass_of_the_examples_is_no_quorum_and_agreement_beyond_them_decides
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
-    # The client's own (greedy) answer passes the one visible example but is wrong; a
-    # quorum of two that pass and agree on inputs derived from the example is needed.
+    # The client's own (greedy) answer passes the one visible example but is wrong; with
+    # early_stop_quorum = 2, two that pass and agree on inputs derived from it are needed.
     upstream = upstream_factory(Script(content_for=by_seed({0: TRICK, 2: GOOD, 3: GOOD})))
-    model = {"name": "coder", "upstreams": [{"url": upstream.url, "max_in_flight": 2}]}
+    model = {
+        "name": "coder",
+        "upstreams": [{"url": upstream.url, "max_in_flight": 2}],
+        "strategy": {"type": "best_of_k", "k": 1, "early_stop_quorum": 2},
+    }
     gw = gateway_factory(make_settings([model]))
     raw = sdk(gw).chat.completions.with_raw_response.create(
         model="coder",

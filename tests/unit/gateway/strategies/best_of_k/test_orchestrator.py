@@ -145,12 +145,15 @@ def search(
 
 async def test_the_candidate_passing_the_request_tests_wins() -> None:
     generator = FakeGenerator({0: BAD, 1: GOOD, 2: BAD})
-    outcome = await search(generator, k=3, tests=["assert add(1, 2) == 3"]).execute()
+    quorum = BestOfKSettings(k=1, max_k=20, time_budget=0, early_stop_quorum=2)
+    outcome = await search(
+        generator, k=3, tests=["assert add(1, 2) == 3"], settings=quorum
+    ).execute()
     assert outcome.winner.index == 1
     assert outcome.selection.startswith("tests")
     assert (outcome.tests_source, outcome.tests_count, outcome.verified) == ("request", 1, 1)
     # Usage adds up every completed candidate's reported usage: one pass is no quorum
-    # (early_stop_quorum = 2), so the waves went on to k.
+    # of two, so the waves went on to k.
     assert outcome.total == Usage(prompt_tokens=30, completion_tokens=15, total_tokens=45)
     assert len(outcome.candidates) == 3 and not outcome.early_stop
     first_pass_stops = BestOfKSettings(k=1, max_k=20, time_budget=0, early_stop_quorum=1)
@@ -178,7 +181,7 @@ async def test_early_stop_cancels_the_candidates_still_generating() -> None:
 async def test_two_agreeing_passes_stop_early_and_one_alone_does_not() -> None:
     slow = {2: 30.0, 3: 30.0}
     agreeing = FakeGenerator({0: GOOD, 1: GOOD, 2: BAD, 3: BAD}, delays=slow)
-    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=4)
+    settings = BestOfKSettings(k=1, max_k=20, time_budget=0, first_wave=4, early_stop_quorum=2)
     outcome = await asyncio.wait_for(
         search(agreeing, k=4, tests=["assert add(1, 2) == 3"], settings=settings).execute(), 5
     )
@@ -210,10 +213,11 @@ async def test_more_waves_while_no_candidate_passes_each_as_large_as_the_free_sl
         window=4,
         repair=0,
         free_slots=lambda: next(free),
+        settings=BestOfKSettings(k=1, max_k=20, time_budget=0, early_stop_quorum=2),
     ).execute()
     waves = [b["seed"] for p, b in generator.bodies if p == "candidate"]
     # first_wave (2 of the 9 free), then the 3 free, then 1 (none free: still one), which
-    # passes alone (no quorum), then 1 more that agrees; candidate 7 is never asked for.
+    # passes alone (no quorum of two), then 1 more that agrees; 7 is never asked for.
     assert waves == [0, 1, 2, 3, 4, 5, 6]
     assert outcome.winner.index == 5 and outcome.early_stop
     busy = FakeGenerator({i: BAD for i in range(3)}, delays=dict.fromkeys(range(3), 0.01))
