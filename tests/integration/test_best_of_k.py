@@ -139,6 +139,32 @@ def test_one_pass_of_the_examples_is_no_quorum_and_agreement_beyond_them_decides
     assert raw.headers["x-atlas-verified"] == "3" and raw.headers["x-atlas-repair-rounds"] == "0"
 
 
+def test_without_examples_or_tests_the_typed_signature_gives_inputs_to_agree_on(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    # No examples in the prompt and the model writes no usable test: only the stub's
+    # annotations say what to call it with. Two of three candidates agree on those calls.
+    typed = (
+        'Complete this function:\n```python\ndef add(a: int, b: int) -> int:\n    """Sum."""\n```'
+    )
+    upstream = upstream_factory(
+        Script(content_for=by_seed({0: BAD, 1: GOOD, 2: GOOD}), tests_content="no tests, sorry")
+    )
+    gw = gateway_with(gateway_factory, upstream)
+    raw = sdk(gw).chat.completions.with_raw_response.create(
+        model="coder",
+        messages=ask(typed),
+        seed=0,  # type: ignore[arg-type]
+        extra_body={"atlas": {"k": 3, "debug": True}},
+    )
+    assert raw.parse().choices[0].message.content == GOOD
+    assert raw.headers["x-atlas-tests"] == "none:0"
+    assert raw.headers["x-atlas-selection"] == "mbr-exec"
+    report = raw.http_response.json()["atlas"]
+    assert [c["scores"]["mbr_cluster"] for c in report["candidates"]] == [1.0, 2.0, 2.0]
+
+
 def test_streaming_replays_the_winner(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],

@@ -231,8 +231,9 @@ async def test_without_trusted_tests_more_waves_only_while_candidates_disagree()
     asserts = "assert add(1, 2) == 3\nassert add(0, 0) == 0"
     agreeing = FakeGenerator({i: GOOD for i in range(6)}, asserts=asserts)
     verifier = FakeVerifier(generated_rules={0: "a + b", 1: "a + b"})
-    outcome = await search(agreeing, verifier, k=6, prompt="def add(a, b): ...").execute()
-    assert len([p for p, _ in agreeing.bodies if p == "candidate"]) == 2
+    outcome = await search(agreeing, verifier, k=6, prompt="def add(a, b): ...", window=1).execute()
+    # Waves of one: three that agree (CONSENSUS_QUORUM) settle it; two would not.
+    assert len([p for p, _ in agreeing.bodies if p == "candidate"]) == 3
     assert outcome.tests_source == "generated"
     split = FakeGenerator({0: GOOD, 1: BAD, 2: GOOD, 3: GOOD}, asserts=asserts)
     outcome = await search(split, verifier, k=4, prompt="def add(a, b): ...").execute()
