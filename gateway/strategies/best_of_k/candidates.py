@@ -5,10 +5,18 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
-from engines import EngineError
+from engines import (
+    CapacityExceededError,
+    EngineError,
+    UpstreamProtocolError,
+    UpstreamRejectedError,
+)
 from gateway.strategies.base import LabelledCode, Lessons, TestSource
+from gateway.strategies.best_of_k.selection import Evidence
 from gateway.strategies.best_of_k.verification import Code, FailedTest, GeneratedResult
 from gateway.strategies.views import Usage
+
+REQUESTED = 0  # the index of the candidate the client asked for
 
 
 @dataclass(slots=True)
@@ -89,3 +97,38 @@ class Outcome:
                 passed = candidate.trusted_passed == self.tests_count
                 labelled.append((candidate.code.source, passed))
         return labelled
+
+
+def agreement_key(candidate: Candidate) -> object:
+    """What two candidates agree on when they are the same: their pass set and outputs on
+    the model-written tests, else their code."""
+    if candidate.generated is not None:
+        return (candidate.generated.passed, candidate.generated.outputs)
+    return candidate.code.source.strip() if candidate.code is not None else None
+
+
+def evidence_of(candidate: Candidate) -> Evidence:
+    generated = candidate.generated
+    return Evidence(
+        index=candidate.index,
+        order=candidate.order,
+        requested=candidate.index == REQUESTED,
+        has_code=candidate.code is not None,
+        trusted_passed=candidate.trusted_passed or 0,
+        generated_passed=generated.passed if generated else frozenset(),
+        outputs=((generated.outputs if generated else ()) + (candidate.derived or ())) or None,
+    )
+
+
+def all_failed_error(candidates: list[Candidate]) -> EngineError:
+    errors = [c.error for c in candidates if c.error is not None]
+    refused = [e for e in errors if isinstance(e, CapacityExceededError)]
+    if refused and len(refused) == len(errors):
+        return refused[0]  # the model's queue is full: a 429 with Retry-After
+    rejected = [e for e in errors if isinstance(e, UpstreamRejectedError)]
+    if rejected and len(rejected) == len(errors):
+        return rejected[0]  # the request itself is refused: pass the 4xx through
+    causes = sorted({f"{e.upstream or 'upstream'}: {e.message}" for e in errors})
+    return UpstreamProtocolError(
+        f"all {len(candidates)} candidate requests failed: " + "; ".join(causes)[:1500]
+    )

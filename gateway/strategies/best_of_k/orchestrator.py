@@ -27,15 +27,21 @@ from config import BestOfKSettings
 from engines import (
     CapacityExceededError,
     EngineError,
-    UpstreamProtocolError,
-    UpstreamRejectedError,
 )
 from gateway.strategies.base import Message
-from gateway.strategies.best_of_k.candidates import Candidate, Outcome
+from gateway.strategies.best_of_k.candidates import (
+    REQUESTED,
+    Candidate,
+    Outcome,
+    agreement_key,
+    all_failed_error,
+    evidence_of,
+)
 from gateway.strategies.best_of_k.derived_inputs import derived_calls, probe_tests
 from gateway.strategies.best_of_k.ports import Generator, Purpose, Ranker, UsageCounter, Verifier
 from gateway.strategies.best_of_k.prompt_context import (
     answer_code,
+    problem_text,
     prompt_imports,
     with_message_text,
 )
@@ -66,7 +72,6 @@ logger = logging.getLogger(__name__)
 CANDIDATE_DROPPED = ("atlas", "n", "stream", "stream_options")
 TEST_SEED_OFFSET = 1_000_003  # test-writing requests use other seeds than candidates
 REPAIR_SEED_OFFSET = 2_000_003
-REQUESTED = 0  # the index of the candidate the client asked for
 # Without trusted tests, the waves stop once this many candidates agree: two samples that
 # agree on weak inputs are often the same wrong answer (codet-a: 2 of 2 agreeing stopped
 # searches whose 100 samples were 73 % right).
@@ -163,7 +168,7 @@ class BestOfK:
             tests_task = self._maybe_generate_tests(run)
             early = await self._waves(run, first, tests_task)
             if not any(c.data is not None for c in run.candidates):
-                raise _all_failed(run.candidates)
+                raise all_failed_error(run.candidates)
             rounds = 0
             while not early and rounds < self._repair_rounds and self._repairable(run):
                 rounds += 1
@@ -249,7 +254,7 @@ class BestOfK:
             return True
         if tests_task is not None:
             await self._verify_generated(with_code, tests_task)
-        return len({_signature(c) for c in with_code}) > 1
+        return len({agreement_key(c) for c in with_code}) > 1
 
     def _spawn(self, run: _Run, work: Awaitable[Any], kind: str, cand: Candidate | None) -> None:
         task = asyncio.ensure_future(work)
@@ -514,7 +519,7 @@ class BestOfK:
             first = min(completed, key=lambda c: c.order)
             method = "first" if self._verifier.available else "unverified"
             return self._outcome(run, first, method, generated, early=early)
-        evidence = [_evidence(c) for c in completed]
+        evidence = [evidence_of(c) for c in completed]
         await self._rank(self._contenders(completed), evidence)
         chosen = select(evidence, self._test_weights)
         winner = next(c for c in completed if c.index == chosen.winner)
@@ -556,53 +561,6 @@ class BestOfK:
         for candidate in run.candidates:
             candidate.scores = scores.get(candidate.index, {})
         return Outcome(winner, method, run.candidates, source, count, verified, run.total, early)
-
-
-def _signature(candidate: Candidate) -> object:
-    """What two candidates agree on when they are the same: their pass set and outputs on
-    the model-written tests, else their code."""
-    if candidate.generated is not None:
-        return (candidate.generated.passed, candidate.generated.outputs)
-    return candidate.code.source.strip() if candidate.code is not None else None
-
-
-def _evidence(candidate: Candidate) -> Evidence:
-    generated = candidate.generated
-    return Evidence(
-        index=candidate.index,
-        order=candidate.order,
-        requested=candidate.index == REQUESTED,
-        has_code=candidate.code is not None,
-        trusted_passed=candidate.trusted_passed or 0,
-        generated_passed=generated.passed if generated else frozenset(),
-        outputs=((generated.outputs if generated else ()) + (candidate.derived or ())) or None,
-    )
-
-
-def problem_text(messages: Sequence[Message]) -> str:
-    """The task best-of-k solves: the last user message's text (parts joined as they are)."""
-    text: str | None = None
-    for message in messages:
-        if message.role == "user":
-            content = message.content
-            if isinstance(content, list):
-                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
-            text = content if isinstance(content, str) else None
-    return text or ""
-
-
-def _all_failed(candidates: list[Candidate]) -> EngineError:
-    errors = [c.error for c in candidates if c.error is not None]
-    refused = [e for e in errors if isinstance(e, CapacityExceededError)]
-    if refused and len(refused) == len(errors):
-        return refused[0]  # the model's queue is full: a 429 with Retry-After
-    rejected = [e for e in errors if isinstance(e, UpstreamRejectedError)]
-    if rejected and len(rejected) == len(errors):
-        return rejected[0]  # the request itself is refused: pass the 4xx through
-    causes = sorted({f"{e.upstream or 'upstream'}: {e.message}" for e in errors})
-    return UpstreamProtocolError(
-        f"all {len(candidates)} candidate requests failed: " + "; ".join(causes)[:1500]
-    )
 
 
 def _stop_generating(run: _Run) -> None:

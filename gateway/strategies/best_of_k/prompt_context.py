@@ -10,8 +10,10 @@ client gets contains the added lines. An answer that does not parse is left alon
 from __future__ import annotations
 
 import ast
+from collections.abc import Sequence
 from typing import Any
 
+from gateway.strategies.base import Message
 from gateway.strategies.best_of_k.repair import bound_names, carried_over
 from gateway.strategies.best_of_k.verification import Code, extract_code
 
@@ -91,3 +93,15 @@ def answer_code(
         return content, code
     source = "\n".join(added) + "\n\n" + code.source
     return content.replace(code.source, source, 1), Code("python", source)
+
+
+def problem_text(messages: Sequence[Message]) -> str:
+    """The task best-of-k solves: the last user message's text (parts joined as they are)."""
+    text: str | None = None
+    for message in messages:
+        if message.role == "user":
+            content = message.content
+            if isinstance(content, list):
+                content = "".join(str(p.get("text", "")) for p in content if isinstance(p, dict))
+            text = content if isinstance(content, str) else None
+    return text or ""

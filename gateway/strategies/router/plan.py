@@ -10,7 +10,7 @@ from typing import Any
 import msgspec
 
 from gateway.strategies.base import Call
-from gateway.strategies.best_of_k.orchestrator import problem_text
+from gateway.strategies.best_of_k.prompt_context import problem_text
 from gateway.strategies.best_of_k.testgen import entry_point_of
 from gateway.strategies.best_of_k.verification import OFF_LOOP_CHARS, TrustedTests, trusted_tests
 from gateway.strategies.router.difficulty import complexity
