@@ -376,6 +376,49 @@ def test_a_repair_round_with_the_jails_evidence_produces_the_winner(
     assert "the whole `add` function" in evidence
 
 
+def _repair_delayed(seconds: float) -> Callable[[dict[str, Any]], float]:
+    return lambda body: seconds if "does not pass" in body["messages"][-1]["content"] else 0
+
+
+def _stream_lines(gw: RunningGateway, body: dict[str, Any]) -> Any:
+    return httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=30)
+
+
+def test_a_stream_keeps_reporting_progress_through_a_repair_round(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    script = Script(content_for=_repair_answers, delay_for=_repair_delayed(1.0))
+    upstream = upstream_factory(script)
+    gw = gateway_with(gateway_factory, upstream, server={"keepalive_interval_s": 0.2})
+    body = {"model": "coder", "messages": ask(), "stream": True, "atlas": {"k": 2, "tests": TESTS}}
+    with _stream_lines(gw, body) as response:
+        assert response.headers["x-atlas-route"] == "best-of-k"
+        lines = [line for line in response.iter_lines() if line]
+    # The repair request waits a second: the client hears about it meanwhile.
+    assert lines.count(": atlas repair round 1/1") >= 3, lines
+    data = [json.loads(line[6:]) for line in lines if line.startswith("data: {")]
+    assert "".join(c["choices"][0]["delta"].get("content") or "" for c in data) == GOOD
+    assert lines[-1] == "data: [DONE]"
+
+
+def test_a_client_leaving_during_a_repair_round_cancels_the_repair(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+) -> None:
+    script = Script(content_for=_repair_answers, delay_for=_repair_delayed(5.0))
+    upstream = upstream_factory(script)
+    gw = gateway_with(gateway_factory, upstream, server={"keepalive_interval_s": 0.2})
+    body = {"model": "coder", "messages": ask(), "stream": True, "atlas": {"k": 2, "tests": TESTS}}
+    with _stream_lines(gw, body) as response:
+        lines = response.iter_lines()  # kept referenced: dropping it would close the stream
+        assert ": atlas repair round 1/1" in (next(lines) for _ in range(200))
+    assert wait_for(lambda: upstream.disconnects == 1), f"{upstream.disconnects} cancelled"
+    purposes = [r.headers["x-atlas-purpose"] for r in upstream.requests_to("/v1/chat/completions")]
+    assert purposes == ["candidate", "candidate", "repair"]
+    assert wait_for(lambda: gw.services.models["coder"].generation.upstreams[0].in_flight == 0)
+
+
 def test_repair_can_be_turned_off_per_request_and_is_bounded(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
