@@ -137,6 +137,7 @@ class BestOfK:
         self.progress = "starting"
         self._test_weights: list[float] = []
         self._suite: tuple[list[TestCase], int] | None = None  # model-written tests
+        self._tests_usage = Usage()  # the test-writing requests' tokens: spent, so counted
         self._started_at = 0.0
         self._requested_s: float | None = None  # how long the client's own candidate took
 
@@ -465,7 +466,9 @@ class BestOfK:
                 continue
             if isinstance(result, BaseException):
                 raise result
-            written.update(await parse_asserts_off_loop(first_message_text(result)))
+            text = first_message_text(result)
+            self._tests_usage = self._tests_usage.plus(await self._usage(result, text))
+            written.update(await parse_asserts_off_loop(text))
         # Most often written first: they survive the cap and weigh more in CodeT's score.
         ranked = written.most_common()
         self._test_weights = [float(n) for _, n in ranked]
@@ -560,7 +563,8 @@ class BestOfK:
         scores = {e.index: e.scores for e in evidence or []}
         for candidate in run.candidates:
             candidate.scores = scores.get(candidate.index, {})
-        return Outcome(winner, method, run.candidates, source, count, verified, run.total, early)
+        total = run.total.plus(self._tests_usage)
+        return Outcome(winner, method, run.candidates, source, count, verified, total, early)
 
 
 def _stop_generating(run: _Run) -> None:

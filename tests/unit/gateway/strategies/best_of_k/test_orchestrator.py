@@ -63,7 +63,8 @@ class FakeGenerator:
     async def complete(self, body: dict[str, Any], purpose: str) -> dict[str, Any]:
         self.bodies.append((purpose, body))
         if purpose == "tests":
-            return completion(f"```python\n{self.asserts}\n```")
+            usage = {"prompt_tokens": 7, "completion_tokens": 2, "total_tokens": 9}
+            return completion(f"```python\n{self.asserts}\n```", usage)
         if purpose == "repair":
             return completion(self.repairs.pop(0))
         offset = body["seed"] - self.base
@@ -302,6 +303,15 @@ async def test_consensus_on_generated_tests_when_no_trusted_tests_exist() -> Non
     lessons = outcome.lessons("def add(a, b): ...")
     assert lessons is not None and lessons.source == "generated"
     assert sorted(item.passed for item in lessons.labelled) == [False, False, True, True]
+    # The test-writing requests' tokens were spent for this answer: they count.
+    writers = sum(1 for purpose, _ in generator.bodies if purpose == "tests")
+    answered = sum(1 for c in outcome.candidates if c.data is not None)
+    assert writers > 0 and answered == 4
+    assert outcome.total == Usage(
+        prompt_tokens=10 * answered + 7 * writers,
+        completion_tokens=5 * answered + 2 * writers,
+        total_tokens=15 * answered + 9 * writers,
+    )
 
 
 async def test_the_ranker_breaks_a_tie_and_a_failing_ranker_is_skipped() -> None:
