@@ -376,11 +376,26 @@ def test_a_repair_round_with_the_jails_evidence_produces_the_winner(
     assert "the whole `add` function" in evidence
 
 
-def _repair_delayed(seconds: float) -> Callable[[dict[str, Any]], float]:
-    return lambda body: seconds if "does not pass" in body["messages"][-1]["content"] else 0
+STREAMED_REPAIR = {"model": "coder", "stream": True, "atlas": {"k": 2, "tests": TESTS}}
 
 
-def _stream_lines(gw: RunningGateway, body: dict[str, Any]) -> Any:
+def _slow_repairs(
+    gateway_factory: Callable[..., RunningGateway],
+    upstream_factory: Callable[..., ScriptedUpstream],
+    seconds: float,
+) -> tuple[ScriptedUpstream, RunningGateway]:
+    """Wrong first answers, a right repair that takes `seconds`; progress every 0.2 s."""
+
+    def delay(body: dict[str, Any]) -> float:
+        return seconds if "does not pass" in body["messages"][-1]["content"] else 0
+
+    upstream = upstream_factory(Script(content_for=_repair_answers, delay_for=delay))
+    gw = gateway_with(gateway_factory, upstream, server={"keepalive_interval_s": 0.2})
+    return upstream, gw
+
+
+def _stream_lines(gw: RunningGateway) -> Any:
+    body = {**STREAMED_REPAIR, "messages": ask()}
     return httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=30)
 
 
@@ -388,11 +403,8 @@ def test_a_stream_keeps_reporting_progress_through_a_repair_round(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
-    script = Script(content_for=_repair_answers, delay_for=_repair_delayed(1.0))
-    upstream = upstream_factory(script)
-    gw = gateway_with(gateway_factory, upstream, server={"keepalive_interval_s": 0.2})
-    body = {"model": "coder", "messages": ask(), "stream": True, "atlas": {"k": 2, "tests": TESTS}}
-    with _stream_lines(gw, body) as response:
+    _, gw = _slow_repairs(gateway_factory, upstream_factory, 1.0)
+    with _stream_lines(gw) as response:
         assert response.headers["x-atlas-route"] == "best-of-k"
         lines = [line for line in response.iter_lines() if line]
     # The repair request waits a second: the client hears about it meanwhile.
@@ -406,11 +418,8 @@ def test_a_client_leaving_during_a_repair_round_cancels_the_repair(
     gateway_factory: Callable[..., RunningGateway],
     upstream_factory: Callable[..., ScriptedUpstream],
 ) -> None:
-    script = Script(content_for=_repair_answers, delay_for=_repair_delayed(5.0))
-    upstream = upstream_factory(script)
-    gw = gateway_with(gateway_factory, upstream, server={"keepalive_interval_s": 0.2})
-    body = {"model": "coder", "messages": ask(), "stream": True, "atlas": {"k": 2, "tests": TESTS}}
-    with _stream_lines(gw, body) as response:
+    upstream, gw = _slow_repairs(gateway_factory, upstream_factory, 5.0)
+    with _stream_lines(gw) as response:
         lines = response.iter_lines()  # kept referenced: dropping it would close the stream
         assert ": atlas repair round 1/1" in (next(lines) for _ in range(200))
     assert wait_for(lambda: upstream.disconnects == 1), f"{upstream.disconnects} cancelled"
