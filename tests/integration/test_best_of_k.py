@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import time
 from collections.abc import Callable
+from contextlib import AbstractContextManager
 from typing import Any
 
 import httpx
@@ -394,7 +395,7 @@ def _slow_repairs(
     return upstream, gw
 
 
-def _stream_lines(gw: RunningGateway) -> Any:
+def _stream_lines(gw: RunningGateway) -> AbstractContextManager[httpx.Response]:
     body = {**STREAMED_REPAIR, "messages": ask()}
     return httpx.stream("POST", gw.url + "/v1/chat/completions", json=body, timeout=30)
 
